@@ -1,0 +1,455 @@
+//! The command line: raw arguments (clap) → validated configuration.
+//!
+//! The only module that knows clap or reads the environment. Flags win over environment
+//! variables, which win over the config file. Secrets come from the environment or the config
+//! file only, never from flags.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use url::Url;
+
+use crate::convert::Interval;
+use crate::error::UsageError;
+use crate::export::{DEFAULT_ROW_CAP, ExportConfig, Stream};
+use crate::fetch::limiter::DEFAULT_MAX_RPS;
+use crate::fetch::{
+    ApiConfig, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_URL, DEFAULT_READ_TIMEOUT, RetryConfig,
+};
+use crate::plan::{RangeRequest, StartFrom};
+use crate::secret::Secret;
+use crate::write::{Destination, WriteOptions, validate_id};
+
+/// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
+/// Parquet files on local disk, S3, GCS or Azure.
+///
+/// Try it with no account: `botevents export --simulate` runs a real export against the built-in
+/// API simulator and writes ./botevents-data.
+#[derive(Debug, Parser)]
+#[command(name = "botevents", version, max_term_width = 100)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr (the summary is still printed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for schedulers and log pipelines.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export custom events: plan → fetch → convert → write → commit.
+    ///
+    /// Credentials come from the environment (BOTEVENTS_API_KEY, BOTEVENTS_USERNAME,
+    /// BOTEVENTS_PASSWORD, or BOTEVENTS_ACCESS_TOKEN and BOTEVENTS_ORGANIZATION_ID) or the config
+    /// file, never from flags.
+    Export(Box<ExportArgs>),
+    /// Run the API simulator on loopback until stopped, printing its URLs and credentials.
+    Simulate(SimulateArgs),
+}
+
+/// Options of `botevents export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run against the built-in API simulator (account, bots, URLs and credentials default to
+    /// the simulator's own).
+    #[arg(long)]
+    pub simulate: bool,
+    /// Conversational Cloud account (brand) id.
+    #[arg(long, env = "BOTEVENTS_ACCOUNT")]
+    pub account: Option<String>,
+    /// Bot (chatbot) id; repeat for several bots.
+    #[arg(long = "bot", env = "BOTEVENTS_BOTS", value_delimiter = ',')]
+    pub bots: Vec<String>,
+    /// Destination: a local path, file://…, s3://bucket/prefix, gs://bucket/prefix or
+    /// az://container/prefix [default: ./botevents-data].
+    #[arg(long, env = "BOTEVENTS_DEST")]
+    pub dest: Option<String>,
+    /// First UTC day to export (YYYY-MM-DD). Default: continue from the saved state, or the
+    /// oldest retained day.
+    #[arg(long, conflicts_with = "last")]
+    pub start: Option<NaiveDate>,
+    /// First UTC day NOT to export (exclusive). Default: the freshness horizon (a day is complete
+    /// at 03:00 America/New_York the next day).
+    #[arg(long)]
+    pub end: Option<NaiveDate>,
+    /// Backfill the last N complete days, e.g. `--last 30d` (clamped to retention).
+    #[arg(long, value_parser = parse_days)]
+    pub last: Option<u32>,
+    /// Streams to export, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "detail,total")]
+    pub streams: Vec<Stream>,
+    /// Granularity of the total stream.
+    #[arg(long, default_value = "daily")]
+    pub interval: Interval,
+    /// API region (picks the domain).
+    #[arg(long, value_enum)]
+    pub region: Option<Region>,
+    /// API base URL (Apigee proxy); overrides --region.
+    #[arg(long, env = "BOTEVENTS_API_URL")]
+    pub api_url: Option<Url>,
+    /// Login Service base URL. Default: discovered through the agentVep baseURI.json service.
+    #[arg(long, env = "BOTEVENTS_LOGIN_URL")]
+    pub login_url: Option<Url>,
+    /// The domain service used to discover the login host.
+    #[arg(long, env = "BOTEVENTS_DISCOVERY_URL")]
+    pub discovery_url: Option<Url>,
+    /// Request budget per API key, requests/second (the vendor allows 5).
+    #[arg(long)]
+    pub max_rps: Option<NonZeroU32>,
+    /// Parquet compression: zstd, zstd:LEVEL, snappy, gzip or none.
+    #[arg(long, default_value = "zstd")]
+    pub compression: String,
+    /// The API's retention in days.
+    #[arg(long)]
+    pub retention_days: Option<u32>,
+    /// Also re-export the N most recent complete days (late data), idempotently.
+    #[arg(long, default_value_t = 0)]
+    pub lookback_days: u32,
+    /// Also export days after the freshness horizon (never advances the state).
+    #[arg(long)]
+    pub allow_partial_days: bool,
+    /// Rows that may be rejected (kept in the rejects files) before the run fails with exit 4.
+    #[arg(long, default_value_t = 0)]
+    pub max_bad_rows: u64,
+    /// Detail downloads are capped at this many rows by the API; a response this long is split.
+    #[arg(long, default_value_t = DEFAULT_ROW_CAP)]
+    pub row_cap: u64,
+    /// TOML config file (keys as the long options, plus api_key, username, password).
+    #[arg(long, env = "BOTEVENTS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Write a machine-readable run summary to PATH (or - for stdout).
+    #[arg(long)]
+    pub summary_json: Option<String>,
+    /// Pretend the time is this RFC 3339 instant (testing).
+    #[arg(long, hide = true)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Options of `botevents simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Pretend the time is this RFC 3339 instant (testing).
+    #[arg(long, hide = true)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// API regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Region {
+    /// North America.
+    Us,
+    /// Europe, Middle East, Africa.
+    Emea,
+    /// Asia-Pacific.
+    Apac,
+}
+
+impl Region {
+    /// The region's API base URL.
+    pub fn api_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://us.livepersonapis.com/",
+            Region::Emea => "https://emea.livepersonapis.com/",
+            Region::Apac => "https://apac.livepersonapis.com/",
+        }
+    }
+}
+
+fn parse_days(s: &str) -> Result<u32, String> {
+    let t = s.trim().trim_end_matches(['d', 'D']);
+    match t.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a number of days like 30d, got {s:?}")),
+    }
+}
+
+/// Parses `--compression`.
+pub fn parse_compression(s: &str) -> Result<Compression, UsageError> {
+    let bad = |reason: String| UsageError::Invalid { what: "--compression", value: s.to_string(), reason };
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l.parse::<i32>().map_err(|e| bad(format!("level: {e}")))?)),
+        None => (s, None),
+    };
+    match (name.to_ascii_lowercase().as_str(), level) {
+        ("zstd", l) => Ok(Compression::ZSTD(
+            ZstdLevel::try_new(l.unwrap_or(crate::write::DEFAULT_ZSTD_LEVEL)).map_err(|e| bad(e.to_string()))?,
+        )),
+        ("snappy", None) => Ok(Compression::SNAPPY),
+        ("gzip", l) => {
+            Ok(Compression::GZIP(GzipLevel::try_new(l.unwrap_or(6) as u32).map_err(|e| bad(e.to_string()))?))
+        }
+        ("none" | "uncompressed", None) => Ok(Compression::UNCOMPRESSED),
+        _ => Err(bad("expected zstd, zstd:LEVEL, snappy, gzip, gzip:LEVEL or none".into())),
+    }
+}
+
+/// Settings read from the process environment (secrets only come from here or the config file).
+#[derive(Debug, Default, Clone)]
+pub struct EnvSecrets {
+    /// BOTEVENTS_API_KEY.
+    pub api_key: Option<Secret>,
+    /// BOTEVENTS_USERNAME.
+    pub username: Option<Secret>,
+    /// BOTEVENTS_PASSWORD.
+    pub password: Option<Secret>,
+    /// BOTEVENTS_ACCESS_TOKEN.
+    pub access_token: Option<Secret>,
+    /// BOTEVENTS_ORGANIZATION_ID.
+    pub organization_id: Option<String>,
+}
+
+impl EnvSecrets {
+    /// Reads the variables.
+    pub fn from_env() -> EnvSecrets {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        EnvSecrets {
+            api_key: get("BOTEVENTS_API_KEY").map(Secret::new),
+            username: get("BOTEVENTS_USERNAME").map(Secret::new),
+            password: get("BOTEVENTS_PASSWORD").map(Secret::new),
+            access_token: get("BOTEVENTS_ACCESS_TOKEN").map(Secret::new),
+            organization_id: get("BOTEVENTS_ORGANIZATION_ID"),
+        }
+    }
+}
+
+/// The config file (TOML). Every key is optional; flags and environment win.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Account id.
+    pub account: Option<String>,
+    /// Bot ids.
+    #[serde(default)]
+    pub bots: Vec<String>,
+    /// Destination URL.
+    pub dest: Option<String>,
+    /// API base URL.
+    pub api_url: Option<Url>,
+    /// Login base URL.
+    pub login_url: Option<Url>,
+    /// Discovery URL.
+    pub discovery_url: Option<Url>,
+    /// Region.
+    pub region: Option<String>,
+    /// Request budget.
+    pub max_rps: Option<NonZeroU32>,
+    /// Retention.
+    pub retention_days: Option<u32>,
+    /// API key.
+    pub api_key: Option<Secret>,
+    /// Login name.
+    pub username: Option<Secret>,
+    /// Password.
+    pub password: Option<Secret>,
+    /// Object-store options (e.g. `aws_endpoint`, `aws_region`), passed to the store builder.
+    #[serde(default)]
+    pub store: BTreeMap<String, String>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file.
+    pub fn load(path: &std::path::Path) -> Result<ConfigFile, UsageError> {
+        let cfg_err = |reason: String| UsageError::Config { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| cfg_err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| cfg_err(e.to_string()))
+    }
+}
+
+/// What the simulator offers when `--simulate` is given.
+#[derive(Debug, Clone)]
+pub struct SimulatorDefaults {
+    /// Its base URL (API, login and discovery alike).
+    pub url: Url,
+    /// Its account.
+    pub account: String,
+    /// Its bots.
+    pub bots: Vec<String>,
+    /// Its API key.
+    pub api_key: String,
+    /// Its login name.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl ExportArgs {
+    /// Validates the arguments into an export configuration. `sim` is set when `--simulate`
+    /// started a simulator; `now` is the clock unless `--now` overrides it.
+    pub fn into_config(
+        self,
+        env: EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<ExportConfig, crate::Error> {
+        let file = match &self.config {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        let account = self
+            .account
+            .or(file.account)
+            .or_else(|| sim.map(|s| s.account.clone()))
+            .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
+        validate_id("account", &account)?;
+        let mut bots = if !self.bots.is_empty() {
+            self.bots
+        } else if !file.bots.is_empty() {
+            file.bots
+        } else {
+            sim.map(|s| s.bots.clone()).unwrap_or_default()
+        };
+        bots.retain(|b| !b.trim().is_empty());
+        if bots.is_empty() {
+            return Err(UsageError::Missing {
+                what: "bots",
+                hint: "pass --bot ID (repeatable) or set BOTEVENTS_BOTS=a,b",
+            }
+            .into());
+        }
+        for b in &bots {
+            validate_id("bot", b)?;
+        }
+        bots.dedup();
+        let region_url = match (self.region, file.region.as_deref()) {
+            (Some(r), _) => Some(r.api_url().to_string()),
+            (None, Some(r)) => Some(
+                Region::from_str(r, true)
+                    .map_err(|reason| UsageError::Invalid { what: "region", value: r.to_string(), reason })?
+                    .api_url()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let sim_url = sim.map(|s| s.url.clone());
+        let api_url = match (self.api_url, file.api_url, sim_url.clone(), region_url) {
+            (Some(u), ..) | (None, Some(u), ..) | (None, None, Some(u), _) => u,
+            (None, None, None, Some(r)) => Url::parse(&r).map_err(|e| invalid("--region", &r, e))?,
+            (None, None, None, None) => {
+                Url::parse(crate::fetch::DEFAULT_API_URL).map_err(|e| invalid("--api-url", "", e))?
+            }
+        };
+        let login_url = self.login_url.or(file.login_url).or_else(|| sim_url.clone());
+        let discovery_url = match self.discovery_url.or(file.discovery_url).or(sim_url) {
+            Some(u) => u,
+            None => {
+                Url::parse(DEFAULT_DISCOVERY_URL).map_err(|e| invalid("--discovery-url", DEFAULT_DISCOVERY_URL, e))?
+            }
+        };
+        for (what, u) in [
+            ("--api-url", Some(&api_url)),
+            ("--login-url", login_url.as_ref()),
+            ("--discovery-url", Some(&discovery_url)),
+        ] {
+            if let Some(u) = u {
+                crate::fetch::check_secure(u).map_err(|e| UsageError::Invalid {
+                    what,
+                    value: u.to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let api_key = env.api_key.or(file.api_key).or_else(|| sim.map(|s| Secret::new(s.api_key.clone()))).ok_or(
+            UsageError::Missing { what: "API key", hint: "set BOTEVENTS_API_KEY (or api_key in the config file)" },
+        )?;
+        let credentials = Credentials {
+            api_key,
+            username: env.username.or(file.username).or_else(|| sim.map(|s| Secret::new(s.username.clone()))),
+            password: env.password.or(file.password).or_else(|| sim.map(|s| Secret::new(s.password.clone()))),
+            access_token: env.access_token,
+            organization_id: env.organization_id,
+        };
+        if credentials.access_token.is_none() && (credentials.username.is_none() || credentials.password.is_none()) {
+            return Err(UsageError::Missing {
+                what: "credentials",
+                hint: "set BOTEVENTS_USERNAME and BOTEVENTS_PASSWORD, or BOTEVENTS_ACCESS_TOKEN and BOTEVENTS_ORGANIZATION_ID",
+            }
+            .into());
+        }
+        if credentials.access_token.is_some() != credentials.organization_id.is_some() && credentials.username.is_none()
+        {
+            return Err(UsageError::Missing {
+                what: "BOTEVENTS_ORGANIZATION_ID",
+                hint: "an access token needs its sessionOrganizationId",
+            }
+            .into());
+        }
+        let dest_url = self.dest.or(file.dest).unwrap_or_else(|| crate::write::DEFAULT_DEST.to_string());
+        let store_opts: Vec<(String, String)> = file.store.into_iter().collect();
+        let dest = Destination::open(&dest_url, &store_opts)?;
+        let start = match (self.start, self.last) {
+            (Some(d), _) => StartFrom::Day(d),
+            (None, Some(n)) => StartFrom::Last(n),
+            (None, None) => StartFrom::Cursor(None),
+        };
+        if let (Some(s), Some(e)) = (self.start, self.end)
+            && e <= s
+        {
+            return Err(crate::plan::PlanError::EmptyRange { start: s, end: e }.into());
+        }
+        let mut streams = self.streams;
+        streams.dedup();
+        let compression = parse_compression(&self.compression)?;
+        Ok(ExportConfig {
+            api: ApiConfig {
+                account,
+                api_url,
+                login_url,
+                discovery_url,
+                credentials,
+                max_rps: self
+                    .max_rps
+                    .or(file.max_rps)
+                    .unwrap_or(NonZeroU32::new(DEFAULT_MAX_RPS).unwrap_or(NonZeroU32::MIN)),
+                retry: RetryConfig::default(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                read_timeout: DEFAULT_READ_TIMEOUT,
+            },
+            bots,
+            dest,
+            range: RangeRequest {
+                start,
+                end: self.end,
+                lookback_days: self.lookback_days,
+                allow_partial_days: self.allow_partial_days,
+            },
+            streams,
+            interval: self.interval,
+            write: WriteOptions { compression, ..WriteOptions::default() },
+            retention_days: self.retention_days.or(file.retention_days).unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
+            max_bad_rows: self.max_bad_rows,
+            row_cap: self.row_cap.max(1),
+            now: self.now.unwrap_or(now),
+        })
+    }
+}
+
+fn invalid(what: &'static str, value: &str, e: impl std::fmt::Display) -> UsageError {
+    UsageError::Invalid { what, value: value.to_string(), reason: e.to_string() }
+}

@@ -1,0 +1,258 @@
+//! `customEventDetail` CSV → `custom_event_detail` batches.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder};
+use arrow_array::types::Int16Type;
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+use super::records::{Record, RecordReader};
+use super::{
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, time,
+    utf8,
+};
+use crate::schema::Table;
+
+/// The vendor's header, in order.
+pub const DETAIL_HEADER: &str =
+    "eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle";
+
+/// Source columns: (CSV name, required). Optional ones fill nullable table columns.
+const COLUMNS: [(&str, bool); 7] = [
+    ("eventName", true),
+    ("platform", true),
+    ("eventDetails", false),
+    ("userText", false),
+    ("eventCreationTime", true),
+    ("conversationId", true),
+    ("matchedTitle", false),
+];
+const EVENT_NAME: usize = 0;
+const PLATFORM: usize = 1;
+const EVENT_DETAILS: usize = 2;
+const USER_TEXT: usize = 3;
+const EVENT_TIME: usize = 4;
+const CONVERSATION_ID: usize = 5;
+const MATCHED_TITLE: usize = 6;
+
+/// Push decoder of a `customEventDetail` body. Memory: one record plus one batch.
+pub struct DetailDecoder {
+    reader: RecordReader,
+    state: State,
+}
+
+struct State {
+    ctx: RowContext,
+    opts: DecodeOptions,
+    /// Position of each of [`COLUMNS`] in the header, once it has been read.
+    map: Option<[Option<usize>; 7]>,
+    names: Vec<String>,
+    width: usize,
+    event_name: StringBuilder,
+    platform: StringDictionaryBuilder<Int16Type>,
+    event_details: StringBuilder,
+    user_text: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    conversation_id: StringBuilder,
+    matched_title: StringBuilder,
+    len: usize,
+    ready: VecDeque<RecordBatch>,
+    stats: DecodeStats,
+    rejects: Vec<Reject>,
+    /// Distinct platforms seen, to check them against the known list once each.
+    seen_platforms: Vec<Box<str>>,
+}
+
+impl DetailDecoder {
+    /// A decoder for one body whose rows all belong to `ctx`.
+    pub fn new(ctx: RowContext, opts: DecodeOptions) -> DetailDecoder {
+        let mut reader = RecordReader::new();
+        reader.max_record_bytes = opts.max_record_bytes;
+        DetailDecoder {
+            reader,
+            state: State {
+                ctx,
+                opts,
+                map: None,
+                names: Vec::new(),
+                width: 0,
+                event_name: StringBuilder::new(),
+                platform: StringDictionaryBuilder::new(),
+                event_details: StringBuilder::new(),
+                user_text: StringBuilder::new(),
+                event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+                conversation_id: StringBuilder::new(),
+                matched_title: StringBuilder::new(),
+                len: 0,
+                ready: VecDeque::new(),
+                stats: DecodeStats::default(),
+                rejects: Vec::new(),
+                seen_platforms: Vec::new(),
+            },
+        }
+    }
+}
+
+impl BodyDecoder for DetailDecoder {
+    fn push(&mut self, data: &[u8]) -> Result<(), ConvertError> {
+        let state = &mut self.state;
+        self.reader.push(data, &mut |rec| state.on_record(rec))
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConvertError> {
+        Ok(self.state.ready.pop_front())
+    }
+
+    fn finish(&mut self) -> Result<Option<RecordBatch>, ConvertError> {
+        let state = &mut self.state;
+        self.reader.finish(&mut |rec| state.on_record(rec))?;
+        if state.map.is_none() {
+            state.stats.empty_body = true;
+        }
+        if state.len > 0 {
+            let b = state.build()?;
+            state.ready.push_back(b);
+        }
+        Ok(state.ready.pop_front())
+    }
+
+    fn stats(&self) -> &DecodeStats {
+        &self.state.stats
+    }
+
+    fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.state.rejects)
+    }
+}
+
+impl State {
+    fn on_record(&mut self, rec: &Record<'_>) -> Result<(), ConvertError> {
+        let Some(map) = self.map else {
+            return self.read_header(rec);
+        };
+        self.stats.records += 1;
+        if rec.len() != self.width {
+            let reason = format!("expected {} fields, found {}", self.width, rec.len());
+            reject(&mut self.stats, &mut self.rejects, rec, None, reason);
+            return Ok(());
+        }
+        // Validate the whole row before appending anything, so the builders stay aligned.
+        let mut vals: [&str; 7] = [""; 7];
+        for (i, pos) in map.iter().enumerate() {
+            if let Some(p) = *pos {
+                match rec.get(p).map(utf8) {
+                    Some(Ok(s)) => vals[i] = s,
+                    Some(Err(reason)) => {
+                        let col = Some((p, self.names[p].as_str()));
+                        reject(&mut self.stats, &mut self.rejects, rec, col, reason);
+                        return Ok(());
+                    }
+                    None => {}
+                }
+            }
+        }
+        let Some(ts) = time::parse_timestamp(vals[EVENT_TIME]) else {
+            let p = map[EVENT_TIME].unwrap_or_default();
+            let reason = format!("unparseable timestamp {:?}", truncate(vals[EVENT_TIME], 64));
+            reject(&mut self.stats, &mut self.rejects, rec, Some((p, COLUMNS[EVENT_TIME].0)), reason);
+            return Ok(());
+        };
+        if let Some((lo, hi)) = self.opts.keep_range
+            && !(lo..hi).contains(&ts)
+        {
+            self.stats.outside_window += 1;
+            return Ok(());
+        }
+        let platform = vals[PLATFORM];
+        if !self.seen_platforms.iter().any(|p| &**p == platform) {
+            if !KNOWN_PLATFORMS.contains(&platform) {
+                self.stats.unknown_platforms.insert(platform.to_string());
+            }
+            self.seen_platforms.push(platform.into());
+        }
+        if self.platform.append(platform).is_err() {
+            return Err(ConvertError::DictionaryFull { line: rec.line, column: map[PLATFORM].unwrap_or_default() + 1 });
+        }
+        self.event_name.append_value(vals[EVENT_NAME]);
+        append_nullable(&mut self.event_details, vals[EVENT_DETAILS]);
+        append_nullable(&mut self.user_text, vals[USER_TEXT]);
+        self.event_time.append_value(ts);
+        self.conversation_id.append_value(vals[CONVERSATION_ID]);
+        append_nullable(&mut self.matched_title, vals[MATCHED_TITLE]);
+        self.len += 1;
+        self.stats.rows += 1;
+        if self.len >= self.opts.batch_size {
+            let b = self.build()?;
+            self.ready.push_back(b);
+        }
+        Ok(())
+    }
+
+    fn read_header(&mut self, rec: &Record<'_>) -> Result<(), ConvertError> {
+        let names: Vec<String> = (0..rec.len())
+            .map(|i| String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string())
+            .collect();
+        let mut map = [None; 7];
+        let mut known = 0;
+        for (pos, name) in names.iter().enumerate() {
+            match COLUMNS.iter().position(|(c, _)| c.eq_ignore_ascii_case(name)) {
+                Some(i) if map[i].is_some() => {
+                    return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
+                }
+                Some(i) => {
+                    map[i] = Some(pos);
+                    known += 1;
+                }
+                None => {
+                    self.stats.ignored_columns.insert(name.clone());
+                }
+            }
+        }
+        if known == 0 {
+            return Err(ConvertError::NotCsv {
+                table: Table::Detail.name(),
+                expected: DETAIL_HEADER,
+                found: excerpt(rec),
+            });
+        }
+        for (i, (name, required)) in COLUMNS.iter().enumerate() {
+            if *required && map[i].is_none() {
+                return Err(ConvertError::MissingColumn { column: name, header: names.join(",") });
+            }
+        }
+        self.width = names.len();
+        self.names = names;
+        self.map = Some(map);
+        Ok(())
+    }
+
+    fn build(&mut self) -> Result<RecordBatch, ConvertError> {
+        let n = std::mem::take(&mut self.len);
+        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n)));
+        let bot: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n)));
+        let cols: Vec<ArrayRef> = vec![
+            account,
+            bot,
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.platform.finish()),
+            Arc::new(self.event_details.finish()),
+            Arc::new(self.user_text.finish()),
+            Arc::new(self.event_time.finish().with_timezone("UTC")),
+            Arc::new(self.conversation_id.finish()),
+            Arc::new(self.matched_title.finish()),
+        ];
+        RecordBatch::try_new(Table::Detail.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+    }
+}
+
+fn append_nullable(b: &mut StringBuilder, v: &str) {
+    if v.is_empty() { b.append_null() } else { b.append_value(v) }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

@@ -1,0 +1,221 @@
+//! Conversion: CSV bytes of the API (or of a file) → Arrow [`RecordBatch`]es of the fixed schemas.
+//!
+//! In: a response body in chunks of any size, pushed as they arrive. Out: batches of at most
+//! [`DecodeOptions::batch_size`] rows, plus the rows rejected (with line, column and reason) and
+//! counters. The decoders are plain synchronous code with no I/O: memory is one partial record
+//! plus one batch under construction, whatever the body size. Rows outside the requested time
+//! range are dropped and counted, so a row at a window boundary lands in exactly one window.
+//!
+//! * [`DetailDecoder`] — `customEventDetail` → `custom_event_detail`
+//! * [`TotalDecoder`] — `customEventTotal` → `custom_event_total` (pivoted to long form)
+
+mod detail;
+mod records;
+pub mod time;
+mod total;
+
+use std::collections::BTreeSet;
+
+use arrow_array::RecordBatch;
+
+pub use detail::DetailDecoder;
+pub use records::{DEFAULT_MAX_RECORD_BYTES, Record, RecordReader};
+pub use total::{Interval, TotalDecoder};
+
+/// Default rows per batch handed to the writer.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// Longest excerpt of a rejected record kept in the rejects file.
+pub const REJECT_EXCERPT_BYTES: usize = 4096;
+
+/// Rejected rows kept in memory per body; later ones are only counted.
+pub const MAX_REJECTS_KEPT: usize = 10_000;
+
+/// The platform values the vendor documents. Others are kept as they are, and warned about.
+pub const KNOWN_PLATFORMS: &[&str] = &[
+    "FACEBOOK",
+    "KIK",
+    "TELEGRAM",
+    "HTMLCLIENT",
+    "SMS",
+    "INAPP",
+    "INAPP_IOS",
+    "INAPP_ANDROID",
+    "SMS_TWILIO",
+    "WHATSAPP",
+    "RCS",
+    "ABC",
+    "VIBER",
+    "LINE",
+    "TWITTER",
+    "VOICE",
+];
+
+/// What every row of one body shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowContext {
+    /// Account (brand) id of the request.
+    pub account: String,
+    /// Bot id of the request.
+    pub bot: String,
+}
+
+/// Decoder settings.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Rows per output batch.
+    pub batch_size: usize,
+    /// Keep only rows whose time lies in `[start, end)` µs; `None` keeps all (offline convert).
+    pub keep_range: Option<(i64, i64)>,
+    /// Cap on the bytes of one record.
+    pub max_record_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { batch_size: DEFAULT_BATCH_SIZE, keep_range: None, max_record_bytes: DEFAULT_MAX_RECORD_BYTES }
+    }
+}
+
+/// A row that could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    /// Line (1-based) where the record starts.
+    pub line: u64,
+    /// 1-based column of the offending field, when one field is to blame.
+    pub column: Option<usize>,
+    /// Name of that column in the header.
+    pub column_name: Option<String>,
+    /// Why it was rejected.
+    pub reason: String,
+    /// The record (lossily decoded, truncated to [`REJECT_EXCERPT_BYTES`]).
+    pub record: String,
+}
+
+/// Counters of one body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DecodeStats {
+    /// CSV records read (excluding the header).
+    pub records: u64,
+    /// Rows emitted.
+    pub rows: u64,
+    /// Rows dropped because their time lies outside the requested range.
+    pub outside_window: u64,
+    /// Rows rejected (all of them, even past [`MAX_REJECTS_KEPT`]).
+    pub rejected: u64,
+    /// Platform values (or platform columns) not in [`KNOWN_PLATFORMS`].
+    pub unknown_platforms: BTreeSet<String>,
+    /// Header columns that were ignored.
+    pub ignored_columns: BTreeSet<String>,
+    /// Totals rows whose `Event total` differs from the sum of their platform columns.
+    pub total_mismatches: u64,
+    /// The body was empty (not even a header).
+    pub empty_body: bool,
+}
+
+/// A body that cannot be converted at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConvertError {
+    /// The first line is not the expected CSV header (an HTML page, JSON, a gzip body …).
+    #[error("line 1: not a {table} CSV header: expected columns {expected}, found {found:?}")]
+    NotCsv {
+        /// The table being decoded.
+        table: &'static str,
+        /// The expected header.
+        expected: &'static str,
+        /// The start of what was found instead.
+        found: String,
+    },
+    /// A required column is missing from the header.
+    #[error("line 1, header: missing required column {column:?} (header: {header:?})")]
+    MissingColumn {
+        /// The missing column.
+        column: &'static str,
+        /// The header as found.
+        header: String,
+    },
+    /// A column appears twice in the header.
+    #[error("line 1, column {column}: duplicate header column {name:?}")]
+    DuplicateColumn {
+        /// 1-based position of the second occurrence.
+        column: usize,
+        /// The column name.
+        name: String,
+    },
+    /// One record is larger than the cap.
+    #[error("line {line}: record longer than {limit} bytes (unterminated quote?)")]
+    RecordTooLong {
+        /// Line where the record starts.
+        line: u64,
+        /// The cap.
+        limit: usize,
+    },
+    /// One record has more fields than the cap.
+    #[error("line {line}: record has more than {limit} fields")]
+    TooManyFields {
+        /// Line where the record starts.
+        line: u64,
+        /// The cap.
+        limit: usize,
+    },
+    /// More distinct platform values than the dictionary type holds.
+    #[error("line {line}, column {column}: more distinct platform values than a Dictionary(Int16) holds")]
+    DictionaryFull {
+        /// Line of the record.
+        line: u64,
+        /// 1-based column.
+        column: usize,
+    },
+    /// Arrow refused to build a batch (a bug: the decoders build only valid columns).
+    #[error("building a record batch: {0}")]
+    Arrow(String),
+}
+
+/// A push decoder of one CSV body. Feed any slices with [`push`](BodyDecoder::push), take full
+/// batches with [`next_batch`](BodyDecoder::next_batch), and end with
+/// [`finish`](BodyDecoder::finish).
+pub trait BodyDecoder: Send {
+    /// Feeds the next bytes of the body.
+    fn push(&mut self, data: &[u8]) -> Result<(), ConvertError>;
+    /// A full batch, if one is ready.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConvertError>;
+    /// Ends the body; returns the last, partial batch.
+    fn finish(&mut self) -> Result<Option<RecordBatch>, ConvertError>;
+    /// Counters so far.
+    fn stats(&self) -> &DecodeStats;
+    /// Rejected rows so far (at most [`MAX_REJECTS_KEPT`]).
+    fn take_rejects(&mut self) -> Vec<Reject>;
+}
+
+/// Decodes a field as UTF-8, or says why not.
+fn utf8(field: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(field).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+}
+
+/// Records a rejected row.
+fn reject(
+    stats: &mut DecodeStats,
+    rejects: &mut Vec<Reject>,
+    rec: &Record<'_>,
+    column: Option<(usize, &str)>,
+    reason: String,
+) {
+    stats.rejected += 1;
+    if rejects.len() < MAX_REJECTS_KEPT {
+        rejects.push(Reject {
+            line: rec.line,
+            column: column.map(|c| c.0 + 1),
+            column_name: column.map(|c| c.1.to_string()),
+            reason,
+            record: rec.display(REJECT_EXCERPT_BYTES),
+        });
+    }
+}
+
+/// The first bytes of a body, for an error message.
+fn excerpt(rec: &Record<'_>) -> String {
+    rec.display(120)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+use super::*;
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int16Type, Int64Type, TimestampMicrosecondType};
+use proptest::prelude::*;
+
+fn ctx() -> RowContext {
+    RowContext { account: "acc".into(), bot: "bot".into() }
+}
+
+/// A vendor-format body with the nasty cases: quoted commas, doubled quotes, embedded newlines
+/// (LF and CRLF), emoji, an empty trailing matchedTitle, blank lines, a duplicate row.
+const DETAIL: &str = "eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n\
+\n\
+\"Question answered? - j\",HTMLCLIENT,\"Returned article: null\",\"Original user message_2:*\",2023-04-19T14:59:16.158Z,\"7060a959\",\n\
+\n\
+\"Question answered? - j\",HTMLCLIENT,\"Returned article: null\",\"Original user message_2:*\",2023-04-19T14:59:16.158Z,\"7060a959\",\n\
+\n\
+\"Réponse, \"\"oui\"\"\",WHATSAPP,\"{\"\"a\"\": 1,\n \"\"b\"\": [2]}\",\"line1\r\nline2 🚚\",2023-04-19T00:00:00.000Z,\"c-2\",\"Title, with comma\"\n\
+\n\
+\"empty\",SMS,\"\",\"\",2023-04-18T23:59:59.999Z,\"c-3\",\n";
+
+fn rows(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Vec<Vec<String>> {
+    let mut batches = Vec::new();
+    for c in body.chunks(chunk.max(1)) {
+        dec.push(c).unwrap();
+        while let Some(b) = dec.next_batch().unwrap() {
+            batches.push(b);
+        }
+    }
+    if let Some(b) = dec.finish().unwrap() {
+        batches.push(b);
+    }
+    while let Some(b) = dec.next_batch().unwrap() {
+        batches.push(b);
+    }
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            out.push(
+                b.columns()
+                    .iter()
+                    .map(|c| {
+                        if c.is_null(r) {
+                            return "∅".to_string();
+                        }
+                        arrow_cast_display(c.as_ref(), r)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+fn arrow_cast_display(c: &dyn Array, r: usize) -> String {
+    use arrow_schema::DataType;
+    match c.data_type() {
+        DataType::Utf8 => c.as_string::<i32>().value(r).to_string(),
+        DataType::Int64 => c.as_primitive::<Int64Type>().value(r).to_string(),
+        DataType::Timestamp(..) => c.as_primitive::<TimestampMicrosecondType>().value(r).to_string(),
+        DataType::Dictionary(k, _) if **k == DataType::Int16 => {
+            let d = c.as_dictionary::<Int16Type>();
+            let k = d.keys().value(r) as usize;
+            d.values().as_string::<i32>().value(k).to_string()
+        }
+        DataType::Dictionary(..) => {
+            let d = c.as_dictionary::<arrow_array::types::Int8Type>();
+            let k = d.keys().value(r) as usize;
+            d.values().as_string::<i32>().value(k).to_string()
+        }
+        other => panic!("unexpected type {other}"),
+    }
+}
+
+fn detail_rows(body: &[u8], chunk: usize, opts: DecodeOptions) -> (Vec<Vec<String>>, DecodeStats) {
+    let mut dec = DetailDecoder::new(ctx(), opts);
+    let r = rows(&mut dec, body, chunk);
+    (r, dec.stats().clone())
+}
+
+#[test]
+fn detail_vendor_format() {
+    let (rows, stats) = detail_rows(DETAIL.as_bytes(), 1 << 20, DecodeOptions::default());
+    assert_eq!(rows.len(), 4);
+    assert_eq!(stats.rows, 4);
+    assert_eq!(rows[0], rows[1], "identical duplicates are both kept");
+    assert_eq!(rows[0][2], "Question answered? - j");
+    assert_eq!(rows[0][8], "∅", "empty matchedTitle is null");
+    assert_eq!(rows[2][2], "Réponse, \"oui\"");
+    assert_eq!(rows[2][4], "{\"a\": 1,\n \"b\": [2]}");
+    assert_eq!(rows[2][5], "line1\r\nline2 🚚");
+    assert_eq!(rows[2][6], "1681862400000000", "midnight exactly");
+    assert_eq!(rows[2][8], "Title, with comma");
+    assert_eq!(rows[3][4], "∅");
+    assert_eq!(rows[3][5], "∅");
+}
+
+#[test]
+fn detail_drops_rows_outside_the_window() {
+    let start = time::parse_timestamp("2023-04-19T00:00:00Z").unwrap();
+    let end = time::parse_timestamp("2023-04-20T00:00:00Z").unwrap();
+    let opts = DecodeOptions { keep_range: Some((start, end)), ..DecodeOptions::default() };
+    let (rows, stats) = detail_rows(DETAIL.as_bytes(), 1 << 20, opts);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(stats.outside_window, 1);
+}
+
+#[test]
+fn detail_rejects_bad_rows_with_line_and_column() {
+    let body = "eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n\
+\"a\",SMS,\"\",\"\",yesterday,\"c\",\n\
+\"b\",SMS,\"\",\"\"\n\
+\"c\",NEWTHING,\"\",\"\",2023-04-19T00:00:00.000Z,\"c\",\n";
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 5);
+    assert_eq!(r.len(), 1);
+    let rejects = dec.take_rejects();
+    assert_eq!(rejects.len(), 2);
+    assert_eq!((rejects[0].line, rejects[0].column), (2, Some(5)));
+    assert_eq!(rejects[0].column_name.as_deref(), Some("eventCreationTime"));
+    assert!(rejects[0].reason.contains("unparseable timestamp"), "{}", rejects[0].reason);
+    assert_eq!((rejects[1].line, rejects[1].column), (3, None));
+    assert_eq!(rejects[1].reason, "expected 7 fields, found 4");
+    assert!(dec.stats().unknown_platforms.contains("NEWTHING"));
+}
+
+#[test]
+fn detail_header_errors() {
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    let err = dec.push(b"<!DOCTYPE html><html><body>Service unavailable</body></html>\n").unwrap_err();
+    assert!(matches!(err, ConvertError::NotCsv { .. }), "{err}");
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    let err = dec.push(b"eventName,eventDetails,userText,eventCreationTime,conversationId\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 1, header: missing required column \"platform\" (header: \"eventName,eventDetails,userText,eventCreationTime,conversationId\")"
+    );
+}
+
+#[test]
+fn detail_reordered_and_extra_columns() {
+    let body = "conversationId,eventCreationTime,extra,platform,eventName,eventDetails,userText,matchedTitle\n\
+\"c\",2023-04-19T00:00:00.000Z,x,SMS,\"n\",\"d\",\"u\",\n";
+    let (rows, stats) = detail_rows(body.as_bytes(), 3, DecodeOptions::default());
+    assert_eq!(rows, vec![vec!["acc", "bot", "n", "SMS", "d", "u", "1681862400000000", "c", "∅"]]);
+    assert!(stats.ignored_columns.contains("extra"));
+}
+
+#[test]
+fn empty_body_is_flagged() {
+    let (rows, stats) = detail_rows(b"", 1, DecodeOptions::default());
+    assert!(rows.is_empty());
+    assert!(stats.empty_body);
+    let (rows, stats) = detail_rows(
+        b"\xEF\xBB\xBFeventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\r\n",
+        1,
+        DecodeOptions::default(),
+    );
+    assert!(rows.is_empty());
+    assert!(!stats.empty_body);
+}
+
+const TOTAL: &str = "Event Name,Event Detail,Event total,HTMLCLIENT,WHATSAPP,Date\n\
+\n\
+Demo,,11,11,0,2023-04-19\n\
+\n\
+\"Réponse, \"\"oui\"\"\",yes,3,1,2,2023-04-19\n\
+\n\
+Bad,,5,1,1,2023-04-18\n";
+
+#[test]
+fn totals_pivot_to_long_form() {
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    let r = rows(&mut dec, TOTAL.as_bytes(), 4);
+    let day19 = time::parse_timestamp("2023-04-19T00:00:00Z").unwrap().to_string();
+    assert_eq!(r[0], vec!["acc", "bot", "Demo", "∅", "HTMLCLIENT", "11", day19.as_str(), "daily"]);
+    assert_eq!(r[1][2..6], ["Réponse, \"oui\"", "yes", "HTMLCLIENT", "1"]);
+    assert_eq!(r[2][2..6], ["Réponse, \"oui\"", "yes", "WHATSAPP", "2"]);
+    assert_eq!(r.len(), 5);
+    assert_eq!(dec.stats().total_mismatches, 1);
+}
+
+#[test]
+fn totals_reject_negative_and_non_numeric_counts() {
+    let body = "Event Name,Event Detail,Event total,SMS,Date\nA,,1,-1,2023-04-19\nB,,1,x,2023-04-19\nC,,1,1,someday\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 7);
+    assert!(r.is_empty());
+    let rej = dec.take_rejects();
+    let got: Vec<(u64, Option<usize>, &str)> = rej.iter().map(|r| (r.line, r.column, r.reason.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Some(4), "negative count -1"),
+            (3, Some(4), "not a count: \"x\""),
+            (4, Some(5), "unparseable date \"someday\""),
+        ]
+    );
+}
+
+proptest! {
+    /// Any chunking of the same body gives the same rows, batch size notwithstanding.
+    #[test]
+    fn any_chunking_gives_the_same_rows(chunk in 1usize..300, batch in 1usize..5) {
+        let opts = DecodeOptions { batch_size: batch, ..DecodeOptions::default() };
+        let (want, _) = detail_rows(DETAIL.as_bytes(), 1 << 20, DecodeOptions::default());
+        let (got, _) = detail_rows(DETAIL.as_bytes(), chunk, opts.clone());
+        prop_assert_eq!(got, want);
+        let mut a = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+        let want = rows(&mut a, TOTAL.as_bytes(), 1 << 20);
+        let mut b = TotalDecoder::new(ctx(), Interval::Daily, opts);
+        let got = rows(&mut b, TOTAL.as_bytes(), chunk);
+        prop_assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,159 @@
+//! Timestamp parsing: the vendor's fixed `YYYY-MM-DDTHH:MM:SS.sssZ` on a fast path, anything
+//! RFC 3339-like on a general one. Results are microseconds since the Unix epoch (UTC).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The UTC day of an instant in microseconds.
+pub fn day_of_micros(micros: i64) -> NaiveDate {
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).unwrap_or(NaiveDate::MIN)
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` without allocating; `None` for any other shape.
+fn parse_fast(s: &[u8]) -> Option<i64> {
+    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    if *s.last()? != b'Z' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
+    let (h, mi, sec) = (digits(&s[11..13])?, digits(&s[14..16])?, digits(&s[17..19])?);
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let frac = &s[19..s.len() - 1];
+    let micros_frac = match frac {
+        [] => 0,
+        [b'.', rest @ ..] if !rest.is_empty() && rest.len() <= 9 => {
+            let v = i64::from(digits(rest)?);
+            let scale = 10i64.pow(6u32.abs_diff(rest.len() as u32));
+            if rest.len() <= 6 { v * scale } else { v / scale }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(y), mo, d);
+    let secs = i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
+    Some(days * MICROS_PER_DAY + secs * 1_000_000 + micros_frac)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
+        _ => 28,
+    }
+}
+
+/// Parses an event timestamp: RFC 3339 with any offset (fast path for the vendor's `…Z`), or a
+/// naive `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Some(v) = parse_fast(s.as_bytes()) {
+        return Some(v);
+    }
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+/// Parses the `Date` of the totals CSV: `YYYY-MM-DD` (daily), `YYYY-MM-DD HH:MM[:SS]` or any
+/// timestamp [`parse_timestamp`] accepts (hourly); an optional separate hour (`14`, `14:00`) is
+/// added to a bare date.
+pub fn parse_period(date: &str, hour: Option<&str>) -> Option<i64> {
+    let date = date.trim();
+    let base = if let Ok(d) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros()
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M") {
+        t.and_utc().timestamp_micros()
+    } else {
+        return parse_timestamp(date);
+    };
+    match hour.map(str::trim).filter(|h| !h.is_empty()) {
+        None => Some(base),
+        Some(h) => {
+            let hh: i64 = h.split(':').next()?.parse().ok()?;
+            (0..24).contains(&hh).then_some(base + hh * 3_600_000_000)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_path_matches_chrono() {
+        for s in [
+            "2023-04-19T14:59:16.158Z",
+            "2026-11-20T00:00:00.000Z",
+            "2024-02-29T23:59:59.999Z",
+            "1999-12-31T23:59:59Z",
+            "2023-04-19T14:59:16.1234567Z",
+        ] {
+            let want = DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+            assert_eq!(parse_fast(s.as_bytes()), Some(want), "{s}");
+        }
+        assert_eq!(parse_fast(b"2023-02-29T00:00:00.000Z"), None);
+        assert_eq!(parse_timestamp("2023-02-29T00:00:00.000Z"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn general_path_takes_offsets_and_naive_times() {
+        assert_eq!(parse_timestamp("2023-04-19T00:00:00-04:00"), parse_timestamp("2023-04-19T04:00:00.000Z"));
+        assert_eq!(parse_timestamp("2023-04-19 04:00:00"), parse_timestamp("2023-04-19T04:00:00Z"));
+    }
+
+    #[test]
+    fn periods() {
+        let day = parse_timestamp("2023-04-19T00:00:00Z");
+        assert_eq!(parse_period("2023-04-19", None), day);
+        assert_eq!(parse_period("2023-04-19 14:00", None), parse_timestamp("2023-04-19T14:00:00Z"));
+        assert_eq!(parse_period("2023-04-19", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
+        assert_eq!(parse_period("2023-04-19", Some("25")), None);
+        assert_eq!(parse_period("19/04/2023", None), None);
+    }
+
+    proptest! {
+        #[test]
+        fn days_from_civil_agrees_with_chrono(n in -100_000i32..100_000) {
+            let d = NaiveDate::from_num_days_from_ce_opt(719_163 + n).unwrap();
+            use chrono::Datelike;
+            prop_assert_eq!(days_from_civil(i64::from(d.year()), d.month(), d.day()), i64::from(n));
+            prop_assert_eq!(day_of_micros(i64::from(n) * MICROS_PER_DAY + 5), d);
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `customEventTotal` CSV → `custom_event_total` batches, pivoted to long form.
+//!
+//! The header is `Event Name,Event Detail,Event total,<one column per platform>,Date`; the
+//! platform columns vary with the data. Every upper-case identifier column that is not one of the
+//! fixed ones is a platform; each non-zero cell becomes one row.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder};
+use arrow_array::types::{Int8Type, Int16Type};
+use arrow_array::{ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray};
+
+use super::records::{Record, RecordReader};
+use super::{
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, time,
+    utf8,
+};
+use crate::schema::Table;
+
+/// The vendor's header shape.
+pub const TOTAL_HEADER: &str = "Event Name,Event Detail,Event total,<platform columns>,Date";
+
+/// Granularity of the `total` and `histogram` streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Interval {
+    /// One row per day.
+    #[default]
+    Daily,
+    /// One row per hour.
+    Hourly,
+}
+
+impl Interval {
+    /// The value of the `interval` column and of the API's `interval` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Daily => "daily",
+            Interval::Hourly => "hourly",
+        }
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "daily" => Ok(Interval::Daily),
+            "hourly" => Ok(Interval::Hourly),
+            other => Err(format!("unknown interval {other:?} (expected daily or hourly)")),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Map {
+    event_name: usize,
+    event_detail: Option<usize>,
+    event_total: Option<usize>,
+    date: usize,
+    hour: Option<usize>,
+    platforms: Vec<(usize, String)>,
+    width: usize,
+    names: Vec<String>,
+}
+
+/// Push decoder of a `customEventTotal` body.
+pub struct TotalDecoder {
+    reader: RecordReader,
+    state: State,
+}
+
+struct State {
+    ctx: RowContext,
+    opts: DecodeOptions,
+    interval: Interval,
+    map: Option<Map>,
+    event_name: StringBuilder,
+    event_detail: StringBuilder,
+    platform: StringDictionaryBuilder<Int16Type>,
+    count: Int64Builder,
+    period: TimestampMicrosecondBuilder,
+    len: usize,
+    ready: VecDeque<RecordBatch>,
+    stats: DecodeStats,
+    rejects: Vec<Reject>,
+    counts: Vec<i64>,
+}
+
+impl TotalDecoder {
+    /// A decoder for one body of the given interval whose rows all belong to `ctx`.
+    pub fn new(ctx: RowContext, interval: Interval, opts: DecodeOptions) -> TotalDecoder {
+        let mut reader = RecordReader::new();
+        reader.max_record_bytes = opts.max_record_bytes;
+        TotalDecoder {
+            reader,
+            state: State {
+                ctx,
+                opts,
+                interval,
+                map: None,
+                event_name: StringBuilder::new(),
+                event_detail: StringBuilder::new(),
+                platform: StringDictionaryBuilder::new(),
+                count: Int64Builder::new(),
+                period: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+                len: 0,
+                ready: VecDeque::new(),
+                stats: DecodeStats::default(),
+                rejects: Vec::new(),
+                counts: Vec::new(),
+            },
+        }
+    }
+}
+
+impl BodyDecoder for TotalDecoder {
+    fn push(&mut self, data: &[u8]) -> Result<(), ConvertError> {
+        let state = &mut self.state;
+        self.reader.push(data, &mut |rec| state.on_record(rec))
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConvertError> {
+        Ok(self.state.ready.pop_front())
+    }
+
+    fn finish(&mut self) -> Result<Option<RecordBatch>, ConvertError> {
+        let state = &mut self.state;
+        self.reader.finish(&mut |rec| state.on_record(rec))?;
+        if state.map.is_none() {
+            state.stats.empty_body = true;
+        }
+        if state.len > 0 {
+            let b = state.build()?;
+            state.ready.push_back(b);
+        }
+        Ok(state.ready.pop_front())
+    }
+
+    fn stats(&self) -> &DecodeStats {
+        &self.state.stats
+    }
+
+    fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.state.rejects)
+    }
+}
+
+fn is_platform_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl State {
+    fn read_header(&mut self, rec: &Record<'_>) -> Result<(), ConvertError> {
+        let names: Vec<String> = (0..rec.len())
+            .map(|i| String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string())
+            .collect();
+        let (mut event_name, mut event_detail, mut event_total, mut date, mut hour) = (None, None, None, None, None);
+        let mut platforms = Vec::new();
+        for (pos, name) in names.iter().enumerate() {
+            let slot = match name.to_ascii_lowercase().as_str() {
+                "event name" => &mut event_name,
+                "event detail" => &mut event_detail,
+                "event total" => &mut event_total,
+                "date" => &mut date,
+                "hour" => &mut hour,
+                _ => {
+                    if is_platform_name(name) {
+                        if platforms.iter().any(|(_, p)| p == name) {
+                            return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
+                        }
+                        if !KNOWN_PLATFORMS.contains(&name.as_str()) {
+                            self.stats.unknown_platforms.insert(name.clone());
+                        }
+                        platforms.push((pos, name.clone()));
+                    } else {
+                        self.stats.ignored_columns.insert(name.clone());
+                    }
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
+            }
+            *slot = Some(pos);
+        }
+        if event_name.is_none() && date.is_none() && event_total.is_none() {
+            return Err(ConvertError::NotCsv {
+                table: Table::Total.name(),
+                expected: TOTAL_HEADER,
+                found: excerpt(rec),
+            });
+        }
+        let header = names.join(",");
+        let Some(event_name) = event_name else {
+            return Err(ConvertError::MissingColumn { column: "Event Name", header });
+        };
+        let Some(date) = date else {
+            return Err(ConvertError::MissingColumn { column: "Date", header });
+        };
+        self.map =
+            Some(Map { event_name, event_detail, event_total, date, hour, platforms, width: names.len(), names });
+        Ok(())
+    }
+
+    fn on_record(&mut self, rec: &Record<'_>) -> Result<(), ConvertError> {
+        let Some(map) = self.map.take() else {
+            return self.read_header(rec);
+        };
+        let r = self.on_row(&map, rec);
+        self.map = Some(map);
+        r
+    }
+
+    fn on_row(&mut self, map: &Map, rec: &Record<'_>) -> Result<(), ConvertError> {
+        self.stats.records += 1;
+        if rec.len() != map.width {
+            let reason = format!("expected {} fields, found {}", map.width, rec.len());
+            reject(&mut self.stats, &mut self.rejects, rec, None, reason);
+            return Ok(());
+        }
+        let field = |pos: usize| -> Result<&str, (usize, String)> {
+            utf8(rec.get(pos).unwrap_or_default()).map_err(|r| (pos, r))
+        };
+        let parsed = (|| {
+            let name = field(map.event_name)?;
+            let detail = map.event_detail.map(field).transpose()?.unwrap_or("");
+            let date = field(map.date)?;
+            let hour = map.hour.map(field).transpose()?;
+            let period =
+                time::parse_period(date, hour).ok_or_else(|| (map.date, format!("unparseable date {date:?}")))?;
+            self.counts.clear();
+            for (pos, _) in &map.platforms {
+                let v = parse_count(field(*pos)?).map_err(|r| (*pos, r))?;
+                self.counts.push(v);
+            }
+            let total = match map.event_total {
+                Some(pos) => Some(parse_count(field(pos)?).map_err(|r| (pos, r))?),
+                None => None,
+            };
+            Ok((name, detail, period, total))
+        })();
+        let (name, detail, period, total) = match parsed {
+            Ok(v) => v,
+            Err((pos, reason)) => {
+                let col = Some((pos, map.names[pos].as_str()));
+                reject(&mut self.stats, &mut self.rejects, rec, col, reason);
+                return Ok(());
+            }
+        };
+        if let Some((lo, hi)) = self.opts.keep_range
+            && !(lo..hi).contains(&period)
+        {
+            self.stats.outside_window += 1;
+            return Ok(());
+        }
+        if let Some(total) = total
+            && total != self.counts.iter().sum::<i64>()
+        {
+            self.stats.total_mismatches += 1;
+        }
+        for (i, (_, platform)) in map.platforms.iter().enumerate() {
+            let count = self.counts[i];
+            if count == 0 {
+                continue;
+            }
+            if self.platform.append(platform).is_err() {
+                return Err(ConvertError::DictionaryFull { line: rec.line, column: map.platforms[i].0 + 1 });
+            }
+            self.event_name.append_value(name);
+            if detail.is_empty() {
+                self.event_detail.append_null();
+            } else {
+                self.event_detail.append_value(detail);
+            }
+            self.count.append_value(count);
+            self.period.append_value(period);
+            self.len += 1;
+            self.stats.rows += 1;
+        }
+        if self.len >= self.opts.batch_size {
+            let b = self.build()?;
+            self.ready.push_back(b);
+        }
+        Ok(())
+    }
+
+    fn build(&mut self) -> Result<RecordBatch, ConvertError> {
+        let n = std::mem::take(&mut self.len);
+        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n)));
+        let bot: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n)));
+        let interval = DictionaryArray::<Int8Type>::try_new(
+            Int8Array::from_iter_values(std::iter::repeat_n(0i8, n)),
+            Arc::new(StringArray::from_iter_values([self.interval.as_str()])),
+        )
+        .map_err(|e| ConvertError::Arrow(e.to_string()))?;
+        let cols: Vec<ArrayRef> = vec![
+            account,
+            bot,
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.event_detail.finish()),
+            Arc::new(self.platform.finish()),
+            Arc::new(self.count.finish()),
+            Arc::new(self.period.finish().with_timezone("UTC")),
+            Arc::new(interval),
+        ];
+        RecordBatch::try_new(Table::Total.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+    }
+}
+
+/// A platform or total count: empty is 0; negative or non-numeric values are refused.
+fn parse_count(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    match t.parse::<i64>() {
+        Ok(v) if v >= 0 => Ok(v),
+        Ok(v) => Err(format!("negative count {v}")),
+        Err(_) => Err(format!("not a count: {:?}", t.chars().take(40).collect::<String>())),
+    }
+}

@@ -1,0 +1,270 @@
+//! The export pipeline: plan → fetch → convert → write → commit, for every bot of an account.
+//!
+//! In: an [`ExportConfig`] (built by `cli` from flags, environment and config file) and a
+//! shutdown signal. Out: files at the destination, advanced cursors, and a [`RunSummary`].
+//! Guarantees: a window's files are all durable before its cursors move; a failure leaves every
+//! file already committed intact; a broken body restarts its window from the first request, with
+//! nothing of the partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
+
+mod summary;
+mod window;
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+pub use summary::{DaysLost, RunSummary, TableSummary};
+
+use crate::commit::StateStore;
+use crate::convert::Interval;
+use crate::error::{EXIT_OK, Error};
+use crate::fetch::{ApiClient, ApiConfig};
+use crate::plan::{Calendar, RangeRequest, StartFrom, plan_range, windows};
+use crate::schema::Table;
+use crate::write::{Destination, WriteOptions};
+
+/// Bots exported at the same time. Requests are paced by the rate limiter anyway; a few bots in
+/// flight keep it busy while others decode and upload.
+pub const MAX_CONCURRENT_BOTS: usize = 4;
+
+/// The vendor caps detail downloads at this many rows.
+pub const DEFAULT_ROW_CAP: u64 = 100_000;
+
+/// The data streams of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stream {
+    /// `customEventDetail` → `custom_event_detail`.
+    Detail,
+    /// `customEventTotal` → `custom_event_total`.
+    Total,
+}
+
+impl Stream {
+    /// The stream's name (`--streams`, state cursors).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Detail => "detail",
+            Stream::Total => "total",
+        }
+    }
+
+    /// The table the stream fills.
+    pub fn table(self) -> Table {
+        match self {
+            Stream::Detail => Table::Detail,
+            Stream::Total => Table::Total,
+        }
+    }
+}
+
+impl std::str::FromStr for Stream {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "detail" => Ok(Stream::Detail),
+            "total" => Ok(Stream::Total),
+            other => Err(format!("unknown stream {other:?} (expected detail or total)")),
+        }
+    }
+}
+
+/// Everything an export needs, validated.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// The API client's settings (account, URLs, credentials, rate, retries).
+    pub api: ApiConfig,
+    /// The bots to export.
+    pub bots: Vec<String>,
+    /// Where files go.
+    pub dest: Destination,
+    /// The requested range.
+    pub range: RangeRequest,
+    /// The streams to export, in request order.
+    pub streams: Vec<Stream>,
+    /// Granularity of the `total` stream.
+    pub interval: Interval,
+    /// Encoder settings.
+    pub write: WriteOptions,
+    /// The API's retention in days.
+    pub retention_days: u32,
+    /// Rows that may be rejected before the run fails.
+    pub max_bad_rows: u64,
+    /// Row cap of detail downloads (a response this long is split).
+    pub row_cap: u64,
+    /// The clock: "now" for planning.
+    pub now: DateTime<Utc>,
+}
+
+/// Shared by every bot task of a run.
+pub(crate) struct Run {
+    pub cfg: ExportConfig,
+    pub client: ApiClient,
+    pub states: StateStore,
+    pub summary: Mutex<RunSummary>,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Run {
+    pub fn note(&self, f: impl FnOnce(&mut RunSummary)) {
+        let mut s = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+    }
+
+    pub fn warn(&self, w: String) {
+        tracing::warn!("{w}");
+        self.note(|s| {
+            s.warnings.insert(w);
+        });
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// Runs an export until done, failed, or `shutdown` resolves (then the windows in flight finish,
+/// no new one starts, and the result is [`Error::Stopped`]). The summary is returned either way.
+pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Send) -> (RunSummary, Result<(), Error>) {
+    let started = Instant::now();
+    let mut summary = RunSummary {
+        status: "running".into(),
+        account: cfg.api.account.clone(),
+        destination: cfg.dest.to_string(),
+        ..RunSummary::default()
+    };
+    let client = match ApiClient::new(cfg.api.clone()) {
+        Ok(c) => c,
+        Err(e) => return finish(summary, started, Err(e.into())),
+    };
+    for s in &cfg.streams {
+        summary.tables.entry(s.table().name().to_string()).or_default();
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let run = Arc::new(Run {
+        states: StateStore::new(cfg.dest.clone()),
+        cfg,
+        client,
+        summary: Mutex::new(summary),
+        stop: stop_rx,
+    });
+    let stop_reason = Arc::new(Mutex::new(None::<String>));
+    let work = {
+        let run = run.clone();
+        async move {
+            let bots = run.cfg.bots.clone();
+            let mut results = futures::stream::iter(bots)
+                .map(|bot| {
+                    let run = run.clone();
+                    async move { export_bot(&run, &bot).await }
+                })
+                .buffer_unordered(MAX_CONCURRENT_BOTS);
+            let mut first_err = None;
+            while let Some(r) = results.next().await {
+                if let Err(e) = r {
+                    tracing::error!(error = %format!("{:#}", crate::error::Report(&e)), "bot failed");
+                    first_err.get_or_insert(e);
+                }
+            }
+            first_err.map_or(Ok(()), Err)
+        }
+    };
+    let result = {
+        tokio::pin!(work);
+        tokio::pin!(shutdown);
+        tokio::select! {
+            r = &mut work => r,
+            reason = &mut shutdown => {
+                tracing::warn!(%reason, "stopping: finishing the windows in flight, starting no new one");
+                *stop_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                let _ = stop_tx.send(true);
+                work.await
+            }
+        }
+    };
+    let stopped = stop_reason.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let result = match (result, stopped) {
+        (Ok(()), Some(reason)) => Err(Error::Stopped { reason }),
+        (r, _) => r,
+    };
+    let stats = run.client.stats();
+    let mut summary = run.summary.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    summary.requests = stats.requests.load(Ordering::Relaxed);
+    summary.data_requests = stats.data_requests.load(Ordering::Relaxed);
+    summary.throttled_429 = stats.throttled.load(Ordering::Relaxed);
+    summary.reauthentications = stats.reauthentications.load(Ordering::Relaxed);
+    finish(summary, started, result)
+}
+
+fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) -> (RunSummary, Result<(), Error>) {
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(()) => {
+            summary.status = "ok".into();
+            summary.exit_code = EXIT_OK;
+        }
+        Err(e) => {
+            summary.status = if matches!(e, Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
+            summary.exit_code = e.exit_code();
+            summary.error = Some(format!("{:#}", crate::error::Report(e)));
+        }
+    }
+    (summary, result)
+}
+
+async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
+    let cfg = &run.cfg;
+    let account = cfg.api.account.as_str();
+    let mut loaded = run.states.load(account, bot, cfg.now).await?;
+    let cal = Calendar::new(cfg.now, cfg.retention_days);
+    // One range for all streams, from the stream that is furthest behind: re-exporting a day is
+    // idempotent, and one window then serves every stream (the totals check the details).
+    let req = match cfg.range.start {
+        StartFrom::Cursor(_) => {
+            let cursor = cfg.streams.iter().map(|s| loaded.state.cursors.get(s.as_str()).copied()).min().flatten();
+            RangeRequest { start: StartFrom::Cursor(cursor), ..cfg.range }
+        }
+        _ => cfg.range,
+    };
+    let planned = plan_range(&req, &cal)?;
+    if let Some(lost) = planned.lost {
+        let days = lost.len_days() as i64;
+        run.warn(format!(
+            "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention before they were exported",
+            cfg.retention_days
+        ));
+        run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
+    }
+    let Some(range) = planned.range else {
+        tracing::info!(bot, "nothing to export: up to date");
+        run.note(|s| {
+            s.cursors.insert(bot.to_string(), loaded.state.cursors.clone());
+        });
+        return Ok(());
+    };
+    tracing::info!(bot, range = %range, horizon = %planned.horizon, "exporting");
+    for w in windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS) {
+        if run.stopping() {
+            break;
+        }
+        window::export_window(run, bot, w).await?;
+        run.note(|s| s.windows += 1);
+        let through = w.end.min(planned.horizon);
+        if through > w.start {
+            let mut moved = false;
+            for s in &cfg.streams {
+                moved |= loaded.state.advance(s.as_str(), through);
+            }
+            if moved || loaded.version.is_none() {
+                run.states.commit(&mut loaded, cfg.now).await?;
+            }
+        }
+    }
+    run.note(|s| {
+        s.cursors.insert(bot.to_string(), loaded.state.cursors.clone());
+    });
+    Ok(())
+}

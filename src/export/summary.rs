@@ -1,0 +1,141 @@
+//! The run summary: what a run did, for people (printed at the end) and for schedulers
+//! (`--summary-json`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// Per-table totals.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TableSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Files written (new or replaced).
+    pub files_written: u64,
+    /// Files removed because their day has no rows any more.
+    pub files_removed: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Days that can no longer be fetched.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DaysLost {
+    /// The bot.
+    pub bot: String,
+    /// First lost day.
+    pub start: NaiveDate,
+    /// First day after the lost ones.
+    pub end: NaiveDate,
+    /// Number of days.
+    pub days: i64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    /// `ok`, `failed` or `stopped`.
+    pub status: String,
+    /// The process exit status.
+    pub exit_code: i32,
+    /// The error, if the run failed (its whole chain).
+    pub error: Option<String>,
+    /// Account id.
+    pub account: String,
+    /// Destination.
+    pub destination: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Per-table totals, by table name.
+    pub tables: BTreeMap<String, TableSummary>,
+    /// Windows completed (all their files durable).
+    pub windows: u64,
+    /// Windows re-fetched in smaller slices (row cap, totals mismatch, 400 on a long window).
+    pub splits: u64,
+    /// HTTP requests sent (authentication included).
+    pub requests: u64,
+    /// Data requests sent.
+    pub data_requests: u64,
+    /// Retries after transient errors.
+    pub retries: u64,
+    /// Responses with status 429.
+    pub throttled_429: u64,
+    /// Re-authentications after a 401.
+    pub reauthentications: u64,
+    /// Response bytes received.
+    pub bytes_received: u64,
+    /// Rows dropped because they lay outside the requested window.
+    pub rows_outside_window: u64,
+    /// Rows rejected (see the rejects files).
+    pub rows_rejected: u64,
+    /// Rejects files written.
+    pub rejects_files: Vec<String>,
+    /// Totals rows whose `Event total` differs from the sum of their platform columns.
+    pub total_mismatches: u64,
+    /// Days lost to retention since the last run.
+    pub days_lost: Vec<DaysLost>,
+    /// Per bot, per stream: the cursor after the run (first day not yet exported).
+    pub cursors: BTreeMap<String, BTreeMap<String, NaiveDate>>,
+    /// Warnings, each once.
+    pub warnings: BTreeSet<String>,
+}
+
+impl RunSummary {
+    /// Total rows written over all tables.
+    pub fn rows(&self) -> u64 {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+
+    /// A few lines for people.
+    pub fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let secs = self.duration_ms as f64 / 1000.0;
+        let _ = writeln!(
+            s,
+            "botevents: {} in {:.1}s — {} windows, {} data requests ({} retries, {} × 429), {:.1} MB received",
+            self.status,
+            secs,
+            self.windows,
+            self.data_requests,
+            self.retries,
+            self.throttled_429,
+            self.bytes_received as f64 / 1e6
+        );
+        for (name, t) in &self.tables {
+            let _ = writeln!(
+                s,
+                "  {name}: {} rows, {} files written, {} removed, {:.1} MB",
+                t.rows,
+                t.files_written,
+                t.files_removed,
+                t.bytes as f64 / 1e6
+            );
+        }
+        if secs > 0.0 && self.rows() > 0 {
+            let _ = writeln!(s, "  {:.0} rows/s", self.rows() as f64 / secs);
+        }
+        if self.rows_outside_window > 0 {
+            let _ = writeln!(
+                s,
+                "  {} rows outside their window dropped (each belongs to a neighbouring window)",
+                self.rows_outside_window
+            );
+        }
+        if self.rows_rejected > 0 {
+            let _ = writeln!(s, "  {} rows rejected: {}", self.rows_rejected, self.rejects_files.join(", "));
+        }
+        for lost in &self.days_lost {
+            let _ =
+                writeln!(s, "  bot {}: {} days lost to retention ({}..{})", lost.bot, lost.days, lost.start, lost.end);
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        s
+    }
+}

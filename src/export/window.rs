@@ -1,0 +1,469 @@
+//! One window of one bot: every stream fetched, converted and written, then committed together.
+
+use std::collections::BTreeMap;
+
+use bytes::BytesMut;
+use chrono::NaiveDate;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::{Run, Stream};
+use crate::convert::{
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, Reject, RowContext, TotalDecoder,
+};
+use crate::error::Error;
+use crate::fetch::retry::{Retry, Retryable, with_retries};
+use crate::fetch::{DataRequest, Endpoint, FetchError};
+use crate::plan::{Granularity, Slice, Window};
+use crate::schema::Table;
+use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
+
+/// Network chunks are gathered to this size before a trip to the CPU pool.
+pub const DECODE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Why one attempt at a table window failed.
+#[derive(Debug)]
+enum AttemptError {
+    Fetch(FetchError),
+    Convert { context: String, source: ConvertError },
+    Write(WriteError),
+}
+
+impl Retryable for AttemptError {
+    fn retry(&self) -> Retry {
+        match self {
+            AttemptError::Fetch(e) => e.retry(),
+            _ => Retry::No,
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Fetch(e) => write!(f, "{}", crate::error::Report(e)),
+            AttemptError::Convert { context, source } => write!(f, "{context}: {source}"),
+            AttemptError::Write(e) => write!(f, "{}", crate::error::Report(e)),
+        }
+    }
+}
+
+impl From<AttemptError> for Error {
+    fn from(e: AttemptError) -> Self {
+        match e {
+            AttemptError::Fetch(e) => e.into(),
+            AttemptError::Convert { context, source } => Error::Convert { context, source },
+            AttemptError::Write(e) => Error::Write(e),
+        }
+    }
+}
+
+/// A table window fully decoded and encoded, not yet committed.
+struct Fetched {
+    writer: PartitionWriter,
+    tails: Vec<(NaiveDate, Vec<u8>, u64)>,
+    stats: DecodeStats,
+    rejects: Vec<(Slice, Reject)>,
+    /// Per day: rows (detail) or the sum of counts (total).
+    per_day: BTreeMap<NaiveDate, u64>,
+    /// Largest number of records in one response (for the row cap).
+    max_records: u64,
+}
+
+/// Exports one window of one bot: all streams, then their files, in one commit.
+pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
+    let cfg = &run.cfg;
+    let mut done: Vec<(Stream, Fetched)> = Vec::new();
+    let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
+    // Totals first: they are small, and they tell whether the details are complete.
+    let mut order = cfg.streams.clone();
+    order.sort_by_key(|s| if *s == Stream::Total { 0 } else { 1 });
+    for stream in order {
+        let mut g = Granularity::Window;
+        let fetched = loop {
+            let f = match fetch_with_retries(run, bot, window, stream, g).await {
+                Ok(f) => f,
+                Err(AttemptError::Fetch(FetchError::Status { status: 400, .. }))
+                    if g == Granularity::Window && window.len_days() > 1 =>
+                {
+                    run.warn(format!(
+                        "bot {bot} window {window}: the API refused the {}-day request (400); fetching it day by day",
+                        window.len_days()
+                    ));
+                    run.note(|s| s.splits += 1);
+                    g = Granularity::Day;
+                    continue;
+                }
+                Err(e) => {
+                    abort_all(&mut done).await;
+                    return Err(e.into());
+                }
+            };
+            if stream == Stream::Detail {
+                let capped = f.max_records >= cfg.row_cap;
+                let short = totals
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|(day, &want)| f.per_day.get(day).copied().unwrap_or(0) < want));
+                let finer = g.finer().filter(|_| capped || (short && g == Granularity::Window));
+                if let Some(next) = finer {
+                    tracing::info!(bot, %window, granularity = ?next, capped, short, "re-fetching in smaller slices");
+                    run.note(|s| s.splits += 1);
+                    let mut f = f;
+                    f.writer.abort().await;
+                    g = next;
+                    continue;
+                }
+                if capped {
+                    abort_all(&mut done).await;
+                    let mut f = f;
+                    f.writer.abort().await;
+                    return Err(Error::Convert {
+                        context: format!("{} bot {bot} window {window}", Endpoint::Detail),
+                        source: ConvertError::Arrow(format!(
+                            "one hour holds {} rows, the download cap; rows would be lost",
+                            f.max_records
+                        )),
+                    });
+                }
+                if let Some(t) = &totals {
+                    reconcile(run, bot, window, t, &f.per_day);
+                }
+            } else {
+                totals = Some(f.per_day.clone());
+            }
+            break f;
+        };
+        done.push((stream, fetched));
+    }
+    // Rejected rows: written for inspection; over the allowance the window fails uncommitted.
+    let mut rejected_now = 0;
+    let mut first_reject = None;
+    for (stream, f) in done.iter_mut() {
+        rejected_now += f.stats.rejected;
+        if first_reject.is_none()
+            && let Some((_, r)) = f.rejects.first()
+        {
+            first_reject = Some((*stream, r.line, r.reason.clone()));
+        }
+        let rejects = std::mem::take(&mut f.rejects);
+        if let Err(e) = write_rejects(run, bot, window, stream.table(), &rejects).await {
+            abort_all(&mut done).await;
+            return Err(e);
+        }
+    }
+    if rejected_now > 0 {
+        let total = {
+            let mut s = run.summary.lock().unwrap_or_else(|e| e.into_inner());
+            s.rows_rejected += rejected_now;
+            s.rows_rejected
+        };
+        if total > cfg.max_bad_rows {
+            let (stream, first_line, first_reason) = first_reject.unwrap_or((Stream::Detail, 0, String::new()));
+            let err = Error::Rejected {
+                context: format!("{} bot {bot} window {window}", stream.table()),
+                rejected: total,
+                max: cfg.max_bad_rows,
+                rejects: run.cfg.dest.rejects_path(stream.table(), &cfg.api.account, bot, window).to_string(),
+                first_line,
+                first_reason,
+            };
+            abort_all(&mut done).await;
+            return Err(err);
+        }
+    }
+    // Commit every table's files, then report.
+    for (stream, f) in done {
+        note_stats(run, bot, window, stream, &f.stats);
+        let written = f.writer.commit(f.tails).await?;
+        note_written(run, stream.table(), &written);
+    }
+    Ok(())
+}
+
+async fn abort_all(done: &mut Vec<(Stream, Fetched)>) {
+    for (_, f) in done.iter_mut() {
+        f.writer.abort().await;
+    }
+    done.clear();
+}
+
+fn reconcile(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    totals: &BTreeMap<NaiveDate, u64>,
+    details: &BTreeMap<NaiveDate, u64>,
+) {
+    for day in window.days() {
+        let want = totals.get(&day).copied().unwrap_or(0);
+        let got = details.get(&day).copied().unwrap_or(0);
+        if want != got {
+            run.warn(format!("bot {bot} {day}: {got} detail rows but the total stream counts {want} events"));
+        }
+    }
+}
+
+fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeStats) {
+    run.note(|s| {
+        s.rows_outside_window += st.outside_window;
+        s.total_mismatches += st.total_mismatches;
+    });
+    for p in &st.unknown_platforms {
+        run.warn(format!("{}: unknown platform {p:?} kept as is", stream.table()));
+    }
+    for c in &st.ignored_columns {
+        run.warn(format!("{}: unknown CSV column {c:?} ignored", stream.table()));
+    }
+    if st.total_mismatches > 0 {
+        run.warn(format!(
+            "bot {bot} window {window}: {} totals rows whose Event total differs from the sum of their platform columns",
+            st.total_mismatches
+        ));
+    }
+    if st.empty_body {
+        run.warn(format!(
+            "bot {bot} window {window}: {} returned an empty body (no CSV header); taken as no rows",
+            stream.as_str()
+        ));
+    }
+}
+
+fn note_written(run: &Run, table: Table, w: &Written) {
+    run.note(|s| {
+        let t = s.tables.entry(table.name().to_string()).or_default();
+        for f in &w.files {
+            t.rows += f.rows;
+            t.bytes += f.bytes;
+            t.files_written += 1;
+        }
+        t.files_removed += w.removed.len() as u64;
+    });
+}
+
+async fn write_rejects(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    table: Table,
+    rejects: &[(Slice, Reject)],
+) -> Result<(), Error> {
+    let cfg = &run.cfg;
+    let path = cfg.dest.rejects_path(table, &cfg.api.account, bot, window);
+    let store = cfg.dest.store();
+    if rejects.is_empty() {
+        // A clean re-export clears the rejects of an earlier attempt at this window.
+        if store.head(&path).await.is_ok() {
+            store.delete(&path).await.map_err(|source| WriteError::Store {
+                op: "removing",
+                path: path.to_string(),
+                source,
+            })?;
+        }
+        return Ok(());
+    }
+    let mut out = Vec::new();
+    for (slice, r) in rejects {
+        let line = serde_json::json!({
+            "table": table.name(),
+            "account": cfg.api.account,
+            "bot": bot,
+            "request": slice.to_string(),
+            "line": r.line,
+            "column": r.column,
+            "column_name": r.column_name,
+            "reason": r.reason,
+            "record": r.record,
+        });
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    store.put(&path, PutPayload::from(out)).await.map_err(|source| WriteError::Store {
+        op: "writing",
+        path: path.to_string(),
+        source,
+    })?;
+    run.note(|s| s.rejects_files.push(path.to_string()));
+    Ok(())
+}
+
+async fn fetch_with_retries(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    stream: Stream,
+    g: Granularity,
+) -> Result<Fetched, AttemptError> {
+    with_retries(
+        &run.cfg.api.retry,
+        |_attempt| attempt(run, bot, window, stream, g),
+        |e, n, wait| {
+            tracing::warn!(bot, %window, stream = stream.as_str(), attempt = n, wait_ms = wait.as_millis() as u64, error = %e, "retrying the window");
+            run.note(|s| s.retries += 1);
+            if let AttemptError::Fetch(FetchError::Status { status: 429, .. }) = e {
+                run.client.limiter().back_off(wait);
+            }
+        },
+    )
+    .await
+}
+
+/// One attempt: every slice of the window, decoded and encoded; uploads started, nothing visible.
+async fn attempt(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    stream: Stream,
+    g: Granularity,
+) -> Result<Fetched, AttemptError> {
+    let cfg = &run.cfg;
+    let mut writer = PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, window);
+    match attempt_inner(run, bot, window, stream, g, &mut writer).await {
+        Ok((tails, stats, rejects, per_day, max_records)) => {
+            Ok(Fetched { writer, tails, stats, rejects, per_day, max_records })
+        }
+        Err(e) => {
+            writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+type AttemptOk = (Vec<(NaiveDate, Vec<u8>, u64)>, DecodeStats, Vec<(Slice, Reject)>, BTreeMap<NaiveDate, u64>, u64);
+
+async fn attempt_inner(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    stream: Stream,
+    g: Granularity,
+    writer: &mut PartitionWriter,
+) -> Result<AttemptOk, AttemptError> {
+    let cfg = &run.cfg;
+    let table = stream.table();
+    let ctx = RowContext { account: cfg.api.account.clone(), bot: bot.to_string() };
+    let mut encoder = Some(TableEncoder::new(table, cfg.write.clone()));
+    let mut stats = DecodeStats::default();
+    let mut rejects = Vec::new();
+    let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    let mut max_records = 0;
+    for slice in g.slices(window) {
+        let req = DataRequest {
+            endpoint: match stream {
+                Stream::Detail => Endpoint::Detail,
+                Stream::Total => Endpoint::Total,
+            },
+            bot: bot.to_string(),
+            slice,
+            interval: (stream == Stream::Total).then_some(cfg.interval),
+            event_name: None,
+        };
+        let mut body = run.client.send(&req).await.map_err(AttemptError::Fetch)?;
+        let target = body.target().clone();
+        let context = format!("{target}, {}", body.correlation);
+        let opts = DecodeOptions {
+            keep_range: Some((slice.start.timestamp_micros(), slice.end.timestamp_micros())),
+            ..DecodeOptions::default()
+        };
+        let mut decoder: Box<dyn BodyDecoder> = match stream {
+            Stream::Detail => Box::new(DetailDecoder::new(ctx.clone(), opts)),
+            Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
+        };
+        let mut buf = BytesMut::new();
+        let mut done = false;
+        while !done {
+            match body.chunk().await.map_err(AttemptError::Fetch)? {
+                Some(c) => {
+                    buf.extend_from_slice(&c);
+                    if buf.len() < DECODE_CHUNK_BYTES {
+                        continue;
+                    }
+                }
+                None => done = true,
+            }
+            let chunk = buf.split().freeze();
+            let mut enc = encoder.take().expect("encoder is returned after every step");
+            let (dec, enc, r) = crate::cpu::run(move || {
+                let r = step(&mut *decoder, &mut enc, &chunk, done);
+                (decoder, enc, r)
+            })
+            .await;
+            decoder = dec;
+            encoder = Some(enc);
+            let (parts, day_counts) = r.map_err(|e| match e {
+                StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
+                StepError::Write(w) => AttemptError::Write(w),
+            })?;
+            for (day, n) in day_counts {
+                *per_day.entry(day).or_default() += n;
+            }
+            writer.upload(parts).await.map_err(AttemptError::Write)?;
+        }
+        run.note(|s| s.bytes_received += body.bytes);
+        let st = decoder.stats();
+        max_records = max_records.max(st.records);
+        merge_stats(&mut stats, st);
+        rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
+    }
+    let enc = encoder.take().expect("encoder present");
+    let tails = crate::cpu::run(move || enc.finish()).await.map_err(AttemptError::Write)?;
+    Ok((tails, stats, rejects, per_day, max_records))
+}
+
+enum StepError {
+    Convert(ConvertError),
+    Write(WriteError),
+}
+
+type StepOk = (Vec<(NaiveDate, Vec<u8>)>, Vec<(NaiveDate, u64)>);
+
+/// CPU work for one chunk: decode, route to day encoders, hand back encoded bytes and, per day,
+/// the rows (detail) or event counts (total) seen.
+fn step(dec: &mut dyn BodyDecoder, enc: &mut TableEncoder, chunk: &[u8], last: bool) -> Result<StepOk, StepError> {
+    dec.push(chunk).map_err(StepError::Convert)?;
+    let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    let mut batches = Vec::new();
+    while let Some(b) = dec.next_batch().map_err(StepError::Convert)? {
+        batches.push(b);
+    }
+    if last && let Some(b) = dec.finish().map_err(StepError::Convert)? {
+        batches.push(b);
+        while let Some(b) = dec.next_batch().map_err(StepError::Convert)? {
+            batches.push(b);
+        }
+    }
+    for b in &batches {
+        count_per_day(b, &mut counts);
+        enc.write(b).map_err(StepError::Write)?;
+    }
+    let min = if last { 1 } else { crate::write::UPLOAD_PART_BYTES };
+    Ok((enc.drain(min), counts.into_iter().collect()))
+}
+
+fn count_per_day(b: &arrow_array::RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    let schema = b.schema();
+    let (time_col, count_col) = if schema.field_with_name("event_time").is_ok() {
+        ("event_time", None)
+    } else {
+        ("period_start", Some("event_count"))
+    };
+    let Some(times) = b.column_by_name(time_col) else { return };
+    let times = times.as_primitive::<TimestampMicrosecondType>();
+    let counts = count_col.and_then(|c| b.column_by_name(c)).map(|c| c.as_primitive::<Int64Type>().clone());
+    for i in 0..b.num_rows() {
+        let day = crate::convert::time::day_of_micros(times.value(i));
+        let n = counts.as_ref().map_or(1, |c| c.value(i).max(0) as u64);
+        *out.entry(day).or_default() += n;
+    }
+}
+
+fn merge_stats(into: &mut DecodeStats, s: &DecodeStats) {
+    into.records += s.records;
+    into.rows += s.rows;
+    into.outside_window += s.outside_window;
+    into.rejected += s.rejected;
+    into.total_mismatches += s.total_mismatches;
+    into.empty_body |= s.empty_body;
+    into.unknown_platforms.extend(s.unknown_platforms.iter().cloned());
+    into.ignored_columns.extend(s.ignored_columns.iter().cloned());
+}

@@ -1,0 +1,36 @@
+//! botevents — exports LivePerson Conversation Builder Bot Analytics custom events to typed,
+//! date-partitioned Parquet (or Arrow IPC) files on local disk, S3, GCS or Azure.
+//!
+//! # Layout
+//!
+//! The modules follow the data's path:
+//!
+//! ```text
+//! plan ──► fetch ──► convert ──► write ──► commit
+//! ```
+//!
+//! * [`plan`] — requested range → UTC-midnight-aligned windows of ≤ 7 days, retention and freshness.
+//! * [`fetch`] — the API client: discovery, login, SSO, one rate limiter per API key, retries, streamed bodies.
+//! * [`convert`] — push decoders: CSV bytes → Arrow `RecordBatch`es of the fixed [`schema`]s.
+//! * [`write`] — one Parquet/Arrow file per (table, account, bot, UTC day) through `object_store`,
+//!   visible whole or not at all.
+//! * [`commit`] — per-bot cursors, written only after a window's files are durable.
+//! * [`export`] — the pipeline that ties the stages together, and its [`export::RunSummary`].
+//! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
+//! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
+//! * [`cpu`] — the one bridge from async code onto the rayon pool.
+
+pub mod cli;
+pub mod commit;
+pub mod convert;
+pub mod cpu;
+pub mod error;
+pub mod export;
+pub mod fetch;
+pub mod plan;
+pub mod schema;
+pub mod secret;
+pub mod simulate;
+pub mod write;
+
+pub use error::Error;

@@ -1,0 +1,313 @@
+//! A stand-in of the vendor's Bot Analytics custom-events API, served over real HTTP on loopback.
+//!
+//! In: a [`SimConfig`] (seed, account, credentials, bots, the vendor's limits) and an address.
+//! Out: a running [`Simulator`] whose [`base_url`](Simulator::base_url) answers every endpoint the
+//! connector uses — the login-domain lookup, login, SSO and the four data endpoints — and
+//! [`detail_events`], the ground truth it serves, for tests.
+//!
+//! Guarantees:
+//!
+//! * **Deterministic data.** The events of a (bot, UTC day) are a pure function of
+//!   `(seed, account, bot, day)`, so any window, split or retry returns the same rows, byte for byte.
+//! * **The vendor's limits are enforced**, not just documented: credentials and tokens (401),
+//!   7-day windows and 30-day retention (400), requests per second per API key (429), data only
+//!   for days that are ready (03:00 America/New_York on the next day), the 100,000-row download cap.
+//! * **The vendor's formats**: newest-first CSV with every text field quoted and a blank line
+//!   between records, totals that agree exactly with the details, a `correlationId` header on
+//!   every response and no body on any error.
+//! * **Bounded memory**: a CSV body is generated one day at a time on the blocking pool (a few
+//!   bodies at once) and handed to the connection in 64 KB chunks through a bounded channel, so
+//!   a slow or vanished client never makes the server hold more than a few chunks and one day of
+//!   events per body.
+//!
+//! # Layout
+//!
+//! * `data` — the synthetic event generator and which days are served at a given instant.
+//! * `window` — request parameters: dates, window limits, interval, filters.
+//! * `report` — what each data endpoint computes from the served days (sync, no I/O).
+//! * `csv` — the vendor's CSV formatting and the chunker that cuts a body into pieces.
+//! * `ratelimit` — the per-API-key sliding-window limiter.
+//! * `server` — routing, authentication, faults and the axum server shell.
+
+mod csv;
+mod data;
+mod ratelimit;
+mod report;
+mod server;
+mod window;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use data::{SimEvent, detail_events};
+
+/// Seed of the default configuration.
+pub const DEFAULT_SEED: u64 = 42;
+/// Account (brand) id of the default configuration.
+pub const DEFAULT_ACCOUNT: &str = "12345678";
+/// The one API key the default configuration accepts.
+pub const DEFAULT_API_KEY: &str = "sim-api-key";
+/// Login user name of the default configuration.
+pub const DEFAULT_USERNAME: &str = "sim-user";
+/// Login password of the default configuration.
+pub const DEFAULT_PASSWORD: &str = "sim-password";
+/// The vendor's download cap: a detail download holds at most this many rows.
+pub const DEFAULT_ROW_CAP: usize = 100_000;
+/// The vendor's rate limit, in requests per second per API key.
+pub const DEFAULT_MAX_RPS: u32 = 5;
+/// The vendor's retention: a window may not start more than this many days ago.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// How long [`Simulator::shutdown`] lets in-flight responses finish before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the simulator serves and which limits it enforces.
+///
+/// Plain data: build it with struct-update syntax over [`SimConfig::default`].
+#[derive(Clone)]
+pub struct SimConfig {
+    /// Seeds every generated event; two simulators with the same config serve the same data.
+    pub seed: u64,
+    /// The only account (brand) id that can log in and be queried.
+    pub account: String,
+    /// The only API key accepted in `x-api-key`.
+    pub api_key: String,
+    /// Login user name.
+    pub username: String,
+    /// Login password.
+    pub password: String,
+    /// The bots that have data; any other bot id gets the vendor's empty answer.
+    pub bots: Vec<SimBot>,
+    /// Rows a detail download holds at most (the newest ones of the window).
+    pub row_cap: usize,
+    /// Requests per second allowed per API key; 0 disables the limiter.
+    pub max_rps: u32,
+    /// Days of retention: a window starting before `now - retention_days` is rejected with 400.
+    pub retention_days: u32,
+    /// Clock override for deterministic tests; `None` reads the real clock on every request.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl SimConfig {
+    /// The simulator's notion of the current instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+
+    /// The bot with this id, if the simulator has it.
+    pub fn bot(&self, id: &str) -> Option<&SimBot> {
+        self.bots.iter().find(|bot| bot.id == id)
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: DEFAULT_SEED,
+            account: DEFAULT_ACCOUNT.to_owned(),
+            api_key: DEFAULT_API_KEY.to_owned(),
+            username: DEFAULT_USERNAME.to_owned(),
+            password: DEFAULT_PASSWORD.to_owned(),
+            bots: vec![
+                SimBot::new("bot-support", 800),
+                // Low volume: some days are quiet (exactly 0 events).
+                SimBot::new("bot-sales", 150),
+                // ~112,000 events a week: one 7-day window exceeds the row cap, one day never does.
+                SimBot::new("bot-busy", 16_000),
+            ],
+            row_cap: DEFAULT_ROW_CAP,
+            max_rps: DEFAULT_MAX_RPS,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            now: None,
+        }
+    }
+}
+
+/// Credentials are never formatted.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("seed", &self.seed)
+            .field("account", &self.account)
+            .field("api_key", &"***")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("bots", &self.bots)
+            .field("row_cap", &self.row_cap)
+            .field("max_rps", &self.max_rps)
+            .field("retention_days", &self.retention_days)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// One simulated bot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimBot {
+    /// The chatbot id used in request paths.
+    pub id: String,
+    /// Mean events per day. Days vary by weekday and noise (about ±30%); bots below
+    /// 500 events a day also have quiet days with no events at all.
+    pub events_per_day: u32,
+}
+
+impl SimBot {
+    /// A bot with this id and mean daily volume.
+    pub fn new(id: impl Into<String>, events_per_day: u32) -> Self {
+        SimBot { id: id.into(), events_per_day }
+    }
+}
+
+/// What the simulator has answered so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Every request, whatever its outcome.
+    pub requests: u64,
+    /// Requests to the four data endpoints, whatever their outcome.
+    pub data_requests: u64,
+    /// Requests answered 429 (rate limit or an injected fault).
+    pub rejected_429: u64,
+    /// Requests answered 400.
+    pub rejected_400: u64,
+    /// Requests answered 401.
+    pub rejected_401: u64,
+    /// Requests per endpoint: `baseURI`, `login`, `sso`, `customEventDetail`, `customEventTotal`,
+    /// `customEvents`, `histogram`, and `unknown` for anything else.
+    pub by_endpoint: BTreeMap<String, u64>,
+}
+
+/// A failure to inject into the next data responses (see [`Simulator::inject`]).
+///
+/// Faults apply only to data requests that would otherwise succeed (authenticated and valid),
+/// one fault per request, in the order injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and no body; a 429 also carries `Retry-After: 1`.
+    Status(u16),
+    /// Send the status, the headers and the first `after_bytes` bytes of the body, then break
+    /// the connection (the body never completes).
+    Truncate {
+        /// Bytes of the body sent before the connection breaks.
+        after_bytes: usize,
+    },
+    /// Serve the normal body, pausing this long before every chunk.
+    Slow {
+        /// The pause before each chunk.
+        chunk_delay: Duration,
+    },
+}
+
+/// A running simulator; stop it with [`shutdown`](Simulator::shutdown) (dropping it also stops
+/// the server, without waiting).
+pub struct Simulator {
+    addr: SocketAddr,
+    base_url: url::Url,
+    shared: Arc<server::Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Simulator {
+    /// Binds `addr` (tests use `127.0.0.1:0`) and serves on the current tokio runtime until
+    /// [`shutdown`](Simulator::shutdown).
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let base_url = url::Url::parse(&format!("http://{addr}/"))
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        let shared = Arc::new(server::Shared::new(config, addr));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = server::router(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // A dropped sender means the simulator was dropped: stop as well.
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, account = %shared.config.account, bots = shared.config.bots.len(), "simulator listening");
+        Ok(Simulator { addr, base_url, shared, shutdown: Some(shutdown), task: Some(task) })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/`: the login domain and the API domain at once.
+    pub fn base_url(&self) -> url::Url {
+        self.base_url.clone()
+    }
+
+    /// The configuration being served.
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// A snapshot of the request counters.
+    pub fn stats(&self) -> SimStats {
+        self.shared.stats()
+    }
+
+    /// Makes the next `times` otherwise successful data requests fail with `fault`.
+    pub fn inject(&self, fault: Fault, times: u32) {
+        self.shared.inject(fault, times);
+    }
+
+    /// Invalidates every bearer and API access token issued so far, as a session expiry would:
+    /// the next data request with an old token gets 401.
+    pub fn revoke_tokens(&self) {
+        self.shared.revoke_tokens();
+    }
+
+    /// Stops accepting connections, lets in-flight responses finish (for a few seconds at most)
+    /// and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(err))) => tracing::warn!(error = %err, "simulator server failed"),
+                Ok(Err(err)) => tracing::warn!(error = %err, "simulator task failed"),
+                Err(_) => {
+                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "simulator responses still running; aborting them");
+                    task.abort();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,709 @@
+//! Routing, authentication, rate limiting and faults: the async shell around the sync builders.
+//!
+//! In: HTTP requests. Out: the vendor's answers. Every response carries a `correlationId`
+//! header; no error response has a body. Order of checks, as at the vendor's gateway: rate limit
+//! (any request with an `x-api-key`), route (404/405), credentials (401), parameters (400),
+//! injected faults, then the answer. Bodies are generated on the blocking pool through one
+//! bridge, [`spawn_producer`], and reach the connection through a bounded channel.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use super::csv::{Chunker, Emit};
+use super::data::{Dataset, Fnv, mix, uuid_like};
+use super::ratelimit::RateLimiter;
+use super::report::{self, Catalog, Histogram};
+use super::window::{Filter, Interval, Invalid, Params, Window};
+use super::{Fault, SimConfig, SimStats};
+
+/// The vendor's troubleshooting id, on every response.
+const CORRELATION_ID: HeaderName = HeaderName::from_static("correlationid");
+const X_API_KEY: &str = "x-api-key";
+const ORGANIZATION_ID: &str = "organizationid";
+/// Body chunks buffered between a generator and its connection: with 64 KB chunks a slow
+/// client holds at most this many (plus one in flight) per response.
+const CHANNEL_CHUNKS: usize = 4;
+/// Bodies generated at once; more wait their turn (their headers are sent, their bytes come
+/// later). Each holds one day of events (about 10 MB for 20,000 events) plus its channel, so
+/// this bounds the simulator's memory. Generous, because a generator whose client reads slowly
+/// keeps its permit until the client has read (or dropped) the body.
+const MAX_GENERATORS: usize = 16;
+/// The largest login body read.
+const MAX_LOGIN_BODY: usize = 64 * 1024;
+/// Session lifetime reported by login and SSO (tokens do not actually expire; see
+/// `Simulator::revoke_tokens`).
+const SESSION_TTL_SECS: u64 = 3_600;
+
+/// How long a truncated body waits after its last bytes before it breaks the connection, so
+/// that the client receives exactly the bytes promised.
+const TRUNCATE_FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+const CSV: &str = "text/csv";
+const JSON: &str = "application/json";
+
+/// State shared by every request of one simulator.
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    /// `127.0.0.1:PORT`, what `baseURI.json` answers (no scheme, as the vendor's).
+    host: String,
+    /// Static per account, as the vendor's `sessionOrganizationId` is.
+    organization_id: String,
+    requests: AtomicU64,
+    limiter: RateLimiter,
+    sessions: Mutex<Sessions>,
+    stats: Mutex<SimStats>,
+    faults: Mutex<VecDeque<Fault>>,
+    generators: Arc<Semaphore>,
+}
+
+/// Tokens issued and still valid.
+#[derive(Default)]
+struct Sessions {
+    issued: u64,
+    bearers: HashSet<String>,
+    access_tokens: HashSet<String>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn new(config: SimConfig, addr: SocketAddr) -> Self {
+        let org = Fnv::new().bytes(&config.seed.to_le_bytes()).str(&config.account).str("organization").finish();
+        Shared {
+            host: addr.to_string(),
+            organization_id: uuid_like(org, mix(org)),
+            requests: AtomicU64::new(0),
+            limiter: RateLimiter::new(config.max_rps),
+            sessions: Mutex::new(Sessions::default()),
+            stats: Mutex::new(SimStats::default()),
+            faults: Mutex::new(VecDeque::new()),
+            generators: Arc::new(Semaphore::new(MAX_GENERATORS)),
+            config,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> SimStats {
+        lock(&self.stats).clone()
+    }
+
+    pub(crate) fn inject(&self, fault: Fault, times: u32) {
+        lock(&self.faults).extend(std::iter::repeat_n(fault, times as usize));
+    }
+
+    pub(crate) fn revoke_tokens(&self) {
+        let mut sessions = lock(&self.sessions);
+        sessions.bearers.clear();
+        sessions.access_tokens.clear();
+    }
+
+    /// Unique per request: a bijection of the request counter, spread to look random.
+    fn correlation_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let key = Fnv::new().bytes(&self.config.seed.to_le_bytes()).str("correlation").finish();
+        let lo = mix(n ^ key);
+        uuid_like(mix(lo ^ key), lo)
+    }
+
+    fn issue(&self, kind: TokenKind) -> String {
+        let mut sessions = lock(&self.sessions);
+        sessions.issued += 1;
+        let seed = Fnv::new()
+            .bytes(&self.config.seed.to_le_bytes())
+            .str(kind.label())
+            .bytes(&sessions.issued.to_le_bytes())
+            .finish();
+        let parts = [seed, mix(seed ^ 1), mix(seed ^ 2), mix(seed ^ 3)];
+        let mut token = String::with_capacity(64);
+        for part in parts {
+            let _ = write!(token, "{part:016x}");
+        }
+        match kind {
+            TokenKind::Bearer => sessions.bearers.insert(token.clone()),
+            TokenKind::Access => sessions.access_tokens.insert(token.clone()),
+        };
+        token
+    }
+
+    fn record(&self, route: &Route, status: StatusCode) {
+        let mut stats = lock(&self.stats);
+        stats.requests += 1;
+        if route.is_data() {
+            stats.data_requests += 1;
+        }
+        *stats.by_endpoint.entry(route.name().to_owned()).or_default() += 1;
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => stats.rejected_429 += 1,
+            StatusCode::BAD_REQUEST => stats.rejected_400 += 1,
+            StatusCode::UNAUTHORIZED => stats.rejected_401 += 1,
+            _ => {}
+        }
+    }
+
+    async fn answer(self: &Arc<Self>, route: &Route, request: Request) -> Reply {
+        let (parts, body) = request.into_parts();
+        if let Some(key) = parts.headers.get(X_API_KEY)
+            && !self.limiter.admit(key.as_bytes(), Instant::now())
+        {
+            return Reply::Status(StatusCode::TOO_MANY_REQUESTS);
+        }
+        match route {
+            Route::Unknown => Reply::Status(StatusCode::NOT_FOUND),
+            Route::WrongMethod(_) => Reply::Status(StatusCode::METHOD_NOT_ALLOWED),
+            Route::BaseUri { account } => Reply::json(&serde_json::json!({
+                "service": "agentVep",
+                "account": account,
+                "baseURI": self.host,
+            })),
+            Route::Login { account } => self.login(account, body).await,
+            Route::Sso => self.sso(&parts.headers),
+            Route::Detail { .. } | Route::Total { .. } | Route::Catalog { .. } | Route::Histogram { .. } => {
+                self.data(route, &parts)
+            }
+        }
+    }
+
+    async fn login(&self, account: &str, body: Body) -> Reply {
+        #[derive(Deserialize)]
+        struct Credentials {
+            username: String,
+            password: String,
+        }
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_LOGIN_BODY).await else {
+            return Reply::Status(StatusCode::BAD_REQUEST);
+        };
+        let Ok(credentials) = serde_json::from_slice::<Credentials>(&bytes) else {
+            return Reply::Status(StatusCode::BAD_REQUEST);
+        };
+        let config = &self.config;
+        if account != config.account
+            || credentials.username != config.username
+            || credentials.password != config.password
+        {
+            return Reply::Status(StatusCode::UNAUTHORIZED);
+        }
+        let bearer = self.issue(TokenKind::Bearer);
+        let now = config.now();
+        // The Login Service's shape; the connector only needs `bearer`.
+        Reply::json(&serde_json::json!({
+            "csrf": format!("{:016x}", mix(now.timestamp_millis() as u64)),
+            "wsuk": format!("{:016x}", mix(config.seed)),
+            "config": {
+                "loginUrl": format!("http://{}/", self.host),
+                "accountId": config.account,
+                "userId": "1",
+                "userPid": format!("{:x}", mix(config.seed ^ 7)),
+                "userTypeId": 1,
+                "isAdmin": true,
+                "accountTimeZoneId": "America/New_York",
+                "serverCurrentTime": now.timestamp_millis(),
+                "timeDiff": 0,
+                "serverTimeZoneName": "America/New_York",
+                "serverTimeGMTDiff": -14_400_000,
+                "userPrivileges": [1, 2, 3],
+                "isLPA": false,
+                "userName": config.username,
+            },
+            "accountData": {
+                "agentGroupsData": {
+                    "items": [{ "id": -1, "deleted": false, "name": "Main Group" }],
+                    "revision": 1,
+                },
+            },
+            "sessionTTl": SESSION_TTL_SECS.to_string(),
+            "bearer": bearer,
+            "isLPA": false,
+        }))
+    }
+
+    fn sso(&self, headers: &HeaderMap) -> Reply {
+        let bearer = header_str(headers, header::AUTHORIZATION.as_str()).and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        let valid = header_str(headers, X_API_KEY) == Some(self.config.api_key.as_str())
+            && bearer.is_some_and(|token| lock(&self.sessions).bearers.contains(token));
+        if !valid {
+            return Reply::Status(StatusCode::UNAUTHORIZED);
+        }
+        let token = self.issue(TokenKind::Access);
+        Reply::json(&serde_json::json!({
+            "success": true,
+            "successResult": {
+                "apiAccessToken": token,
+                "sessionOrganizationId": self.organization_id,
+                "chatBotPlatformUser": {
+                    "id": format!("{:x}", mix(self.config.seed ^ 11)),
+                    "userName": self.config.username,
+                    "lpAccountId": self.config.account,
+                    "lpAccountUser": "1",
+                    "roles": ["ROLE_CONVERSATION_BUILDER_ADMIN"],
+                    "status": "ACTIVE",
+                },
+                "cbRegion": "va",
+                "enabledFeatures": [],
+                "sessionTtl": SESSION_TTL_SECS,
+                "leIsAdmin": true,
+            },
+            "message": "Success",
+        }))
+    }
+
+    /// Whether the three headers every data call needs are right.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        header_str(headers, X_API_KEY) == Some(self.config.api_key.as_str())
+            && header_str(headers, ORGANIZATION_ID) == Some(self.organization_id.as_str())
+            && header_str(headers, header::AUTHORIZATION.as_str())
+                .is_some_and(|token| lock(&self.sessions).access_tokens.contains(token))
+    }
+
+    fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
+        if !self.authorized(&parts.headers) || route.account().is_some_and(|account| account != self.config.account) {
+            return Reply::Status(StatusCode::UNAUTHORIZED);
+        }
+        let now = self.config.now();
+        let params = Params::parse(parts.uri.query());
+        let query = match DataQuery::parse(route, &params, now, self.config.retention_days) {
+            Ok(query) => query,
+            Err(invalid) => {
+                tracing::debug!(endpoint = route.name(), reason = %invalid, "simulator rejected parameters");
+                return Reply::Status(StatusCode::BAD_REQUEST);
+            }
+        };
+        let fault = lock(&self.faults).pop_front();
+        match fault {
+            Some(Fault::Status(429)) => return Reply::RetryLater,
+            Some(Fault::Status(code)) => {
+                return Reply::Status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            _ => {}
+        }
+        let bot = route.bot().unwrap_or_default().to_owned();
+        let chunks = if self.config.bot(&bot).is_some() {
+            self.generate(bot, now, query.clone())
+        } else {
+            // The vendor's answer for a bot without events.
+            match &query {
+                DataQuery::Detail { .. } | DataQuery::Total { .. } => stream::empty().boxed(),
+                DataQuery::Catalog { .. } => json_chunks(&Catalog::default()),
+                DataQuery::Histogram { filter, .. } => {
+                    json_chunks(&Histogram::empty(filter.event_name.as_deref().unwrap_or_default()))
+                }
+            }
+        };
+        Reply::Body { content_type: query.content_type(), chunks: with_fault(chunks, fault) }
+    }
+
+    /// Generates a body on the blocking pool.
+    fn generate(
+        self: &Arc<Self>,
+        bot: String,
+        now: DateTime<Utc>,
+        query: DataQuery,
+    ) -> BoxStream<'static, io::Result<Bytes>> {
+        let shared = Arc::clone(self);
+        spawn_producer(Arc::clone(&self.generators), move |out| {
+            let config = &shared.config;
+            let Some(bot) = config.bot(&bot) else {
+                return;
+            };
+            let data = Dataset::new(config, bot, now);
+            match &query {
+                DataQuery::Detail { window, filter } => report::detail(&data, window, filter, config.row_cap, out),
+                DataQuery::Total { window, interval, filter } => {
+                    let rows = report::totals(&data, window, *interval, filter);
+                    report::totals_csv(&rows, *interval, out);
+                }
+                DataQuery::Catalog { window } => write_json(out, &report::catalog(&data, window)),
+                DataQuery::Histogram { window, interval, filter } => {
+                    write_json(out, &report::histogram(&data, window, *interval, filter));
+                }
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TokenKind {
+    Bearer,
+    Access,
+}
+
+impl TokenKind {
+    fn label(self) -> &'static str {
+        match self {
+            TokenKind::Bearer => "bearer",
+            TokenKind::Access => "access",
+        }
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// The axum application: one handler that routes itself, so that every answer — 404 and 405
+/// included — goes through the same correlation id, statistics and empty-error-body path.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let correlation_id = shared.correlation_id();
+    let route = Route::parse(request.method(), request.uri().path());
+    let mut response = shared.answer(&route, request).await.into_response();
+    shared.record(&route, response.status());
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    tracing::debug!(
+        endpoint = route.name(),
+        status = response.status().as_u16(),
+        correlation_id = %correlation_id,
+        "simulator answered"
+    );
+    response
+}
+
+/// The endpoints, parsed from method and path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Route {
+    BaseUri {
+        account: String,
+    },
+    Login {
+        account: String,
+    },
+    Sso,
+    Detail {
+        bot: String,
+    },
+    Total {
+        bot: String,
+    },
+    Catalog {
+        account: String,
+        bot: String,
+    },
+    Histogram {
+        account: String,
+        bot: String,
+    },
+    /// A known path with the wrong method; holds the endpoint's name.
+    WrongMethod(&'static str),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, path: &str) -> Route {
+        let Some(segments) = path
+            .strip_prefix('/')
+            .and_then(|rest| rest.split('/').map(percent_decode).collect::<Option<Vec<String>>>())
+        else {
+            return Route::Unknown;
+        };
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let owned = |value: &str| value.to_owned();
+        let (route, expected) = match s.as_slice() {
+            ["api", "account", account, "service", "agentVep", "baseURI.json"] => {
+                (Route::BaseUri { account: owned(account) }, Method::GET)
+            }
+            ["api", "account", account, "login"] => (Route::Login { account: owned(account) }, Method::POST),
+            ["cb", "auth", "v1", "sso", "authenticate"] => (Route::Sso, Method::GET),
+            ["cb", "aiworkbench", "v1", "chatbots", bot, "download", "customEventDetail"] => {
+                (Route::Detail { bot: owned(bot) }, Method::GET)
+            }
+            ["cb", "aiworkbench", "v1", "chatbots", bot, "download", "customEventTotal"] => {
+                (Route::Total { bot: owned(bot) }, Method::GET)
+            }
+            ["cb", "analytics", "v1", "accounts", account, "customEvents", bot] => {
+                (Route::Catalog { account: owned(account), bot: owned(bot) }, Method::GET)
+            }
+            ["cb", "analytics", "v1", "accounts", account, "customEvents", bot, "histogram"] => {
+                (Route::Histogram { account: owned(account), bot: owned(bot) }, Method::GET)
+            }
+            _ => return Route::Unknown,
+        };
+        if route.account().is_some_and(str::is_empty) || route.bot().is_some_and(str::is_empty) {
+            Route::Unknown
+        } else if *method != expected {
+            Route::WrongMethod(route.name())
+        } else {
+            route
+        }
+    }
+
+    /// The endpoint's name in [`SimStats::by_endpoint`].
+    fn name(&self) -> &'static str {
+        match self {
+            Route::BaseUri { .. } => "baseURI",
+            Route::Login { .. } => "login",
+            Route::Sso => "sso",
+            Route::Detail { .. } => "customEventDetail",
+            Route::Total { .. } => "customEventTotal",
+            Route::Catalog { .. } => "customEvents",
+            Route::Histogram { .. } => "histogram",
+            Route::WrongMethod(name) => name,
+            Route::Unknown => "unknown",
+        }
+    }
+
+    fn is_data(&self) -> bool {
+        match self {
+            Route::Detail { .. } | Route::Total { .. } | Route::Catalog { .. } | Route::Histogram { .. } => true,
+            Route::WrongMethod(name) => {
+                ["customEventDetail", "customEventTotal", "customEvents", "histogram"].contains(name)
+            }
+            _ => false,
+        }
+    }
+
+    fn account(&self) -> Option<&str> {
+        match self {
+            Route::BaseUri { account }
+            | Route::Login { account }
+            | Route::Catalog { account, .. }
+            | Route::Histogram { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+
+    fn bot(&self) -> Option<&str> {
+        match self {
+            Route::Detail { bot }
+            | Route::Total { bot }
+            | Route::Catalog { bot, .. }
+            | Route::Histogram { bot, .. } => Some(bot),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes `%XX` escapes of one path segment; `None` if the result is not UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                // Two hex digits: at most 255.
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A data request with its validated parameters.
+#[derive(Clone, Debug)]
+enum DataQuery {
+    Detail { window: Window, filter: Filter },
+    Total { window: Window, interval: Interval, filter: Filter },
+    Catalog { window: Window },
+    Histogram { window: Window, interval: Interval, filter: Filter },
+}
+
+impl DataQuery {
+    fn parse(route: &Route, params: &Params, now: DateTime<Utc>, retention_days: u32) -> Result<Self, Invalid> {
+        let window = params.window(now, retention_days)?;
+        Ok(match route {
+            Route::Total { .. } => DataQuery::Total { window, interval: params.interval()?, filter: params.filter()? },
+            Route::Catalog { .. } => DataQuery::Catalog { window },
+            Route::Histogram { .. } => {
+                let filter = params.filter()?;
+                if filter.event_name.is_none() {
+                    return Err(Invalid::Missing("eventName"));
+                }
+                DataQuery::Histogram { window, interval: params.interval()?, filter }
+            }
+            _ => DataQuery::Detail { window, filter: params.filter()? },
+        })
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            DataQuery::Detail { .. } | DataQuery::Total { .. } => CSV,
+            DataQuery::Catalog { .. } | DataQuery::Histogram { .. } => JSON,
+        }
+    }
+}
+
+/// An answer, before it becomes a response.
+enum Reply {
+    /// A status with no body.
+    Status(StatusCode),
+    /// An injected 429 with `Retry-After: 1`.
+    RetryLater,
+    /// A 200 with a (streamed) body.
+    Body { content_type: &'static str, chunks: BoxStream<'static, io::Result<Bytes>> },
+}
+
+impl Reply {
+    fn json<T: serde::Serialize>(value: &T) -> Reply {
+        Reply::Body { content_type: JSON, chunks: json_chunks(value) }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Reply::Status(status) => status.into_response(),
+            Reply::RetryLater => {
+                (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, HeaderValue::from_static("1"))]).into_response()
+            }
+            Reply::Body { content_type, chunks } => {
+                ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], Body::from_stream(chunks))
+                    .into_response()
+            }
+        }
+    }
+}
+
+fn json_chunks<T: serde::Serialize>(value: &T) -> BoxStream<'static, io::Result<Bytes>> {
+    let body = serde_json::to_vec(value).map(Bytes::from).map_err(io::Error::other);
+    stream::once(async move { body }).boxed()
+}
+
+fn write_json<E: Emit, T: serde::Serialize>(out: &mut Chunker<E>, value: &T) {
+    if let Err(err) = serde_json::to_writer(out.buf(), value) {
+        tracing::error!(error = %err, "simulator could not serialize a response");
+    }
+}
+
+/// Sends a generator's chunks to the channel; `false` once the response was dropped.
+struct ChannelEmit(mpsc::Sender<io::Result<Bytes>>);
+
+impl Emit for ChannelEmit {
+    fn emit(&mut self, chunk: Bytes) -> bool {
+        self.0.blocking_send(Ok(chunk)).is_ok()
+    }
+}
+
+/// The one bridge from the server to the blocking pool: once one of the `generators` permits
+/// is free, runs `produce` on a blocking thread and streams its chunks through a channel of
+/// [`CHANNEL_CHUNKS`]. A client that goes away closes the channel, and the generator stops at
+/// its next chunk.
+fn spawn_producer<P>(generators: Arc<Semaphore>, produce: P) -> BoxStream<'static, io::Result<Bytes>>
+where
+    P: FnOnce(&mut Chunker<ChannelEmit>) + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    tokio::spawn(async move {
+        let Ok(permit) = generators.acquire_owned().await else {
+            return;
+        };
+        if tx.is_closed() {
+            return;
+        }
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let failed = tx.clone();
+            let mut out = Chunker::new(ChannelEmit(tx));
+            match catch_unwind(AssertUnwindSafe(|| produce(&mut out))) {
+                Ok(()) => out.finish(),
+                Err(_) => {
+                    // Break the body rather than end it early: a short body must not look complete.
+                    let _ = failed.blocking_send(Err(io::Error::other("simulator body generation panicked")));
+                }
+            }
+        });
+    });
+    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+}
+
+/// Applies a body fault: a broken connection after some bytes, or a pause before every chunk.
+fn with_fault(
+    chunks: BoxStream<'static, io::Result<Bytes>>,
+    fault: Option<Fault>,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    match fault {
+        Some(Fault::Slow { chunk_delay }) => chunks
+            .then(move |chunk| async move {
+                tokio::time::sleep(chunk_delay).await;
+                chunk
+            })
+            .boxed(),
+        Some(Fault::Truncate { after_bytes }) => {
+            stream::unfold((chunks, after_bytes, false), |(mut chunks, remaining, broken)| async move {
+                if broken {
+                    return None;
+                }
+                let broken_body = || io::Error::other("injected fault: connection broken");
+                if remaining == 0 {
+                    // Let the connection flush what was sent before it breaks.
+                    tokio::time::sleep(TRUNCATE_FLUSH_PAUSE).await;
+                    return Some((Err(broken_body()), (chunks, 0, true)));
+                }
+                match chunks.next().await {
+                    Some(Ok(chunk)) if chunk.len() < remaining => {
+                        let left = remaining - chunk.len();
+                        Some((Ok(chunk), (chunks, left, false)))
+                    }
+                    Some(Ok(chunk)) => Some((Ok(chunk.slice(..remaining)), (chunks, 0, false))),
+                    Some(Err(err)) => Some((Err(err), (chunks, 0, true))),
+                    // The body was shorter: it still never completes.
+                    None => Some((Err(broken_body()), (chunks, 0, true))),
+                }
+            })
+            .boxed()
+        }
+        Some(Fault::Status(_)) | None => chunks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let get = &Method::GET;
+        assert_eq!(
+            Route::parse(get, "/cb/aiworkbench/v1/chatbots/bot%2Dx/download/customEventDetail"),
+            Route::Detail { bot: "bot-x".into() }
+        );
+        assert_eq!(
+            Route::parse(get, "/cb/analytics/v1/accounts/123/customEvents/b/histogram"),
+            Route::Histogram { account: "123".into(), bot: "b".into() }
+        );
+        assert_eq!(Route::parse(&Method::POST, "/api/account/1/login"), Route::Login { account: "1".into() });
+        assert_eq!(Route::parse(get, "/api/account/1/login"), Route::WrongMethod("login"));
+        assert_eq!(Route::parse(get, "/cb/aiworkbench/v1/chatbots//download/customEventDetail"), Route::Unknown);
+        assert_eq!(Route::parse(get, "/cb/aiworkbench/v1/chatbots/b/download/customEventDetail/"), Route::Unknown);
+        assert_eq!(Route::parse(get, "/"), Route::Unknown);
+        assert_eq!(Route::parse(get, "/cb/auth/v1/sso/authenticate"), Route::Sso);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%zz%").as_deref(), Some("a b%zz%"));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(percent_decode("%FF"), None);
+    }
+}

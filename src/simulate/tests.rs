@@ -1,0 +1,655 @@
+//! The simulator over real HTTP on loopback.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::*;
+
+const NOW: &str = "2024-05-20T12:00:00Z";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// A fixed clock and no rate limit, unless a test says otherwise.
+fn config() -> SimConfig {
+    SimConfig { now: Some(at(NOW)), max_rps: 0, ..SimConfig::default() }
+}
+
+async fn start(config: SimConfig) -> Simulator {
+    Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+fn correlation_id(response: &reqwest::Response) -> String {
+    response.headers().get("correlationId").expect("correlationId header").to_str().unwrap().to_owned()
+}
+
+/// An authenticated client, going through discovery, login and SSO like the connector.
+struct Session {
+    http: reqwest::Client,
+    base: url::Url,
+    key: String,
+    token: String,
+    org: String,
+    account: String,
+}
+
+impl Session {
+    async fn new(sim: &Simulator) -> Session {
+        let http = reqwest::Client::new();
+        let config = sim.config();
+        let base = sim.base_url();
+        let discovery: serde_json::Value = http
+            .get(
+                base.join(&format!("api/account/{}/service/agentVep/baseURI.json?version=1.0", config.account))
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(discovery["baseURI"], format!("127.0.0.1:{}", sim.addr().port()));
+        assert_eq!(discovery["service"], "agentVep");
+        let login: serde_json::Value = http
+            .post(base.join(&format!("api/account/{}/login?v=1.3", config.account)).unwrap())
+            .json(&serde_json::json!({ "username": config.username, "password": config.password }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer = login["bearer"].as_str().unwrap();
+        assert_eq!(login["sessionTTl"], "3600");
+        assert!(login["config"].is_object() && login["accountData"].is_object() && login["csrf"].is_string());
+        let sso: serde_json::Value = http
+            .get(base.join("cb/auth/v1/sso/authenticate").unwrap())
+            .header("x-api-key", &config.api_key)
+            .header("Authorization", format!("Bearer {bearer}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(sso["success"], true);
+        assert_eq!(sso["message"], "Success");
+        Session {
+            http,
+            base,
+            key: config.api_key.clone(),
+            token: sso["successResult"]["apiAccessToken"].as_str().unwrap().to_owned(),
+            org: sso["successResult"]["sessionOrganizationId"].as_str().unwrap().to_owned(),
+            account: config.account.clone(),
+        }
+    }
+
+    fn url(&self, path: &str, params: &[(&str, &str)]) -> url::Url {
+        let mut url = self.base.join(path).unwrap();
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        url
+    }
+
+    fn detail_url(&self, bot: &str, params: &[(&str, &str)]) -> url::Url {
+        self.url(&format!("cb/aiworkbench/v1/chatbots/{bot}/download/customEventDetail"), params)
+    }
+
+    fn total_url(&self, bot: &str, params: &[(&str, &str)]) -> url::Url {
+        self.url(&format!("cb/aiworkbench/v1/chatbots/{bot}/download/customEventTotal"), params)
+    }
+
+    fn catalog_url(&self, bot: &str, params: &[(&str, &str)]) -> url::Url {
+        self.url(&format!("cb/analytics/v1/accounts/{}/customEvents/{bot}", self.account), params)
+    }
+
+    fn histogram_url(&self, bot: &str, params: &[(&str, &str)]) -> url::Url {
+        self.url(&format!("cb/analytics/v1/accounts/{}/customEvents/{bot}/histogram", self.account), params)
+    }
+
+    fn get(&self, url: url::Url) -> reqwest::RequestBuilder {
+        self.http
+            .get(url)
+            .header("x-api-key", &self.key)
+            .header("authorization", &self.token)
+            .header("organizationId", &self.org)
+    }
+
+    async fn text(&self, url: url::Url) -> String {
+        let response = self.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+}
+
+fn window<'a>(start: &'a str, end: &'a str) -> [(&'static str, &'a str); 2] {
+    [("startDate", start), ("endDate", end)]
+}
+
+/// A strict RFC 4180 reader that skips blank lines and rejects stray quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut in_quotes = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                    assert!(matches!(chars.peek(), None | Some(',') | Some('\n')), "text after a closing quote");
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                assert!(field.is_empty() && !quoted, "stray quote in {field:?}");
+                in_quotes = true;
+                quoted = true;
+            }
+            ',' => {
+                record.push(std::mem::take(&mut field));
+                quoted = false;
+            }
+            '\n' => {
+                let blank = record.is_empty() && field.is_empty() && !quoted;
+                record.push(std::mem::take(&mut field));
+                if !blank {
+                    records.push(std::mem::take(&mut record));
+                }
+                record.clear();
+                quoted = false;
+            }
+            '\r' => panic!("bare CR outside quotes"),
+            _ => field.push(c),
+        }
+    }
+    assert!(!in_quotes, "unterminated quote");
+    assert!(field.is_empty() && record.is_empty(), "last line without a line end");
+    records
+}
+
+fn events_from_csv(text: &str) -> Vec<SimEvent> {
+    let mut records = parse_csv(text).into_iter();
+    assert_eq!(records.next().unwrap().join(","), csv::DETAIL_HEADER);
+    records
+        .map(|r| {
+            assert_eq!(r.len(), 7, "{r:?}");
+            SimEvent {
+                event_name: r[0].clone(),
+                platform: r[1].clone(),
+                event_details: r[2].clone(),
+                user_text: r[3].clone(),
+                event_time: at(&r[4]),
+                conversation_id: r[5].clone(),
+                matched_title: r[6].clone(),
+            }
+        })
+        .collect()
+}
+
+/// The ground truth of `[start, end]` (inclusive), newest first, from the generator.
+fn expected(config: &SimConfig, bot: &str, start: &str, end: &str) -> Vec<SimEvent> {
+    let (start, end) = (at(start), at(end));
+    let mut days = Vec::new();
+    let mut d = end.date_naive();
+    while d >= start.date_naive() {
+        days.push(d);
+        d = d.pred_opt().unwrap();
+    }
+    days.into_iter()
+        .flat_map(|d| detail_events(config, bot, d))
+        .filter(|e| start <= e.event_time && e.event_time <= end)
+        .collect()
+}
+
+#[test]
+fn the_csv_round_trips_through_a_strict_reader() {
+    let config = config();
+    let events = detail_events(&config, "bot-busy", day("2024-05-14"));
+    let mut body = Vec::new();
+    csv::detail_header(&mut body);
+    for event in &events {
+        csv::detail_record(&mut body, event);
+    }
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("\"\"\r\n") || text.contains("\r\n"));
+    assert_eq!(events_from_csv(&text), events);
+}
+
+#[tokio::test]
+async fn details_over_http_are_the_ground_truth_newest_first() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let (start, end) = ("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    let response = session.get(session.detail_url("bot-support", &window(start, end))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/csv");
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with(&format!("{}\n\n\"", csv::DETAIL_HEADER)));
+    let events = events_from_csv(&text);
+    let truth = expected(sim.config(), "bot-support", start, end);
+    // The inclusive end brings the next day's midnight rows, first (newest).
+    assert_eq!(events[0].event_time, at(end));
+    assert_eq!(events, truth);
+    assert!(events.windows(2).all(|w| w[0].event_time >= w[1].event_time));
+    // Same request, same bytes; an offset form of the same instants, same bytes.
+    assert_eq!(session.text(session.detail_url("bot-support", &window(start, end))).await, text);
+    let offset = window("2024-05-17T20:00:00-04:00", "2024-05-18T20:00:00-04:00");
+    assert_eq!(session.text(session.detail_url("bot-support", &offset)).await, text);
+    // Filters.
+    let filtered = session
+        .text(session.detail_url(
+            "bot-support",
+            &[("startDate", start), ("endDate", end), ("eventName", "Réponse, \"oui\""), ("platform", "htmlclient")],
+        ))
+        .await;
+    let filtered = events_from_csv(&filtered);
+    assert!(!filtered.is_empty());
+    let want: Vec<SimEvent> =
+        truth.into_iter().filter(|e| e.event_name == "Réponse, \"oui\"" && e.platform == "HTMLCLIENT").collect();
+    assert_eq!(filtered, want);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_row_cap_keeps_the_newest_rows() {
+    let sim = start(SimConfig { row_cap: 500, ..config() }).await;
+    let session = Session::new(&sim).await;
+    let (start, end) = ("2024-05-16T00:00:00Z", "2024-05-18T00:00:00Z");
+    let events = events_from_csv(&session.text(session.detail_url("bot-support", &window(start, end))).await);
+    let truth = expected(sim.config(), "bot-support", start, end);
+    assert!(truth.len() > 1_000);
+    assert_eq!(events.len(), 500);
+    assert_eq!(events, truth[..500]);
+    sim.shutdown().await;
+}
+
+/// (date, event name, event detail, platform) → count.
+type TotalCounts = BTreeMap<(String, String, String, String), u64>;
+
+fn count_totals(text: &str) -> (Vec<String>, TotalCounts) {
+    let mut records = parse_csv(text).into_iter();
+    let header = records.next().unwrap();
+    assert_eq!(header[..3], ["Event Name", "Event Detail", "Event total"]);
+    assert_eq!(header[header.len() - 1], "Date");
+    let platforms = header[3..header.len() - 1].to_vec();
+    let mut counts = BTreeMap::new();
+    let mut previous: Option<(String, u64)> = None;
+    for r in records {
+        let total: u64 = r[2].parse().unwrap();
+        let cells: Vec<u64> = r[3..r.len() - 1].iter().map(|c| c.parse().unwrap()).collect();
+        assert_eq!(cells.iter().sum::<u64>(), total);
+        let date = r[r.len() - 1].clone();
+        if let Some((prev_date, prev_total)) = &previous {
+            assert!(*prev_date > date || (*prev_date == date && *prev_total >= total), "sorted");
+        }
+        previous = Some((date.clone(), total));
+        for (platform, count) in platforms.iter().zip(cells) {
+            if count > 0 {
+                counts.insert((date.clone(), r[0].clone(), r[1].clone(), platform.clone()), count);
+            }
+        }
+    }
+    (platforms, counts)
+}
+
+#[tokio::test]
+async fn totals_agree_with_details() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let (start, end) = ("2024-05-12T00:00:00Z", "2024-05-19T00:00:00Z");
+    let details = events_from_csv(&session.text(session.detail_url("bot-sales", &window(start, end))).await);
+    // The client's job: drop the rows at the inclusive end.
+    let details: Vec<SimEvent> = details.into_iter().filter(|e| e.event_time < at(end)).collect();
+    for (interval, format) in [("daily", "%Y-%m-%d"), ("Hourly", "%Y-%m-%d %H:00")] {
+        let text = session
+            .text(session.total_url("bot-sales", &[("startDate", start), ("endDate", end), ("interval", interval)]))
+            .await;
+        let (platforms, totals) = count_totals(&text);
+        let mut want = BTreeMap::new();
+        for e in &details {
+            let detail = if data::has_children(&e.event_name) { e.event_details.clone() } else { String::new() };
+            let key = (e.event_time.format(format).to_string(), e.event_name.clone(), detail, e.platform.clone());
+            *want.entry(key).or_insert(0) += 1;
+        }
+        assert_eq!(totals, want, "{interval}");
+        let order: Vec<usize> = platforms.iter().map(|p| data::platform_index(p).unwrap()).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "vendor order: {platforms:?}");
+    }
+    // Quiet days exist and simply have no rows.
+    let dates: HashSet<String> = details.iter().map(|e| e.event_time.format("%F").to_string()).collect();
+    assert!(dates.len() < 7, "bot-sales has a quiet day in every 6");
+    // A platform filter leaves one column.
+    let text = session
+        .text(session.total_url("bot-sales", &[("startDate", start), ("endDate", end), ("platform", "HTMLCLIENT")]))
+        .await;
+    assert!(text.starts_with("Event Name,Event Detail,Event total,HTMLCLIENT,Date\n\n"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn catalog_and_histogram() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let (start, end) = ("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    let catalog: serde_json::Value = session
+        .get(session.catalog_url("bot-support", &window(start, end)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = catalog["customEventList"].as_array().unwrap();
+    let names: HashSet<&str> = list.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let truth = expected(sim.config(), "bot-support", start, end);
+    assert_eq!(names, truth.iter().map(|e| e.event_name.as_str()).collect());
+    assert!(list.iter().any(|e| e["name"] == "Was this helpful?" && e["hasChildrens"] == true));
+    assert!(list.iter().any(|e| e["name"] == "UserInput" && e["hasChildrens"] == false));
+
+    let url = session.histogram_url(
+        "bot-support",
+        &[("startDate", start), ("endDate", end), ("eventName", "UserInput"), ("interval", "hourly")],
+    );
+    let histogram: serde_json::Value = session.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(histogram["customEventName"], "UserInput");
+    let want = truth.iter().filter(|e| e.event_name == "UserInput" && e.event_time < at(end)).count() as u64;
+    assert_eq!(histogram["total"].as_u64().unwrap(), want);
+    let histories = histogram["histories"].as_array().unwrap();
+    assert!(histories.len() > 12);
+    let first: i64 = histories[0]["dateTime"].as_str().unwrap().parse().unwrap();
+    assert_eq!(first % 3_600_000, 0);
+    assert!(first >= at(start).timestamp_millis());
+    let summed: u64 = histories.iter().map(|h| h["platformTotal"].as_u64().unwrap()).sum();
+    assert_eq!(summed, want);
+    assert!(histogram["channelTotal"]["TWITTER"].as_u64().is_some());
+    // eventName is required.
+    let response = session.get(session.histogram_url("bot-support", &window(start, end))).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_bots_are_empty_and_unknown_paths_404() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let w = window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    assert_eq!(session.text(session.detail_url("no-such-bot", &w)).await, "");
+    assert_eq!(session.text(session.total_url("no-such-bot", &w)).await, "");
+    assert_eq!(session.text(session.catalog_url("no-such-bot", &w)).await, r#"{"customEventList":[]}"#);
+    let histogram = session.histogram_url("no-such-bot", &[w[0], w[1], ("eventName", "x")]);
+    let histogram: serde_json::Value = serde_json::from_str(&session.text(histogram).await).unwrap();
+    assert_eq!(histogram["total"], 0);
+    assert_eq!(histogram["histories"], serde_json::json!([]));
+    let response =
+        session.get(session.url("cb/aiworkbench/v1/chatbots/bot-support/download/other", &w)).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.headers().contains_key("correlationid"));
+    assert_eq!(response.bytes().await.unwrap().len(), 0);
+    // A known bot with nothing yet: the header alone (today is never ready).
+    let today = window("2024-05-20T00:00:00Z", "2024-05-20T12:00:00Z");
+    assert_eq!(session.text(session.detail_url("bot-support", &today)).await, format!("{}\n", csv::DETAIL_HEADER));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn credentials_and_tokens_are_checked() {
+    let sim = start(config()).await;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let login = |account: &str, password: &str| {
+        http.post(base.join(&format!("api/account/{account}/login?v=1.3")).unwrap())
+            .json(&serde_json::json!({ "username": "sim-user", "password": password }))
+            .send()
+    };
+    for response in [login("12345678", "wrong").await.unwrap(), login("87654321", "sim-password").await.unwrap()] {
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.bytes().await.unwrap().len(), 0);
+    }
+    let sso = |key: &str, authorization: &str| {
+        http.get(base.join("cb/auth/v1/sso/authenticate").unwrap())
+            .header("x-api-key", key)
+            .header("authorization", authorization)
+            .send()
+    };
+    assert_eq!(sso("sim-api-key", "Bearer forged").await.unwrap().status(), 401);
+
+    let session = Session::new(&sim).await;
+    let bearer_less = sso("wrong-key", "Bearer x").await.unwrap();
+    assert_eq!(bearer_less.status(), 401);
+
+    let url = session.detail_url("bot-support", &window("2024-05-18T00:00:00Z", "2024-05-18T01:00:00Z"));
+    let send = |key: &str, authorization: &str, org: &str| {
+        http.get(url.clone())
+            .header("X-API-KEY", key)
+            .header("Authorization", authorization)
+            .header("ORGANIZATIONID", org)
+            .send()
+    };
+    let (key, token, org) = (session.key.as_str(), session.token.as_str(), session.org.as_str());
+    assert_eq!(send(key, token, org).await.unwrap().status(), 200, "header names are case-insensitive");
+    assert_eq!(send(key, &format!("Bearer {token}"), org).await.unwrap().status(), 401);
+    assert_eq!(send("other-key", token, org).await.unwrap().status(), 401);
+    assert_eq!(send(key, token, "other-org").await.unwrap().status(), 401);
+    let missing = http.get(url.clone()).header("x-api-key", key).header("authorization", token).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.bytes().await.unwrap().len(), 0);
+    // Another account in the path.
+    let other = session.url(
+        "cb/analytics/v1/accounts/999/customEvents/bot-support",
+        &window("2024-05-18T00:00:00Z", "2024-05-18T01:00:00Z"),
+    );
+    assert_eq!(session.get(other).send().await.unwrap().status(), 401);
+    // An expired session.
+    sim.revoke_tokens();
+    assert_eq!(send(key, token, org).await.unwrap().status(), 401);
+    let again = Session::new(&sim).await;
+    assert_eq!(again.org, session.org, "the organization id is static");
+    assert_eq!(again.get(url.clone()).send().await.unwrap().status(), 200);
+
+    let stats = sim.stats();
+    assert_eq!(stats.rejected_401, 10);
+    assert_eq!(stats.by_endpoint["login"], 4);
+    assert_eq!(stats.by_endpoint["sso"], 4);
+    assert_eq!(stats.data_requests, 8);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn parameters_are_validated() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let bad: &[&[(&str, &str)]] = &[
+        &[("endDate", "2024-05-19T00:00:00Z")],
+        &[("startDate", "2024-05-18T00:00:00Z")],
+        &[("startDate", "2024-05-18"), ("endDate", "2024-05-19T00:00:00Z")],
+        &[("startDate", "yesterday"), ("endDate", "2024-05-19T00:00:00Z")],
+        &[("startDate", "2024-05-19T00:00:00Z"), ("endDate", "2024-05-18T00:00:00Z")],
+        &[("startDate", "2024-05-11T23:59:59Z"), ("endDate", "2024-05-19T00:00:00Z")],
+        &[("startDate", "2024-04-20T11:59:59Z"), ("endDate", "2024-04-21T00:00:00Z")],
+        &[("startDate", "2024-05-18T00:00:00Z"), ("endDate", "2024-05-19T00:00:00Z"), ("platform", "APPLE")],
+    ];
+    for params in bad {
+        let response = session.get(session.detail_url("bot-support", params)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{params:?}");
+        assert!(response.headers().contains_key("correlationid"));
+        assert_eq!(response.bytes().await.unwrap().len(), 0);
+    }
+    let weekly = [("startDate", "2024-05-18T00:00:00Z"), ("endDate", "2024-05-19T00:00:00Z"), ("interval", "weekly")];
+    assert_eq!(session.get(session.total_url("bot-support", &weekly)).send().await.unwrap().status(), 400);
+    // Exactly 7 days, fractional seconds and offsets are fine; so is the oldest allowed start.
+    let good: &[&[(&str, &str)]] = &[
+        &[("startDate", "2024-05-12T00:00:00Z"), ("endDate", "2024-05-19T00:00:00Z")],
+        &[("startDate", "2024-05-12T00:00:00.000Z"), ("endDate", "2024-05-18T20:00:00-04:00")],
+        &[("startDate", "2024-04-20T12:00:00Z"), ("endDate", "2024-04-21T00:00:00Z")],
+    ];
+    for params in good {
+        let response = session.get(session.total_url("bot-support", params)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{params:?}");
+    }
+    assert_eq!(sim.stats().rejected_400, 9);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_response_has_a_unique_correlation_id() {
+    let sim = start(SimConfig { max_rps: 3, ..config() }).await;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let mut ids = HashSet::new();
+    let mut statuses = HashSet::new();
+    let requests = [
+        http.get(base.join("api/account/12345678/service/agentVep/baseURI.json?version=1.0").unwrap()),
+        http.get(base.join("nowhere").unwrap()),
+        http.get(base.join("api/account/12345678/login").unwrap()),
+        http.post(base.join("api/account/12345678/login").unwrap()).body("not json"),
+        http.get(base.join("cb/auth/v1/sso/authenticate").unwrap()).header("x-api-key", "k"),
+        http.get(base.join("cb/auth/v1/sso/authenticate").unwrap()).header("x-api-key", "k"),
+        http.get(base.join("cb/auth/v1/sso/authenticate").unwrap()).header("x-api-key", "k"),
+        http.get(base.join("cb/auth/v1/sso/authenticate").unwrap()).header("x-api-key", "k"),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        statuses.insert(response.status().as_u16());
+        assert!(ids.insert(correlation_id(&response)));
+    }
+    assert_eq!(statuses, HashSet::from([200, 404, 405, 400, 401, 429]));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_burst_over_the_rate_limit_gets_429() {
+    let sim = start(SimConfig { max_rps: 5, ..config() }).await;
+    let http = reqwest::Client::new();
+    let url = sim.base_url().join("cb/auth/v1/sso/authenticate").unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let response = http.get(url.clone()).header("x-api-key", "burst-key").send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert_eq!(response.bytes().await.unwrap().len(), 0);
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    // Other keys, and requests without a key, have their own budget.
+    let other = http.get(url.clone()).header("x-api-key", "other-key").send().await.unwrap();
+    assert_eq!(other.status(), 401);
+    assert_eq!(sim.stats().rejected_429, 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn evenly_spaced_requests_are_never_rejected() {
+    // 12 requests at 10/s: spans 1.1 s, so the sliding window rolls over.
+    let sim = start(SimConfig { max_rps: 10, ..config() }).await;
+    let http = reqwest::Client::new();
+    let url = sim.base_url().join("cb/auth/v1/sso/authenticate").unwrap();
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0..12 {
+        ticks.tick().await;
+        let response = http.get(url.clone()).header("x-api-key", "steady").send().await.unwrap();
+        assert_eq!(response.status(), 401, "request {i}");
+    }
+    assert_eq!(sim.stats().rejected_429, 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn injected_faults() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-support", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    let full = session.text(url.clone()).await;
+
+    sim.inject(Fault::Status(503), 1);
+    sim.inject(Fault::Status(429), 1);
+    sim.inject(Fault::Truncate { after_bytes: 70_000 }, 1);
+    sim.inject(Fault::Slow { chunk_delay: Duration::from_millis(5) }, 1);
+    let response = session.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.bytes().await.unwrap().len(), 0);
+    let response = session.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let response = session.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = 0;
+    let mut stream = response.bytes_stream();
+    let mut failed = false;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(chunk) => received += chunk.len(),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "a truncated body must fail, not end");
+    assert_eq!(received, 70_000);
+    assert_eq!(session.text(url.clone()).await, full, "slow, but whole");
+    assert_eq!(session.text(url).await, full, "faults are used up");
+    assert_eq!(sim.stats().rejected_429, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn stats_count_every_endpoint() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let w = window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z");
+    session.text(session.detail_url("bot-sales", &w)).await;
+    session.text(session.total_url("bot-sales", &w)).await;
+    session.text(session.catalog_url("bot-sales", &w)).await;
+    let stats = sim.stats();
+    assert_eq!(stats.requests, 6);
+    assert_eq!(stats.data_requests, 3);
+    let names: Vec<&str> = stats.by_endpoint.keys().map(String::as_str).collect();
+    assert_eq!(names, ["baseURI", "customEventDetail", "customEventTotal", "customEvents", "login", "sso"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_vanished_client_does_not_stop_the_server() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-busy", &window("2024-05-12T00:00:00Z", "2024-05-13T00:00:00Z"));
+    let response = session.get(url.clone()).send().await.unwrap();
+    let mut stream = response.bytes_stream();
+    let first = futures::StreamExt::next(&mut stream).await.unwrap().unwrap();
+    assert!(first.starts_with(csv::DETAIL_HEADER.as_bytes()));
+    drop(stream);
+    let catalog = session.catalog_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z"));
+    assert_eq!(session.get(catalog).send().await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(5), sim.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn more_concurrent_bodies_than_generators_all_complete() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-sales", &window("2024-05-14T00:00:00Z", "2024-05-18T00:00:00Z"));
+    let bodies = futures::future::join_all((0..24).map(|_| session.text(url.clone()))).await;
+    assert!(bodies.iter().all(|body| *body == bodies[0]));
+    assert!(bodies[0].len() > 10_000);
+    sim.shutdown().await;
+}

@@ -1,0 +1,141 @@
+//! Where files go: an `Arc<dyn ObjectStore>` chosen from the destination URL, and the layout.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use url::Url;
+
+use super::WriteError;
+use crate::plan::Window;
+use crate::schema::Table;
+
+/// Default destination when none is given.
+pub const DEFAULT_DEST: &str = "./botevents-data";
+
+/// The folder of botevents' own files (state, rejects) at the destination.
+pub const META_DIR: &str = "_botevents";
+
+/// A destination: a store and the prefix inside it.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    display: String,
+}
+
+/// Checks that an account or bot id is a safe single path segment: `[A-Za-z0-9._-]+`, not
+/// starting with `.`.
+pub fn validate_id(what: &'static str, id: &str) -> Result<(), WriteError> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(WriteError::BadId { what, id: id.to_string() }) }
+}
+
+impl Destination {
+    /// Opens the destination named by `url`: a local path or `file://` URL (created if missing),
+    /// or `s3://`, `gs://`, `az://` (configured from `options`, e.g. `aws_endpoint`, and the
+    /// standard environment variables of each cloud, read by the caller).
+    pub fn open(url: &str, options: &[(String, String)]) -> Result<Destination, WriteError> {
+        let bad = |reason: String| WriteError::Destination { url: url.to_string(), reason };
+        let parsed = Url::parse(url).ok().filter(|u| u.scheme().len() > 1);
+        match parsed {
+            None => Destination::local(std::path::Path::new(url), url),
+            Some(u) if u.scheme() == "file" => {
+                let p = u.to_file_path().map_err(|()| bad("not a file path".into()))?;
+                Destination::local(&p, url)
+            }
+            Some(u) => {
+                let (store, prefix) =
+                    object_store::parse_url_opts(&u, options.iter().cloned()).map_err(|e| bad(e.to_string()))?;
+                Ok(Destination { store: Arc::from(store), prefix, display: url.to_string() })
+            }
+        }
+    }
+
+    fn local(path: &std::path::Path, display: &str) -> Result<Destination, WriteError> {
+        let bad = |reason: String| WriteError::Destination { url: display.to_string(), reason };
+        std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
+        let store =
+            LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?.with_automatic_cleanup(true);
+        Ok(Destination { store: Arc::new(store), prefix: Path::default(), display: display.to_string() })
+    }
+
+    /// A destination over any store (tests, memory, decorated stores).
+    pub fn from_store(store: Arc<dyn ObjectStore>, prefix: Path, display: impl Into<String>) -> Destination {
+        Destination { store, prefix, display: display.into() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The prefix inside the store.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    fn child(&self, parts: &[&str]) -> Path {
+        let mut p = self.prefix.clone();
+        for part in parts {
+            p = p.clone().join(*part);
+        }
+        p
+    }
+
+    /// `{table}/event_date={day}/{account}@{bot}.parquet`.
+    pub fn data_path(&self, table: Table, day: NaiveDate, account: &str, bot: &str) -> Path {
+        let dir = format!("event_date={}", day.format("%Y-%m-%d"));
+        let file = format!("{account}@{bot}.parquet");
+        self.child(&[table.name(), &dir, &file])
+    }
+
+    /// `_botevents/state/{account}/{bot}.json`.
+    pub fn state_path(&self, account: &str, bot: &str) -> Path {
+        self.child(&[META_DIR, "state", account, &format!("{bot}.json")])
+    }
+
+    /// `_botevents/rejects/{table}/{account}/{bot}/{window}.jsonl`.
+    pub fn rejects_path(&self, table: Table, account: &str, bot: &str, window: Window) -> Path {
+        let file = format!("{}_{}.jsonl", window.start, window.end);
+        self.child(&[META_DIR, "rejects", table.name(), account, bot, &file])
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_single_safe_segments() {
+        for ok in ["12345678", "bot-support", "a.b_c-D"] {
+            assert!(validate_id("bot", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", ".hidden", "a b", "a\nb", "é", "a@b"] {
+            assert!(validate_id("bot", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Destination::open(dir.path().to_str().unwrap(), &[]).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        assert_eq!(
+            d.data_path(Table::Detail, day, "123", "bot-1").to_string(),
+            "custom_event_detail/event_date=2026-11-20/123@bot-1.parquet"
+        );
+        assert_eq!(d.state_path("123", "bot-1").to_string(), "_botevents/state/123/bot-1.json");
+    }
+}

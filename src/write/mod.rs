@@ -1,0 +1,239 @@
+//! Writing: Arrow batches → one Parquet file per (table, account, bot, UTC day) at the destination.
+//!
+//! In: batches of one table for one window, in API order. Out: objects at
+//! `{dest}/{table}/event_date=YYYY-MM-DD/{account}@{bot}.parquet`. Guarantees:
+//!
+//! * **Whole or nothing.** A file becomes visible only when complete (a single put, or a
+//!   multipart upload completed at the end; on local disk a temp file renamed into place). An
+//!   aborted window leaves the previous version of every file in place.
+//! * **Deterministic.** The bytes are a function of the rows alone: the encoder re-cuts its input
+//!   into [`WriteOptions::write_rows`]-row batches so that network chunking or request splits
+//!   cannot change page boundaries, and nothing wall-clock goes into a file.
+//! * **Bounded memory.** Per open day: one row group in encoding (≤ [`WriteOptions::row_group_rows`]
+//!   rows) plus up to [`UPLOAD_PART_BYTES`] of encoded bytes waiting to go out.
+//!
+//! The sync core ([`TableEncoder`]) encodes; the async shell ([`PartitionWriter`]) moves bytes.
+
+mod destination;
+mod encoder;
+
+pub use destination::DEFAULT_DEST;
+pub use destination::{Destination, validate_id};
+pub use encoder::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, TableEncoder, WriteOptions};
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use tokio::io::AsyncWriteExt;
+
+use crate::plan::Window;
+use crate::schema::Table;
+
+/// Encoded bytes are handed to the upload in parts of at least this size (and the store's
+/// buffered writer switches to a multipart upload past its own 10 MiB buffer).
+pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// A write that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The destination URL cannot be used.
+    #[error("destination {url:?}: {reason}")]
+    Destination {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The object store refused an operation.
+    #[error("{op} {path}")]
+    Store {
+        /// What was being done.
+        op: &'static str,
+        /// The object.
+        path: String,
+        /// Why.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Completing an upload failed.
+    #[error("completing {path}")]
+    Upload {
+        /// The object.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding failed.
+    #[error("encoding {table} for {day}")]
+    Encode {
+        /// The table.
+        table: Table,
+        /// The partition day.
+        day: NaiveDate,
+        /// Why.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A batch could not be split or assembled.
+    #[error("assembling {table} batches")]
+    Arrow {
+        /// The table.
+        table: Table,
+        /// Why.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// A row's partition day lies outside the window being written.
+    #[error("{table}: row dated {day} outside window {window}")]
+    OutsideWindow {
+        /// The table.
+        table: Table,
+        /// The row's day.
+        day: NaiveDate,
+        /// The window.
+        window: Window,
+    },
+    /// An id that would not be a safe path segment.
+    #[error("invalid {what} id {id:?}: use only letters, digits, '.', '_' and '-', not starting with '.'")]
+    BadId {
+        /// "account" or "bot".
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+}
+
+/// What one window of one table left at the destination.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Files written (replaced or new), with their rows and bytes.
+    pub files: Vec<WrittenFile>,
+    /// Files removed because their day now has no rows.
+    pub removed: Vec<String>,
+}
+
+/// One file written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Object path.
+    pub path: String,
+    /// Partition day.
+    pub day: NaiveDate,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+/// The async shell of one window of one table: streams each day's encoded bytes to its object.
+pub struct PartitionWriter {
+    dest: Destination,
+    table: Table,
+    account: String,
+    bot: String,
+    window: Window,
+    uploads: BTreeMap<NaiveDate, (Path, BufWriter, u64)>,
+}
+
+impl PartitionWriter {
+    /// A writer for `window` of `table` of one bot.
+    pub fn new(dest: Destination, table: Table, account: &str, bot: &str, window: Window) -> PartitionWriter {
+        PartitionWriter {
+            dest,
+            table,
+            account: account.to_string(),
+            bot: bot.to_string(),
+            window,
+            uploads: BTreeMap::new(),
+        }
+    }
+
+    /// Sends encoded bytes of some days on their way.
+    pub async fn upload(&mut self, parts: Vec<(NaiveDate, Vec<u8>)>) -> Result<(), WriteError> {
+        for (day, bytes) in parts {
+            if bytes.is_empty() {
+                continue;
+            }
+            if !self.window.days().any(|d| d == day) {
+                return Err(WriteError::OutsideWindow { table: self.table, day, window: self.window });
+            }
+            let (path, up, n) = self.uploads.entry(day).or_insert_with(|| {
+                let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
+                let w = BufWriter::with_capacity(self.dest.store(), path.clone(), UPLOAD_PART_BYTES);
+                (path, w, 0)
+            });
+            *n += bytes.len() as u64;
+            up.put(Bytes::from(bytes)).await.map_err(|source| WriteError::Store {
+                op: "uploading",
+                path: path.to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Completes every day's file (making it visible), and removes the files of the window's days
+    /// that have no rows now. `tails` are the encoders' last bytes with each day's row count.
+    pub async fn commit(mut self, tails: Vec<(NaiveDate, Vec<u8>, u64)>) -> Result<Written, WriteError> {
+        let mut rows_of = BTreeMap::new();
+        let mut parts = Vec::new();
+        for (day, bytes, rows) in tails {
+            rows_of.insert(day, rows);
+            parts.push((day, bytes));
+        }
+        if let Err(e) = self.upload(parts).await {
+            self.abort().await;
+            return Err(e);
+        }
+        let mut written = Written::default();
+        let uploads = std::mem::take(&mut self.uploads);
+        let mut pending = uploads.into_iter();
+        while let Some((day, (path, mut up, bytes))) = pending.next() {
+            if let Err(source) = up.shutdown().await {
+                let _ = up.abort().await;
+                for (_, (_, mut rest, _)) in pending {
+                    let _ = rest.abort().await;
+                }
+                return Err(WriteError::Upload { path: path.to_string(), source });
+            }
+            let rows = rows_of.get(&day).copied().unwrap_or_default();
+            tracing::debug!(table = %self.table, bot = %self.bot, %day, rows, bytes, path = %path, "wrote partition");
+            written.files.push(WrittenFile { path: path.to_string(), day, rows, bytes });
+        }
+        for day in self.window.days() {
+            if rows_of.get(&day).is_some_and(|&r| r > 0) {
+                continue;
+            }
+            let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
+            // Some stores report success for deleting a missing object: look first, so that only
+            // files that were there are counted.
+            match self.dest.store().head(&path).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(source) => return Err(WriteError::Store { op: "checking", path: path.to_string(), source }),
+            }
+            match self.dest.store().delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    tracing::info!(table = %self.table, bot = %self.bot, %day, path = %path, "removed partition that has no rows now");
+                    written.removed.push(path.to_string());
+                }
+                Err(source) => return Err(WriteError::Store { op: "removing", path: path.to_string(), source }),
+            }
+        }
+        Ok(written)
+    }
+
+    /// Abandons every upload: no object of this window changes.
+    pub async fn abort(&mut self) {
+        for (_, (path, mut up, _)) in std::mem::take(&mut self.uploads) {
+            if let Err(e) = up.abort().await {
+                tracing::warn!(path = %path, error = %e, "aborting an upload failed");
+            }
+        }
+    }
+}
