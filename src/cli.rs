@@ -135,6 +135,9 @@ pub struct ExportArgs {
     /// Detail downloads are capped at this many rows by the API; a response this long is split.
     #[arg(long, default_value_t = DEFAULT_ROW_CAP)]
     pub row_cap: u64,
+    /// Retries of a failed request (429, 5xx, dropped connection, broken body) before the run fails.
+    #[arg(long, default_value_t = crate::fetch::retry::DEFAULT_MAX_RETRIES)]
+    pub max_retries: u32,
     /// TOML config file (keys as the long options, plus api_key, username, password).
     #[arg(long, env = "BOTEVENTS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -427,7 +430,7 @@ impl ExportArgs {
                     .max_rps
                     .or(file.max_rps)
                     .unwrap_or(NonZeroU32::new(DEFAULT_MAX_RPS).unwrap_or(NonZeroU32::MIN)),
-                retry: RetryConfig::default(),
+                retry: RetryConfig { max_retries: self.max_retries, ..RetryConfig::default() },
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
             },

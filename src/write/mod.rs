@@ -195,7 +195,8 @@ impl PartitionWriter {
         let mut pending = uploads.into_iter();
         while let Some((day, (path, mut up, bytes))) = pending.next() {
             if let Err(source) = up.shutdown().await {
-                let _ = up.abort().await;
+                // A failed completion leaves nothing visible; the writer cannot be aborted after
+                // shutdown, so only the remaining uploads are.
                 for (_, (_, mut rest, _)) in pending {
                     let _ = rest.abort().await;
                 }

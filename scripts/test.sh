@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Usage: scripts/test.sh [--quick] [-- CARGO_TEST_ARGS...]
+#
+# The project's test command. Needs only rust/cargo, python3 (>= 3.9, with venv
+# and pip) and access to crates.io and PyPI; it installs everything else.
+#
+#   1. python venv   target/py-venv with tests/python/requirements.txt
+#                    (created once, reused while requirements.txt is unchanged)
+#   2. build         cargo build --release --locked --all-targets
+#   3. cargo test    cargo test --release --locked (unit + integration tests)
+#   4. python checks tests/python/check_export.py target/release/botevents:
+#                    the exported Parquet read back with DuckDB and pyarrow
+#
+# Options:
+#   --quick          only step 3 (no venv, no explicit build, no Python checks)
+#   -- ARGS...       extra arguments for `cargo test` (e.g. a test name filter)
+#   -h, --help       this text
+#
+# Exits non-zero as soon as a step fails. Background servers that tests need
+# (object-store emulators) are started by start_servers and always stopped on
+# exit by stop_servers.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+QUICK=0
+CARGO_TEST_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; CARGO_TEST_ARGS=("$@"); break ;;
+    *) echo "scripts/test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# ---------------------------------------------------------------- steps & timings
+
+STEP_NAMES=()
+STEP_SECS=()
+CURRENT_STEP=""
+STEP_START=0
+RUN_START=$SECONDS
+
+banner() { printf '\n==> %s\n' "$*"; }
+
+# step NAME COMMAND... : runs one step with a banner and records its duration.
+step() {
+  local name="$1"; shift
+  CURRENT_STEP="$name"
+  STEP_START=$SECONDS
+  banner "$name: $*"
+  "$@"
+  STEP_NAMES+=("$name")
+  STEP_SECS+=($((SECONDS - STEP_START)))
+  CURRENT_STEP=""
+}
+
+print_timings() {
+  local i
+  echo
+  echo "==> timings"
+  for i in "${!STEP_NAMES[@]}"; do
+    printf '    %-16s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
+  done
+  printf '    %-16s %5ss\n' "total" "$((SECONDS - RUN_START))"
+}
+
+# ---------------------------------------------------------------- background servers
+
+# PIDs of background processes started by this script; stop_servers ends them.
+BG_PIDS=()
+
+# bg_start NAME COMMAND... : starts COMMAND in the background (log in target/test-logs/NAME.log).
+bg_start() {
+  local name="$1"; shift
+  mkdir -p "$ROOT/target/test-logs"
+  "$@" >"$ROOT/target/test-logs/$name.log" 2>&1 &
+  BG_PIDS+=("$!")
+  echo "    started $name (pid $!)"
+}
+
+# Starts the servers the tests need and exports their settings. None yet: object-store
+# emulators (S3, Azure Blob, GCS) go here, each through bg_start, then a readiness poll.
+start_servers() {
+  :
+}
+
+stop_servers() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${BG_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  BG_PIDS=()
+}
+
+on_exit() {
+  local rc=$?
+  stop_servers
+  if [[ $rc -ne 0 ]]; then
+    if [[ -n "$CURRENT_STEP" ]]; then
+      STEP_NAMES+=("$CURRENT_STEP (FAILED)")
+      STEP_SECS+=($((SECONDS - STEP_START)))
+    fi
+    print_timings
+    echo "scripts/test.sh: FAILED${CURRENT_STEP:+ in step '$CURRENT_STEP'} (exit $rc)" >&2
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- the run
+
+if [[ $QUICK -eq 0 ]]; then
+  step "python venv" scripts/ensure-venv.sh
+fi
+
+step "start servers" start_servers
+
+if [[ $QUICK -eq 0 ]]; then
+  # --all-targets: the same feature set as `cargo test` (dev-dependencies included),
+  # so the test step reuses every artifact of this build.
+  step "build" cargo build --release --locked --all-targets
+fi
+
+step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
+
+if [[ $QUICK -eq 0 ]]; then
+  step "python checks" target/py-venv/bin/python tests/python/check_export.py target/release/botevents
+fi
+
+step "stop servers" stop_servers
+print_timings
+echo "scripts/test.sh: all steps passed"
