@@ -64,6 +64,9 @@ pub enum Command {
     /// BOTEVENTS_PASSWORD, or BOTEVENTS_ACCESS_TOKEN and BOTEVENTS_ORGANIZATION_ID) or the config
     /// file, never from flags.
     Export(Box<ExportArgs>),
+    /// Convert CSV files downloaded by other means (or - for stdin) into the same tables and
+    /// layout as an export (offline).
+    Convert(ConvertArgs),
     /// Run the API simulator on loopback until stopped, printing its URLs and credentials.
     Simulate(SimulateArgs),
 }
@@ -147,6 +150,69 @@ pub struct ExportArgs {
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
+}
+
+/// Options of `botevents convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Which download the files are: detail (customEventDetail) or total (customEventTotal).
+    #[arg(long, value_enum)]
+    pub table: TableArg,
+    /// Account id to stamp on every row.
+    #[arg(long, env = "BOTEVENTS_ACCOUNT")]
+    pub account: String,
+    /// Bot id to stamp on every row.
+    #[arg(long)]
+    pub bot: String,
+    /// Destination (as for export) [default: ./botevents-data].
+    #[arg(long, env = "BOTEVENTS_DEST")]
+    pub dest: Option<String>,
+    /// Parquet compression: zstd, zstd:LEVEL, snappy, gzip or none.
+    #[arg(long, default_value = "zstd")]
+    pub compression: String,
+    /// Granularity of a totals file.
+    #[arg(long, default_value = "daily")]
+    pub interval: Interval,
+    /// Rows that may be rejected before the conversion fails with exit 4.
+    #[arg(long, default_value_t = 0)]
+    pub max_bad_rows: u64,
+    /// Write a machine-readable summary to PATH (or - for stdout).
+    #[arg(long)]
+    pub summary_json: Option<String>,
+    /// CSV files; - reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+}
+
+/// The tables `convert` can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableArg {
+    /// custom_event_detail, from customEventDetail CSV.
+    Detail,
+    /// custom_event_total, from customEventTotal CSV.
+    Total,
+}
+
+impl ConvertArgs {
+    /// Validates the arguments.
+    pub fn into_config(self) -> Result<crate::export::ConvertConfig, crate::Error> {
+        validate_id("account", &self.account)?;
+        validate_id("bot", &self.bot)?;
+        let dest = Destination::open(self.dest.as_deref().unwrap_or(crate::write::DEFAULT_DEST), &[])?;
+        Ok(crate::export::ConvertConfig {
+            table: match self.table {
+                TableArg::Detail => crate::schema::Table::Detail,
+                TableArg::Total => crate::schema::Table::Total,
+            },
+            account: self.account,
+            bot: self.bot,
+            interval: self.interval,
+            dest,
+            write: WriteOptions { compression: parse_compression(&self.compression)?, ..WriteOptions::default() },
+            inputs: self.files,
+            max_bad_rows: self.max_bad_rows,
+        })
+    }
 }
 
 /// Options of `botevents simulate`.

@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use botevents::cli::{Cli, Command, EnvSecrets, ExportArgs, LogFormat, SimulateArgs, SimulatorDefaults};
+use botevents::cli::{Cli, Command, ConvertArgs, EnvSecrets, ExportArgs, LogFormat, SimulateArgs, SimulatorDefaults};
 use botevents::error::{EXIT_FAILURE, EXIT_OK, Report};
+use botevents::export::RunSummary;
 use botevents::simulate::{SimConfig, Simulator};
 use clap::Parser;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Export(args) => export(*args).await,
+            Command::Convert(args) => convert(args).await,
             Command::Simulate(args) => simulate(args).await,
         }
     });
@@ -102,23 +104,45 @@ async fn export(args: ExportArgs) -> i32 {
     if let Some(s) = sim {
         s.shutdown().await;
     }
-    eprint!("{}", summary.human());
-    if let Some(path) = summary_path {
-        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
-        let written = if path == "-" {
-            writeln!(std::io::stdout(), "{json}")
-        } else {
-            std::fs::write(&path, format!("{json}\n"))
-        };
-        if let Err(e) = written {
-            eprintln!("botevents: cannot write the summary to {path}: {e}");
-        }
-    }
+    report(&summary, summary_path.as_deref());
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("botevents: {}", Report(&e));
             e.exit_code()
+        }
+    }
+}
+
+async fn convert(args: ConvertArgs) -> i32 {
+    let summary_path = args.summary_json.clone();
+    let cfg = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("botevents: {}", Report(&e));
+            return e.exit_code();
+        }
+    };
+    let (summary, result) = botevents::export::convert_files(cfg).await;
+    report(&summary, summary_path.as_deref());
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("botevents: {}", Report(&e));
+            e.exit_code()
+        }
+    }
+}
+
+/// Prints the human summary on stderr and writes the JSON one where asked.
+fn report(summary: &RunSummary, json_path: Option<&str>) {
+    eprint!("{}", summary.human());
+    if let Some(path) = json_path {
+        let json = serde_json::to_string_pretty(summary).unwrap_or_default();
+        let written =
+            if path == "-" { writeln!(std::io::stdout(), "{json}") } else { std::fs::write(path, format!("{json}\n")) };
+        if let Err(e) = written {
+            eprintln!("botevents: cannot write the summary to {path}: {e}");
         }
     }
 }

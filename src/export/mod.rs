@@ -6,6 +6,8 @@
 //! file already committed intact; a broken body restarts its window from the first request, with
 //! nothing of the partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
 
+mod files;
+mod step;
 mod summary;
 mod window;
 
@@ -17,6 +19,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+pub use files::{ConvertConfig, convert_files};
 pub use summary::{DaysLost, RunSummary, TableSummary};
 
 use crate::commit::StateStore;

@@ -92,17 +92,27 @@ impl RunSummary {
         use std::fmt::Write;
         let mut s = String::new();
         let secs = self.duration_ms as f64 / 1000.0;
-        let _ = writeln!(
-            s,
-            "botevents: {} in {:.1}s — {} windows, {} data requests ({} retries, {} × 429), {:.1} MB received",
-            self.status,
-            secs,
-            self.windows,
-            self.data_requests,
-            self.retries,
-            self.throttled_429,
-            self.bytes_received as f64 / 1e6
-        );
+        if self.requests == 0 && self.windows == 0 {
+            let _ = writeln!(
+                s,
+                "botevents: {} in {:.1}s — {:.1} MB of CSV read",
+                self.status,
+                secs,
+                self.bytes_received as f64 / 1e6
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "botevents: {} in {:.1}s — {} windows, {} data requests ({} retries, {} × 429), {:.1} MB received",
+                self.status,
+                secs,
+                self.windows,
+                self.data_requests,
+                self.retries,
+                self.throttled_429,
+                self.bytes_received as f64 / 1e6
+            );
+        }
         for (name, t) in &self.tables {
             let _ = writeln!(
                 s,

@@ -102,8 +102,12 @@ impl Destination {
 
     /// `_botevents/rejects/{table}/{account}/{bot}/{window}.jsonl`.
     pub fn rejects_path(&self, table: Table, account: &str, bot: &str, window: Window) -> Path {
-        let file = format!("{}_{}.jsonl", window.start, window.end);
-        self.child(&[META_DIR, "rejects", table.name(), account, bot, &file])
+        self.rejects_named(table, account, bot, &format!("{}_{}", window.start, window.end))
+    }
+
+    /// `_botevents/rejects/{table}/{account}/{bot}/{name}.jsonl`.
+    pub fn rejects_named(&self, table: Table, account: &str, bot: &str, name: &str) -> Path {
+        self.child(&[META_DIR, "rejects", table.name(), account, bot, &format!("{name}.jsonl")])
     }
 }
 

@@ -136,13 +136,15 @@ pub struct PartitionWriter {
     table: Table,
     account: String,
     bot: String,
-    window: Window,
+    /// The days this writer owns: files of these days without rows are removed at commit.
+    /// `None` (offline conversion): any day, nothing removed.
+    window: Option<Window>,
     uploads: BTreeMap<NaiveDate, (Path, BufWriter, u64)>,
 }
 
 impl PartitionWriter {
-    /// A writer for `window` of `table` of one bot.
-    pub fn new(dest: Destination, table: Table, account: &str, bot: &str, window: Window) -> PartitionWriter {
+    /// A writer for `window` of `table` of one bot (`None`: any day, removing nothing).
+    pub fn new(dest: Destination, table: Table, account: &str, bot: &str, window: Option<Window>) -> PartitionWriter {
         PartitionWriter {
             dest,
             table,
@@ -159,8 +161,10 @@ impl PartitionWriter {
             if bytes.is_empty() {
                 continue;
             }
-            if !self.window.days().any(|d| d == day) {
-                return Err(WriteError::OutsideWindow { table: self.table, day, window: self.window });
+            if let Some(window) = self.window
+                && !window.days().any(|d| d == day)
+            {
+                return Err(WriteError::OutsideWindow { table: self.table, day, window });
             }
             let (path, up, n) = self.uploads.entry(day).or_insert_with(|| {
                 let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
@@ -206,7 +210,7 @@ impl PartitionWriter {
             tracing::debug!(table = %self.table, bot = %self.bot, %day, rows, bytes, path = %path, "wrote partition");
             written.files.push(WrittenFile { path: path.to_string(), day, rows, bytes });
         }
-        for day in self.window.days() {
+        for day in self.window.iter().flat_map(|w| w.days()) {
             if rows_of.get(&day).is_some_and(|&r| r > 0) {
                 continue;
             }

@@ -1,0 +1,194 @@
+//! Offline conversion (`botevents convert`): CSV files downloaded by other means → the same
+//! tables and layout as an export, with the same validation and errors.
+//!
+//! All files given for one (table, account, bot) feed one encoder, so each UTC day still gets
+//! exactly one file. Days are not known in advance, so nothing is removed at the destination.
+
+use bytes::BytesMut;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio::io::AsyncReadExt;
+
+use super::step::{StepError, merge_stats, step};
+use super::{RunSummary, window::DECODE_CHUNK_BYTES};
+use crate::convert::{
+    BodyDecoder, DecodeOptions, DecodeStats, DetailDecoder, Interval, Reject, RowContext, TotalDecoder,
+};
+use crate::error::{EXIT_OK, Error};
+use crate::schema::Table;
+use crate::write::{Destination, PartitionWriter, TableEncoder, WriteError, WriteOptions};
+
+/// What `botevents convert` needs.
+#[derive(Debug, Clone)]
+pub struct ConvertConfig {
+    /// `custom_event_detail` or `custom_event_total`.
+    pub table: Table,
+    /// Account id stamped on every row.
+    pub account: String,
+    /// Bot id stamped on every row.
+    pub bot: String,
+    /// Granularity of a totals file.
+    pub interval: Interval,
+    /// Where files go.
+    pub dest: Destination,
+    /// Encoder settings.
+    pub write: WriteOptions,
+    /// Input files; `-` is standard input.
+    pub inputs: Vec<String>,
+    /// Rows that may be rejected before the conversion fails.
+    pub max_bad_rows: u64,
+}
+
+/// Converts the input files; returns a summary either way.
+pub async fn convert_files(cfg: ConvertConfig) -> (RunSummary, Result<(), Error>) {
+    let started = std::time::Instant::now();
+    let mut summary = RunSummary {
+        status: "running".into(),
+        account: cfg.account.clone(),
+        destination: cfg.dest.to_string(),
+        ..RunSummary::default()
+    };
+    let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None);
+    let result = convert_inner(&cfg, &mut writer, &mut summary).await;
+    let result = match result {
+        Ok(tails) => match writer.commit(tails).await {
+            Ok(written) => {
+                let t = summary.tables.entry(cfg.table.name().to_string()).or_default();
+                for f in &written.files {
+                    t.rows += f.rows;
+                    t.bytes += f.bytes;
+                    t.files_written += 1;
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::Write(e)),
+        },
+        Err(e) => {
+            writer.abort().await;
+            Err(e)
+        }
+    };
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(()) => {
+            summary.status = "ok".into();
+            summary.exit_code = EXIT_OK;
+        }
+        Err(e) => {
+            summary.status = "failed".into();
+            summary.exit_code = e.exit_code();
+            summary.error = Some(crate::error::Report(e).to_string());
+        }
+    }
+    (summary, result)
+}
+
+type Tails = Vec<(chrono::NaiveDate, Vec<u8>, u64)>;
+
+async fn convert_inner(
+    cfg: &ConvertConfig,
+    writer: &mut PartitionWriter,
+    summary: &mut RunSummary,
+) -> Result<Tails, Error> {
+    let ctx = RowContext { account: cfg.account.clone(), bot: cfg.bot.clone() };
+    let mut encoder = Some(TableEncoder::new(cfg.table, cfg.write.clone()));
+    let mut all = DecodeStats::default();
+    for input in &cfg.inputs {
+        let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input == "-" {
+            Box::new(tokio::io::stdin())
+        } else {
+            Box::new(tokio::fs::File::open(input).await.map_err(|source| Error::Input { path: input.clone(), source })?)
+        };
+        let opts = DecodeOptions::default();
+        let mut decoder: Box<dyn BodyDecoder> = match cfg.table {
+            Table::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
+            _ => Box::new(DetailDecoder::new(ctx.clone(), opts)),
+        };
+        let mut buf = BytesMut::with_capacity(DECODE_CHUNK_BYTES);
+        loop {
+            buf.reserve(DECODE_CHUNK_BYTES);
+            let n = reader.read_buf(&mut buf).await.map_err(|source| Error::Input { path: input.clone(), source })?;
+            summary.bytes_received += n as u64;
+            let last = n == 0;
+            if !last && buf.len() < DECODE_CHUNK_BYTES {
+                continue;
+            }
+            let chunk = buf.split().freeze();
+            let mut enc = encoder.take().expect("encoder is returned after every step");
+            let (dec, enc, r) = crate::cpu::run(move || {
+                let r = step(&mut *decoder, &mut enc, &chunk, last);
+                (decoder, enc, r)
+            })
+            .await;
+            decoder = dec;
+            encoder = Some(enc);
+            let (parts, _) = r.map_err(|e| match e {
+                StepError::Convert(source) => Error::Convert { context: input.clone(), source },
+                StepError::Write(w) => Error::Write(w),
+            })?;
+            writer.upload(parts).await?;
+            if last {
+                break;
+            }
+        }
+        let rejects = decoder.take_rejects();
+        merge_stats(&mut all, decoder.stats());
+        if !rejects.is_empty() {
+            let name =
+                std::path::Path::new(input).file_name().map_or("stdin".into(), |n| n.to_string_lossy().into_owned());
+            let path = write_rejects(cfg, &name, input, &rejects).await?;
+            summary.rejects_files.push(path);
+        }
+        if all.rejected > cfg.max_bad_rows {
+            let first = rejects.first().cloned().unwrap_or_else(|| Reject {
+                line: 0,
+                column: None,
+                column_name: None,
+                reason: "see earlier files".into(),
+                record: String::new(),
+            });
+            return Err(Error::Rejected {
+                context: input.clone(),
+                rejected: all.rejected,
+                max: cfg.max_bad_rows,
+                rejects: summary.rejects_files.last().cloned().unwrap_or_default(),
+                first_line: first.line,
+                first_reason: first.reason,
+            });
+        }
+    }
+    summary.rows_rejected = all.rejected;
+    summary.total_mismatches = all.total_mismatches;
+    for p in &all.unknown_platforms {
+        summary.warnings.insert(format!("{}: unknown platform {p:?} kept as is", cfg.table));
+    }
+    for c in &all.ignored_columns {
+        summary.warnings.insert(format!("{}: unknown CSV column {c:?} ignored", cfg.table));
+    }
+    if all.total_mismatches > 0 {
+        summary.warnings.insert(format!(
+            "{} totals rows whose Event total differs from the sum of their platform columns",
+            all.total_mismatches
+        ));
+    }
+    let enc = encoder.take().expect("encoder present");
+    crate::cpu::run(move || enc.finish()).await.map_err(Error::Write)
+}
+
+async fn write_rejects(cfg: &ConvertConfig, name: &str, input: &str, rejects: &[Reject]) -> Result<String, Error> {
+    let path = cfg.dest.rejects_named(cfg.table, &cfg.account, &cfg.bot, &format!("convert-{name}"));
+    let mut out = Vec::new();
+    for r in rejects {
+        let mut line = serde_json::to_value(r).unwrap_or_default();
+        if let Some(o) = line.as_object_mut() {
+            o.insert("file".into(), input.into());
+        }
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    cfg.dest.store().put(&path, PutPayload::from(out)).await.map_err(|source| WriteError::Store {
+        op: "writing",
+        path: path.to_string(),
+        source,
+    })?;
+    Ok(path.to_string())
+}
