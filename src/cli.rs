@@ -198,7 +198,8 @@ impl ConvertArgs {
     pub fn into_config(self) -> Result<crate::export::ConvertConfig, crate::Error> {
         validate_id("account", &self.account)?;
         validate_id("bot", &self.bot)?;
-        let dest = Destination::open(self.dest.as_deref().unwrap_or(crate::write::DEFAULT_DEST), &[])?;
+        let dest =
+            Destination::open(self.dest.as_deref().unwrap_or(crate::write::DEFAULT_DEST), &store_options_from_env())?;
         Ok(crate::export::ConvertConfig {
             table: match self.table {
                 TableArg::Detail => crate::schema::Table::Detail,
@@ -292,6 +293,9 @@ pub struct EnvSecrets {
     pub access_token: Option<Secret>,
     /// BOTEVENTS_ORGANIZATION_ID.
     pub organization_id: Option<String>,
+    /// Object-store settings: every `AWS_*`, `GOOGLE_*`, `AZURE_*` and `AZURITE_*` variable,
+    /// passed to the store builder of the destination's scheme (later entries win).
+    pub store_options: Vec<(String, String)>,
 }
 
 impl EnvSecrets {
@@ -304,8 +308,18 @@ impl EnvSecrets {
             password: get("BOTEVENTS_PASSWORD").map(Secret::new),
             access_token: get("BOTEVENTS_ACCESS_TOKEN").map(Secret::new),
             organization_id: get("BOTEVENTS_ORGANIZATION_ID"),
+            store_options: store_options_from_env(),
         }
     }
+}
+
+/// The object-store variables of the environment, in a stable order.
+pub fn store_options_from_env() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_", "AZURITE_"].iter().any(|p| k.starts_with(p)))
+        .collect();
+    v.sort();
+    v
 }
 
 /// The config file (TOML). Every key is optional; flags and environment win.
@@ -470,7 +484,8 @@ impl ExportArgs {
             .into());
         }
         let dest_url = self.dest.or(file.dest).unwrap_or_else(|| crate::write::DEFAULT_DEST.to_string());
-        let store_opts: Vec<(String, String)> = file.store.into_iter().collect();
+        let mut store_opts: Vec<(String, String)> = file.store.into_iter().collect();
+        store_opts.extend(env.store_options);
         let dest = Destination::open(&dest_url, &store_opts)?;
         let start = match (self.start, self.last) {
             (Some(d), _) => StartFrom::Day(d),

@@ -503,7 +503,8 @@ impl ApiClient {
                 .map_err(|source| FetchError::Transport { target: target.clone(), source })?;
             let correlation = correlation_of(&resp);
             let status = resp.status();
-            if status == StatusCode::OK {
+            // 204 No Content is taken as an empty result, which the decoders report as such.
+            if status == StatusCode::OK || status == StatusCode::NO_CONTENT {
                 return Ok(Body { resp, target, correlation, bytes: 0 });
             }
             if status == StatusCode::UNAUTHORIZED && !renewed && self.can_login() {

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use object_store::ObjectStore;
+use std::time::Duration;
+
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreScheme};
 use url::Url;
 
 use super::WriteError;
@@ -50,9 +52,8 @@ impl Destination {
                 Destination::local(&p, url)
             }
             Some(u) => {
-                let (store, prefix) =
-                    object_store::parse_url_opts(&u, options.iter().cloned()).map_err(|e| bad(e.to_string()))?;
-                Ok(Destination { store: Arc::from(store), prefix, display: url.to_string() })
+                let (store, prefix) = cloud_store(&u, options).map_err(|e| bad(e.to_string()))?;
+                Ok(Destination { store, prefix, display: url.to_string() })
             }
         }
     }
@@ -109,6 +110,61 @@ impl Destination {
     pub fn rejects_named(&self, table: Table, account: &str, bot: &str, name: &str) -> Path {
         self.child(&[META_DIR, "rejects", table.name(), account, bot, &format!("{name}.jsonl")])
     }
+}
+
+/// Retries of the object store's own requests: sized for flaky networks (a dozen retries over up
+/// to three minutes), on top of which a failed window is retried as a whole.
+pub fn store_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: 12,
+        retry_timeout: Duration::from_secs(180),
+    }
+}
+
+/// Request timeouts of the object store's client (overridable with the `timeout` and
+/// `connect_timeout` options).
+pub fn store_client_options() -> ClientOptions {
+    ClientOptions::new().with_timeout(Duration::from_secs(120)).with_connect_timeout(Duration::from_secs(10))
+}
+
+/// The store for an `s3://`, `gs://` or `az://` URL. The builders are configured from `options`
+/// (the caller collects `AWS_*`, `GOOGLE_*` and `AZURE_*` variables and the config file), then
+/// given our retry policy and timeouts; no other code knows which cloud it talks to.
+fn cloud_store(url: &Url, options: &[(String, String)]) -> object_store::Result<(Arc<dyn ObjectStore>, Path)> {
+    let (scheme, path) = ObjectStoreScheme::parse(url)?;
+    let prefix = Path::parse(path)?;
+    macro_rules! build {
+        ($builder:ty) => {{
+            let b = <$builder>::new()
+                .with_url(url.to_string())
+                .with_retry(store_retry())
+                .with_client_options(store_client_options());
+            let b = options.iter().fold(b, |b, (k, v)| match k.to_ascii_lowercase().parse() {
+                Ok(key) => b.with_config(key, v.clone()),
+                Err(_) => b,
+            });
+            Arc::new(b.build()?) as Arc<dyn ObjectStore>
+        }};
+    }
+    let store = match scheme {
+        ObjectStoreScheme::AmazonS3 => build!(object_store::aws::AmazonS3Builder),
+        ObjectStoreScheme::GoogleCloudStorage => build!(object_store::gcp::GoogleCloudStorageBuilder),
+        ObjectStoreScheme::MicrosoftAzure => build!(object_store::azure::MicrosoftAzureBuilder),
+        ObjectStoreScheme::Memory => Arc::new(object_store::memory::InMemory::new()) as Arc<dyn ObjectStore>,
+        other => {
+            return Err(object_store::Error::Generic {
+                store: "destination",
+                source: format!("unsupported destination scheme {other:?}; use a path, file://, s3://, gs:// or az://")
+                    .into(),
+            });
+        }
+    };
+    Ok((store, prefix))
 }
 
 impl std::fmt::Display for Destination {

@@ -16,10 +16,12 @@
 
 mod destination;
 mod encoder;
+mod reader;
 
 pub use destination::DEFAULT_DEST;
-pub use destination::{Destination, validate_id};
+pub use destination::{Destination, store_client_options, store_retry, validate_id};
 pub use encoder::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, TableEncoder, WriteOptions};
+pub use reader::ObjectFileReader;
 
 use std::collections::BTreeMap;
 
