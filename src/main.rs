@@ -123,7 +123,7 @@ async fn convert(args: ConvertArgs) -> i32 {
             return e.exit_code();
         }
     };
-    let (summary, result) = botevents::export::convert_files(cfg).await;
+    let (summary, result) = botevents::export::convert_files(cfg, shutdown_signal()).await;
     report(&summary, summary_path.as_deref());
     match result {
         Ok(()) => EXIT_OK,

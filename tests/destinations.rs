@@ -265,3 +265,160 @@ async fn export_to_gcs_matches_local_disk() {
 async fn export_to_azure_matches_local_disk() {
     export_matches_local("BOTEVENTS_TEST_AZ_URL").await;
 }
+
+/// Multipart uploads still open under `prefix` on the S3 or GCS test server.
+async fn open_uploads(var: &str, prefix: &str) -> usize {
+    let http = reqwest::Client::new();
+    if var == "BOTEVENTS_TEST_S3_URL" {
+        let endpoint = std::env::var("AWS_ENDPOINT").unwrap();
+        let xml = http.get(format!("{endpoint}/botevents-test?uploads")).send().await.unwrap().text().await.unwrap();
+        xml.matches(prefix).count()
+    } else {
+        let admin = std::env::var("BOTEVENTS_TEST_GCS_ADMIN").unwrap();
+        let json = http.get(format!("{admin}/_admin/uploads")).send().await.unwrap().text().await.unwrap();
+        json.matches(prefix).count()
+    }
+}
+
+/// A detail CSV of one day whose Parquet file is far above the multipart threshold: random text
+/// does not compress.
+fn big_day_csv(rows: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut out = b"eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n".to_vec();
+    for i in 0..rows {
+        let noise: String = (0..96).map(|_| rng.alphanumeric()).collect();
+        let ms = 86_399_999 - (i as u64 * 86_399_999 / rows as u64);
+        let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        out.extend_from_slice(
+            format!(
+                "\"ev{}\",HTMLCLIENT,\"{noise}\",\"{noise}\",2026-11-20T{h:02}:{m:02}:{s:02}.{milli:03}Z,\"c{i}\",\n",
+                i % 50
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Stopping the process (SIGTERM) while a large file is being uploaded in parts leaves no object
+/// and no orphaned part; the process exits 75.
+async fn interrupted_upload_leaves_nothing(var: &str) {
+    let Some(url) = server(var) else { return };
+    let run = unique("interrupted");
+    let dest_url = format!("{url}/{run}");
+    let csv = big_day_csv(400_000);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["convert", "--table", "detail", "--account", "acc", "--bot", "big", "--dest", &dest_url, "-"])
+        .env("BOTEVENTS_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Feed most of the file but keep stdin open, so the conversion cannot finish by itself.
+    stdin.write_all(&csv[..csv.len() * 9 / 10]).await.unwrap();
+    stdin.flush().await.unwrap();
+    let mut seen = false;
+    for _ in 0..600 {
+        if open_uploads(var, &run).await > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "no multipart upload started");
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().await.unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    let dest = open(&dest_url);
+    let objects: Vec<_> = dest.store().list(Some(dest.prefix())).try_collect().await.unwrap();
+    assert!(objects.is_empty(), "nothing becomes visible: {objects:?}");
+    assert_eq!(open_uploads(var, &run).await, 0, "no orphaned parts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_upload_leaves_nothing_s3() {
+    interrupted_upload_leaves_nothing("BOTEVENTS_TEST_S3_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_upload_leaves_nothing_gcs() {
+    interrupted_upload_leaves_nothing("BOTEVENTS_TEST_GCS_URL").await;
+}
+
+/// Two exports of the same bot into the same destination at once: one of them stops with a
+/// conflict naming the state object, nothing is overwritten behind its back, and the next run
+/// finds everything complete.
+async fn concurrent_exports_conflict(dest_url: &str) {
+    let run = |extra: Vec<&'static str>| {
+        let dest = dest_url.to_string();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+                .args(["export", "--simulate", "--now", NOW, "--bot", "bot-support", "--dest", &dest])
+                .args(extra)
+                .env("BOTEVENTS_LOG", "warn")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(run(vec!["--start", "2026-11-03"]), run(vec!["--start", "2026-11-03"]));
+    let failed: Vec<_> = [&a, &b].into_iter().filter(|o| !o.status.success()).collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "exactly one run loses:\n{}\n{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let err = String::from_utf8_lossy(&failed[0].stderr);
+    assert!(err.contains("conflict on") && err.contains("_botevents/state/12345678/bot-support.json"), "{err}");
+    assert_eq!(failed[0].status.code(), Some(1));
+    // Nothing lost: the next run is up to date and the files equal a clean export's.
+    let out = run(vec!["--summary-json", "-"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["data_requests"].as_u64(), Some(0), "{summary}");
+    let clean = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["export", "--simulate", "--now", NOW, "--bot", "bot-support", "--start", "2026-11-03"])
+        .args(["--dest", clean.path().to_str().unwrap()])
+        .env("BOTEVENTS_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let want = parquet_objects(&open(clean.path().to_str().unwrap())).await;
+    let got = parquet_objects(&open(dest_url)).await;
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exports_conflict_local_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_exports_conflict(dir.path().to_str().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exports_conflict_s3() {
+    if let Some(url) = server("BOTEVENTS_TEST_S3_URL") {
+        concurrent_exports_conflict(&format!("{url}/{}", unique("conflict"))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exports_conflict_gcs() {
+    if let Some(url) = server("BOTEVENTS_TEST_GCS_URL") {
+        concurrent_exports_conflict(&format!("{url}/{}", unique("conflict"))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exports_conflict_azure() {
+    if let Some(url) = server("BOTEVENTS_TEST_AZ_URL") {
+        concurrent_exports_conflict(&format!("{url}/{}", unique("conflict"))).await;
+    }
+}

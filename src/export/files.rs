@@ -38,8 +38,13 @@ pub struct ConvertConfig {
     pub max_bad_rows: u64,
 }
 
-/// Converts the input files; returns a summary either way.
-pub async fn convert_files(cfg: ConvertConfig) -> (RunSummary, Result<(), Error>) {
+/// Converts the input files; returns a summary either way. When `shutdown` resolves first, every
+/// upload in progress is aborted (no object appears, no part is left behind) and the result is
+/// [`Error::Stopped`].
+pub async fn convert_files(
+    cfg: ConvertConfig,
+    shutdown: impl std::future::Future<Output = String>,
+) -> (RunSummary, Result<(), Error>) {
     let started = std::time::Instant::now();
     let mut summary = RunSummary {
         status: "running".into(),
@@ -48,7 +53,22 @@ pub async fn convert_files(cfg: ConvertConfig) -> (RunSummary, Result<(), Error>
         ..RunSummary::default()
     };
     let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None);
-    let result = convert_inner(&cfg, &mut writer, &mut summary).await;
+    let outcome = {
+        let work = convert_inner(&cfg, &mut writer, &mut summary);
+        tokio::pin!(work);
+        tokio::pin!(shutdown);
+        tokio::select! {
+            r = &mut work => Ok(r),
+            reason = &mut shutdown => Err(reason),
+        }
+    };
+    let result = match outcome {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!(%reason, "stopping: aborting the uploads in progress");
+            Err(Error::Stopped { reason })
+        }
+    };
     let result = match result {
         Ok(tails) => match writer.commit(tails).await {
             Ok(written) => {
@@ -74,7 +94,7 @@ pub async fn convert_files(cfg: ConvertConfig) -> (RunSummary, Result<(), Error>
             summary.exit_code = EXIT_OK;
         }
         Err(e) => {
-            summary.status = "failed".into();
+            summary.status = if matches!(e, Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
             summary.exit_code = e.exit_code();
             summary.error = Some(crate::error::Report(e).to_string());
         }
