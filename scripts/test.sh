@@ -63,41 +63,18 @@ print_timings() {
   echo
   echo "==> timings"
   for i in "${!STEP_NAMES[@]}"; do
-    printf '    %-16s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
+    printf '    %-24s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
   done
-  printf '    %-16s %5ss\n' "total" "$((SECONDS - RUN_START))"
+  printf '    %-24s %5ss\n' "total" "$((SECONDS - RUN_START))"
 }
 
 # ---------------------------------------------------------------- background servers
 
-# PIDs of background processes started by this script; stop_servers ends them.
-BG_PIDS=()
-
-# bg_start NAME COMMAND... : starts COMMAND in the background (log in target/test-logs/NAME.log).
-bg_start() {
-  local name="$1"; shift
-  mkdir -p "$ROOT/target/test-logs"
-  "$@" >"$ROOT/target/test-logs/$name.log" 2>&1 &
-  BG_PIDS+=("$!")
-  echo "    started $name (pid $!)"
-}
-
-# Starts the servers the tests need and exports their settings. None yet: object-store
-# emulators (S3, Azure Blob, GCS) go here, each through bg_start, then a readiness poll.
-start_servers() {
-  :
-}
-
-stop_servers() {
-  local pid
-  for pid in "${BG_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${BG_PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  BG_PIDS=()
-}
+# start_servers / stop_servers: real local S3 (moto), Azure (Azurite) and GCS (our XML-API
+# server) on loopback, installed on first use under target/servers; start_servers fails (and so
+# does this script) if one of them does not come up, so the cloud tests run rather than skip.
+# shellcheck source=../tests/servers/servers.sh
+source "$ROOT/tests/servers/servers.sh"
 
 on_exit() {
   local rc=$?
@@ -119,7 +96,7 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------- the run
 
 if [[ $QUICK -eq 0 ]]; then
-  step "python venv" scripts/ensure-venv.sh
+  step "python venv" bash scripts/ensure-venv.sh
 fi
 
 step "start servers" start_servers

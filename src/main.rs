@@ -26,6 +26,8 @@ fn main() -> ExitCode {
             Command::Simulate(args) => simulate(args).await,
         }
     });
+    // A read of stdin that was abandoned on a signal sits in a blocking thread: don't wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code as u8)
 }
 
@@ -41,7 +43,8 @@ fn init_tracing(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BOTEVENTS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).init(),

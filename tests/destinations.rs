@@ -312,6 +312,7 @@ async fn interrupted_upload_leaves_nothing(var: &str) {
         .env("BOTEVENTS_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();

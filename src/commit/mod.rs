@@ -33,6 +33,10 @@ pub struct BotState {
     pub cursors: BTreeMap<String, NaiveDate>,
     /// When this document was written (for operators; never inside data files).
     pub updated_at: DateTime<Utc>,
+    /// The run that wrote it, and how many commits that run has made: every write differs, so
+    /// a store whose version is a content hash (S3's ETag) still tells two writers apart.
+    #[serde(default)]
+    pub written_by: String,
 }
 
 impl BotState {
@@ -44,6 +48,7 @@ impl BotState {
             bot: bot.to_string(),
             cursors: BTreeMap::new(),
             updated_at: now,
+            written_by: String::new(),
         }
     }
 
@@ -113,12 +118,15 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dest: Destination,
+    run_id: String,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StateStore {
     /// The state store of a destination.
     pub fn new(dest: Destination) -> StateStore {
-        StateStore { dest }
+        let run_id = format!("{:016x}", fastrand::u64(..));
+        StateStore { dest, run_id, commits: Default::default() }
     }
 
     /// Loads a bot's state, or a new empty one.
@@ -152,6 +160,8 @@ impl StateStore {
     /// Writes a bot's state if nobody else has since `loaded` was read; returns the new version.
     pub async fn commit(&self, loaded: &mut Loaded, now: DateTime<Utc>) -> Result<(), StateError> {
         loaded.state.updated_at = now;
+        let seq = self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        loaded.state.written_by = format!("{}#{seq}", self.run_id);
         let path = self.dest.state_path(&loaded.state.account, &loaded.state.bot);
         let mut json = serde_json::to_vec_pretty(&loaded.state).unwrap_or_default();
         json.push(b'\n');

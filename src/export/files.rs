@@ -134,8 +134,9 @@ async fn convert_inner(
             }
             let chunk = buf.split().freeze();
             let mut enc = encoder.take().expect("encoder is returned after every step");
+            let part_bytes = cfg.dest.part_size();
             let (dec, enc, r) = crate::cpu::run(move || {
-                let r = step(&mut *decoder, &mut enc, &chunk, last);
+                let r = step(&mut *decoder, &mut enc, &chunk, last, part_bytes);
                 (decoder, enc, r)
             })
             .await;

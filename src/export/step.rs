@@ -21,6 +21,7 @@ pub(crate) fn step(
     enc: &mut TableEncoder,
     chunk: &[u8],
     last: bool,
+    part_bytes: usize,
 ) -> Result<StepOk, StepError> {
     dec.push(chunk).map_err(StepError::Convert)?;
     let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
@@ -38,7 +39,7 @@ pub(crate) fn step(
         count_per_day(b, &mut counts);
         enc.write(b).map_err(StepError::Write)?;
     }
-    let min = if last { 1 } else { crate::write::UPLOAD_PART_BYTES };
+    let min = if last { 1 } else { part_bytes };
     Ok((enc.drain(min), counts.into_iter().collect()))
 }
 

@@ -381,8 +381,9 @@ async fn attempt_inner(
             }
             let chunk = buf.split().freeze();
             let mut enc = encoder.take().expect("encoder is returned after every step");
+            let part_bytes = cfg.dest.part_size();
             let (dec, enc, r) = crate::cpu::run(move || {
-                let r = step::step(&mut *decoder, &mut enc, &chunk, done);
+                let r = step::step(&mut *decoder, &mut enc, &chunk, done, part_bytes);
                 (decoder, enc, r)
             })
             .await;

@@ -26,7 +26,14 @@ pub struct Destination {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     display: String,
+    part_size: usize,
 }
+
+/// Upload part size for object stores (S3's minimum part is 5 MiB; 8 MiB keeps part counts low).
+pub const CLOUD_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Part size on local disk, where parts go straight into a staging file: small, so encoded bytes
+/// never wait in memory.
+pub const LOCAL_PART_BYTES: usize = 1024 * 1024;
 
 /// Checks that an account or bot id is a safe single path segment: `[A-Za-z0-9._-]+`, not
 /// starting with `.`.
@@ -53,7 +60,7 @@ impl Destination {
             }
             Some(u) => {
                 let (store, prefix) = cloud_store(&u, options).map_err(|e| bad(e.to_string()))?;
-                Ok(Destination { store, prefix, display: url.to_string() })
+                Ok(Destination { store, prefix, display: url.to_string(), part_size: CLOUD_PART_BYTES })
             }
         }
     }
@@ -63,12 +70,23 @@ impl Destination {
         std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
         let store =
             LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?.with_automatic_cleanup(true);
-        Ok(Destination { store: Arc::new(store), prefix: Path::default(), display: display.to_string() })
+        Ok(Destination {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            display: display.to_string(),
+            part_size: LOCAL_PART_BYTES,
+        })
     }
 
     /// A destination over any store (tests, memory, decorated stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: Path, display: impl Into<String>) -> Destination {
-        Destination { store, prefix, display: display.into() }
+        Destination { store, prefix, display: display.into(), part_size: CLOUD_PART_BYTES }
+    }
+
+    /// Bytes per upload part: encoded bytes are handed over in parts this big, and a file larger
+    /// than one part is uploaded in parts while it is being encoded.
+    pub fn part_size(&self) -> usize {
+        self.part_size
     }
 
     /// The store.

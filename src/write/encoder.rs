@@ -18,10 +18,14 @@ use crate::schema::Table;
 /// Default zstd level: level 1 compresses bot logs within a few percent of level 3 at about
 /// twice the speed.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
-/// Rows per row group: bounds the memory of one open file (≈ 30 MB of detail rows in encoding).
-pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per row group: bounds the memory of the file being encoded (≈ 15 MB of detail rows).
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Rows per write into the Parquet encoder; fixed so that bytes never depend on input chunking.
 pub const DEFAULT_WRITE_ROWS: usize = 8192;
+/// When the input moves on to another day, the previous day's row group in progress is closed if
+/// it holds at least this many rows. The API's newest-first order then keeps one row group in
+/// memory at a time; unordered input still gets row groups of a useful size.
+pub const SWITCH_FLUSH_ROWS: usize = 16 * 1024;
 
 /// Encoder settings.
 #[derive(Debug, Clone)]
@@ -70,6 +74,7 @@ pub struct TableEncoder {
     opts: WriteOptions,
     props: WriterProperties,
     days: BTreeMap<NaiveDate, DayEncoder>,
+    last_day: Option<NaiveDate>,
 }
 
 impl TableEncoder {
@@ -78,7 +83,7 @@ impl TableEncoder {
         let def = table.def();
         let time_col = def.columns.iter().position(|c| c.name == def.partition.from).unwrap_or_default();
         let props = opts.properties();
-        TableEncoder { table, time_col, opts, props, days: BTreeMap::new() }
+        TableEncoder { table, time_col, opts, props, days: BTreeMap::new(), last_day: None }
     }
 
     /// Routes a batch's rows to their days' files, keeping their order.
@@ -93,6 +98,13 @@ impl TableEncoder {
                 end += 1;
             }
             let (table, write_rows) = (self.table, self.opts.write_rows);
+            if let Some(prev) = self.last_day.filter(|&p| p != day)
+                && let Some(enc) = self.days.get_mut(&prev)
+                && enc.writer.in_progress_rows() >= SWITCH_FLUSH_ROWS
+            {
+                enc.writer.flush().map_err(|source| WriteError::Encode { table, day: prev, source })?;
+            }
+            self.last_day = Some(day);
             self.day(day)?.push(batch.slice(start, end - start), table, day, write_rows)?;
             start = end;
         }

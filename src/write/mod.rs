@@ -10,7 +10,7 @@
 //!   into [`WriteOptions::write_rows`]-row batches so that network chunking or request splits
 //!   cannot change page boundaries, and nothing wall-clock goes into a file.
 //! * **Bounded memory.** Per open day: one row group in encoding (≤ [`WriteOptions::row_group_rows`]
-//!   rows) plus up to [`UPLOAD_PART_BYTES`] of encoded bytes waiting to go out.
+//!   rows) plus up to one upload part ([`Destination::part_size`]) of encoded bytes waiting to go out.
 //!
 //! The sync core ([`TableEncoder`]) encodes; the async shell ([`PartitionWriter`]) moves bytes.
 
@@ -18,7 +18,7 @@ mod destination;
 mod encoder;
 mod reader;
 
-pub use destination::DEFAULT_DEST;
+pub use destination::{CLOUD_PART_BYTES, DEFAULT_DEST, LOCAL_PART_BYTES};
 pub use destination::{Destination, store_client_options, store_retry, validate_id};
 pub use encoder::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, TableEncoder, WriteOptions};
 pub use reader::ObjectFileReader;
@@ -34,10 +34,6 @@ use tokio::io::AsyncWriteExt;
 
 use crate::plan::Window;
 use crate::schema::Table;
-
-/// Encoded bytes are handed to the upload in parts of at least this size (and the store's
-/// buffered writer switches to a multipart upload past its own 10 MiB buffer).
-pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// A write that failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +166,7 @@ impl PartitionWriter {
             }
             let (path, up, n) = self.uploads.entry(day).or_insert_with(|| {
                 let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
-                let w = BufWriter::with_capacity(self.dest.store(), path.clone(), UPLOAD_PART_BYTES);
+                let w = BufWriter::with_capacity(self.dest.store(), path.clone(), self.dest.part_size());
                 (path, w, 0)
             });
             *n += bytes.len() as u64;

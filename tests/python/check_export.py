@@ -155,6 +155,7 @@ class Export:
         # Only the flags decide: no BOTEVENTS_* settings from the caller's environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOTEVENTS_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        env["NO_COLOR"] = "1"
         t0 = time.monotonic()
         try:
             proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
@@ -184,9 +185,13 @@ class Export:
         }
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def tail(text, lines: int = 25) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
+    text = ANSI.sub("", text or "")
     return "\n".join((text or "").rstrip().splitlines()[-lines:]) or "(empty)"
 
 
@@ -199,8 +204,9 @@ def table_rows(summary: dict, table: str) -> int:
 # ---------------------------------------------------------------- checks
 
 
-def check_first_run(ex: Export) -> tuple[str, dict]:
+def check_first_run(ex: Export, out: dict) -> str:
     s = ex.run("1")
+    out.update(s)
     require(s.get("status") == "ok", f"summary status {s.get('status')!r}, error: {s.get('error')}")
     require(s.get("exit_code") == 0, f"summary exit_code {s.get('exit_code')!r}")
     for t in (DETAIL, TOTAL):
@@ -208,7 +214,7 @@ def check_first_run(ex: Export) -> tuple[str, dict]:
     require(s.get("throttled_429") == 0,
             f"first run was throttled: throttled_429 = {s.get('throttled_429')} (rate limiter too fast)")
     return (f"{s['_took']:.1f}s, detail {table_rows(s, DETAIL)} rows, total {table_rows(s, TOTAL)} rows, "
-            f"{s.get('data_requests')} data requests, 0 x 429, {s.get('rows_outside_window')} rows outside window"), s
+            f"{s.get('data_requests')} data requests, 0 x 429, {s.get('rows_outside_window')} rows outside window")
 
 
 def check_layout(ex: Export, summary: dict) -> str:
@@ -447,7 +453,8 @@ def main() -> int:
     c = Checker()
     ok = False
     try:
-        _, first = c.check("export --simulate (first run)", check_first_run, ex)
+        first: dict = {}
+        c.check("export --simulate (first run)", check_first_run, ex, first)
         c.check("Hive layout, file names, state files", check_layout, ex, first)
 
         con = duckdb.connect()
