@@ -313,13 +313,54 @@ impl EnvSecrets {
     }
 }
 
-/// The object-store variables of the environment, in a stable order.
+/// The object-store variables of the environment, in a stable order, plus the keys of the AWS
+/// shared-config profile (`AWS_PROFILE`, or `default`) when no other AWS credentials are set.
 pub fn store_options_from_env() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_", "AZURITE_"].iter().any(|p| k.starts_with(p)))
         .collect();
     v.sort();
+    let has = |v: &[(String, String)], key: &str| v.iter().any(|(k, _)| k == key);
+    if !has(&v, "AWS_ACCESS_KEY_ID")
+        && !has(&v, "AWS_WEB_IDENTITY_TOKEN_FILE")
+        && !has(&v, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    {
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+        let home = std::env::var("HOME").unwrap_or_default();
+        let creds = std::env::var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|_| format!("{home}/.aws/credentials"));
+        let config = std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| format!("{home}/.aws/config"));
+        let read = |path: &str, section: &str| {
+            std::fs::read_to_string(path).map(|text| ini_section(&text, section)).unwrap_or_default()
+        };
+        let mut found = read(&creds, &profile);
+        let config_section = if profile == "default" { "default".to_string() } else { format!("profile {profile}") };
+        found.extend(read(&config, &config_section));
+        for (k, val) in found {
+            let key = k.to_ascii_uppercase();
+            let wanted = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].contains(&key.as_str())
+                || (k == "region" && !has(&v, "AWS_REGION"));
+            if wanted
+                && !v.iter().any(|(have, _)| have.eq_ignore_ascii_case(&key) || (k == "region" && have == "AWS_REGION"))
+            {
+                v.push((if k == "region" { "AWS_REGION".to_string() } else { key }, val));
+            }
+        }
+    }
     v
+}
+
+/// The `key = value` lines of one `[section]` of an INI file.
+fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') && line.ends_with(']') {
+            inside = line[1..line.len() - 1].trim() == section;
+        } else if inside && let Some((k, val)) = line.split_once('=') {
+            out.push((k.trim().to_string(), val.trim().to_string()));
+        }
+    }
+    out
 }
 
 /// The config file (TOML). Every key is optional; flags and environment win.
@@ -536,4 +577,25 @@ impl ExportArgs {
 
 fn invalid(what: &'static str, value: &str, e: impl std::fmt::Display) -> UsageError {
     UsageError::Invalid { what, value: value.to_string(), reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_sections() {
+        let text = "[default]\naws_access_key_id = A\n[prod]\naws_access_key_id=B\naws_secret_access_key = S\n[profile prod]\nregion = eu-west-1\n";
+        assert_eq!(ini_section(text, "default"), vec![("aws_access_key_id".to_string(), "A".to_string())]);
+        assert_eq!(ini_section(text, "prod").len(), 2);
+        assert_eq!(ini_section(text, "profile prod"), vec![("region".to_string(), "eu-west-1".to_string())]);
+    }
+
+    #[test]
+    fn compression_values() {
+        assert!(matches!(parse_compression("zstd:3"), Ok(Compression::ZSTD(_))));
+        assert!(matches!(parse_compression("none"), Ok(Compression::UNCOMPRESSED)));
+        let err = parse_compression("brotli").unwrap_err().to_string();
+        assert!(err.contains("\"brotli\""), "{err}");
+    }
 }

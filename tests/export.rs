@@ -10,7 +10,13 @@ use arrow_array::types::{Int8Type, Int16Type, Int64Type, TimestampMicrosecondTyp
 use arrow_array::{Array, RecordBatch};
 use botevents::simulate::{Fault, SimBot, SimConfig, Simulator, detail_events};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::sync::Arc;
+
+use botevents::write::ObjectFileReader;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 
 const NOW: &str = "2026-11-24T12:00:00Z";
 
@@ -96,9 +102,19 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Reads a Parquet file the way every read in the project goes: through `object_store`, with
+/// the file size known (see `ObjectFileReader`).
 fn read(path: &Path) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(path).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+            let location = object_store::path::Path::from_filesystem_path(path).unwrap();
+            let meta = store.head(&location).await.unwrap();
+            let reader = ObjectFileReader::new(store, &meta);
+            let stream = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap().build().unwrap();
+            stream.try_collect().await.unwrap()
+        })
+    })
 }
 
 fn s(a: &dyn Array, i: usize) -> Option<String> {

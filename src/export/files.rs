@@ -50,6 +50,7 @@ pub async fn convert_files(
         status: "running".into(),
         account: cfg.account.clone(),
         destination: cfg.dest.to_string(),
+        store: crate::write::store_summary(&cfg.dest),
         ..RunSummary::default()
     };
     let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None);

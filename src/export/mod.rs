@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
-pub use summary::{DaysLost, RunSummary, TableSummary};
+pub use summary::{DaysLost, RunSummary, StoreSummary, TableSummary};
 
 use crate::commit::StateStore;
 use crate::convert::Interval;
@@ -137,6 +137,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         status: "running".into(),
         account: cfg.api.account.clone(),
         destination: cfg.dest.to_string(),
+        store: crate::write::store_summary(&cfg.dest),
         ..RunSummary::default()
     };
     let client = match ApiClient::new(cfg.api.clone()) {

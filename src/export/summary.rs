@@ -32,6 +32,21 @@ pub struct DaysLost {
     pub days: i64,
 }
 
+/// The destination's upload and retry settings in force for the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Bytes per upload part (files larger than one part go up as multipart uploads).
+    pub part_bytes: u64,
+    /// Retries of one store request before it fails.
+    pub max_retries: u64,
+    /// No store retry starts after this many seconds.
+    pub retry_timeout_s: u64,
+    /// Timeout of one store request, in seconds.
+    pub request_timeout_s: u64,
+    /// Connect timeout, in seconds.
+    pub connect_timeout_s: u64,
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
@@ -45,6 +60,8 @@ pub struct RunSummary {
     pub account: String,
     /// Destination.
     pub destination: String,
+    /// The destination's upload and retry settings.
+    pub store: StoreSummary,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
     /// Per-table totals, by table name.

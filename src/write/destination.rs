@@ -144,10 +144,14 @@ pub fn store_retry() -> object_store::RetryConfig {
     }
 }
 
-/// Request timeouts of the object store's client (overridable with the `timeout` and
-/// `connect_timeout` options).
+/// Timeout of one object-store request (overridable with the `timeout` option).
+pub const STORE_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connect timeout of the object store's client (overridable with `connect_timeout`).
+pub const STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request timeouts of the object store's client.
 pub fn store_client_options() -> ClientOptions {
-    ClientOptions::new().with_timeout(Duration::from_secs(120)).with_connect_timeout(Duration::from_secs(10))
+    ClientOptions::new().with_timeout(STORE_REQUEST_TIMEOUT).with_connect_timeout(STORE_CONNECT_TIMEOUT)
 }
 
 /// The store for an `s3://`, `gs://` or `az://` URL. The builders are configured from `options`
