@@ -283,6 +283,30 @@ async fn export_matches_the_api_row_for_row_and_is_idempotent() {
     assert_eq!(h.sim.stats().rejected_429, 0);
 }
 
+/// Without the totals to warn it, a detail download that comes back holding exactly the row cap
+/// is fetched again day by day, and no row is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_download_is_split_and_complete() {
+    let h = Harness::new(vec![SimBot::new("bot-busy", 16_000)]).await;
+    let summary = h.dest().join("s.json");
+    let out =
+        h.export(&["--start", "2026-11-17", "--streams", "detail", "--summary-json", summary.to_str().unwrap()]).await;
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(json["splits"].as_u64(), Some(1), "{json}");
+    assert_eq!(json["data_requests"].as_u64(), Some(8), "one capped request, then one per day: {json}");
+    let cfg = h.sim.config().clone();
+    let mut d = day("2026-11-17");
+    while d < day("2026-11-24") {
+        let mut want = truth(&cfg, "bot-busy", d);
+        want.sort();
+        let mut got = detail_rows(&detail_path(h.dest(), d, &cfg.account, "bot-busy"), &cfg.account, "bot-busy");
+        got.sort();
+        assert!(got == want, "bot-busy {d}: {} rows, want {}", got.len(), want.len());
+        d = d + Days::new(1);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_runs_continue_from_the_cursor() {
     let h = Harness::new(vec![SimBot::new("bot-a", 50)]).await;

@@ -78,7 +78,11 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     let mut order = cfg.streams.clone();
     order.sort_by_key(|s| if *s == Stream::Total { 0 } else { 1 });
     for stream in order {
-        let mut g = Granularity::Window;
+        let mut g = start_granularity(stream, window, totals.as_ref(), cfg.row_cap);
+        if g != Granularity::Window {
+            tracing::info!(bot, %window, granularity = ?g, "the totals exceed the row cap: fetching in smaller slices");
+            run.note(|s| s.splits += 1);
+        }
         let fetched = loop {
             let f = match fetch_with_retries(run, bot, window, stream, g).await {
                 Ok(f) => f,
@@ -177,6 +181,24 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
         note_written(run, stream.table(), &written);
     }
     Ok(())
+}
+
+/// Where the details of a window start: when the totals already say that a whole window (or a
+/// day) holds more events than one download can carry, the doomed request is not sent at all.
+fn start_granularity(
+    stream: Stream,
+    window: Window,
+    totals: Option<&BTreeMap<NaiveDate, u64>>,
+    row_cap: u64,
+) -> Granularity {
+    let Some(t) = totals.filter(|_| stream == Stream::Detail) else { return Granularity::Window };
+    if t.values().any(|&n| n >= row_cap) {
+        Granularity::Hour
+    } else if t.values().sum::<u64>() >= row_cap && window.len_days() > 1 {
+        Granularity::Day
+    } else {
+        Granularity::Window
+    }
 }
 
 async fn abort_all(done: &mut Vec<(Stream, Fetched)>) {
