@@ -147,9 +147,28 @@ pub struct ExportArgs {
     /// Write a machine-readable run summary to PATH (or - for stdout).
     #[arg(long)]
     pub summary_json: Option<String>,
+    /// Stop starting new windows after this long (e.g. 90s, 30m, 2h), commit what is done and
+    /// exit 75 (resumable).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
+}
+
+/// Parses `90s`, `30m`, `2h` or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n * mult)),
+        _ => Err(format!("expected a duration like 90s, 30m or 2h, got {s:?}")),
+    }
 }
 
 /// Options of `botevents convert`.
@@ -589,6 +608,14 @@ mod tests {
         assert_eq!(ini_section(text, "default"), vec![("aws_access_key_id".to_string(), "A".to_string())]);
         assert_eq!(ini_section(text, "prod").len(), 2);
         assert_eq!(ini_section(text, "profile prod"), vec![("region".to_string(), "eu-west-1".to_string())]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(std::time::Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

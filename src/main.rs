@@ -74,6 +74,7 @@ async fn shutdown_signal() -> String {
 
 async fn export(args: ExportArgs) -> i32 {
     let summary_path = args.summary_json.clone();
+    let max_duration = args.max_duration;
     let mut sim = None;
     if args.simulate {
         let config = SimConfig { now: args.now, ..SimConfig::default() };
@@ -103,7 +104,16 @@ async fn export(args: ExportArgs) -> i32 {
             return e.exit_code();
         }
     };
-    let (summary, result) = botevents::export::run(cfg, shutdown_signal()).await;
+    let stop = async move {
+        match max_duration {
+            Some(d) => tokio::select! {
+                reason = shutdown_signal() => reason,
+                _ = tokio::time::sleep(d) => format!("--max-duration {}s reached", d.as_secs()),
+            },
+            None => shutdown_signal().await,
+        }
+    };
+    let (summary, result) = botevents::export::run(cfg, stop).await;
     if let Some(s) = sim {
         s.shutdown().await;
     }

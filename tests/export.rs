@@ -426,3 +426,56 @@ async fn usage_and_auth_errors_have_their_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("refusing plain http://"), "{}", stderr(&out));
 }
+
+/// `--max-duration` stops starting windows, commits what is done and exits 75; the next run
+/// resumes without fetching anything twice, and the result equals an uninterrupted export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_duration_stops_resumably() {
+    let h = Harness::new(vec![SimBot::new("bot-a", 40)]).await;
+    let out = h.export(&["--max-duration", "1s"]).await;
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-duration 1s reached"), "{}", stderr(&out));
+    let first = h.sim.stats().data_requests;
+    assert!(first >= 2 && first < 10, "some windows, not all: {first}");
+    assert_ok(&h.export(&[]).await);
+    assert_eq!(h.sim.stats().data_requests, 10, "5 windows × 2 streams, none fetched twice");
+    let clean = Harness::new(vec![SimBot::new("bot-a", 40)]).await;
+    assert_ok(&clean.export(&[]).await);
+    assert_eq!(files(h.dest()), files(clean.dest()));
+}
+
+/// SIGTERM finishes the windows in flight and exits 75, with every committed file whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_window_in_flight_and_exits_75() {
+    let h = Harness::new(vec![SimBot::new("bot-a", 40)]).await;
+    let c = h.sim.config();
+    let url = h.sim.base_url().to_string();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["export", "--api-url", &url, "--login-url", &url, "--account", &c.account, "--bot", "bot-a"])
+        .args(["--dest", h.dest().to_str().unwrap(), "--now", NOW])
+        .env_clear()
+        .env("BOTEVENTS_API_KEY", &c.api_key)
+        .env("BOTEVENTS_USERNAME", &c.username)
+        .env("BOTEVENTS_PASSWORD", &c.password)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let state = h.dest().join("_botevents/state/12345678/bot-a.json");
+    for _ in 0..200 {
+        if state.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(state.exists(), "the first window was committed");
+    let pid = child.id().unwrap().to_string();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    for (p, bytes) in files(h.dest()) {
+        let rows: usize = read(&h.dest().join(&p)).iter().map(|b| b.num_rows()).sum();
+        assert!(rows > 0 && !bytes.is_empty(), "{p:?} is whole");
+    }
+    assert_ok(&h.export(&[]).await);
+}

@@ -109,6 +109,8 @@ pub(crate) struct Run {
     pub states: StateStore,
     pub summary: Mutex<RunSummary>,
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Set when a stop left windows unexported (the run then ends with exit 75).
+    pub skipped: std::sync::atomic::AtomicBool,
 }
 
 impl Run {
@@ -154,6 +156,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         client,
         summary: Mutex::new(summary),
         stop: stop_rx,
+        skipped: Default::default(),
     });
     let stop_reason = Arc::new(Mutex::new(None::<String>));
     let work = {
@@ -191,7 +194,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
     };
     let stopped = stop_reason.lock().unwrap_or_else(|e| e.into_inner()).take();
     let result = match (result, stopped) {
-        (Ok(()), Some(reason)) => Err(Error::Stopped { reason }),
+        (Ok(()), Some(reason)) if run.skipped.load(Ordering::Relaxed) => Err(Error::Stopped { reason }),
         (r, _) => r,
     };
     let stats = run.client.stats();
@@ -252,6 +255,8 @@ async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     tracing::info!(bot, range = %range, horizon = %planned.horizon, "exporting");
     for w in windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS) {
         if run.stopping() {
+            run.skipped.store(true, Ordering::Relaxed);
+            tracing::info!(bot, window = %w, "stopped before this window; the next run resumes here");
             break;
         }
         window::export_window(run, bot, w).await?;
