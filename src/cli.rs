@@ -611,6 +611,41 @@ mod tests {
     }
 
     #[test]
+    fn config_file_fills_what_flags_and_environment_leave_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botevents.toml");
+        let dest = dir.path().join("lake");
+        std::fs::write(
+            &path,
+            format!(
+                "account = \"111\"\nbots = [\"b1\", \"b2\"]\ndest = {:?}\napi_url = \"https://api.example.com/\"\n\
+                 login_url = \"https://login.example.com/\"\napi_key = \"file-key\"\nusername = \"u\"\npassword = \"p\"\n\
+                 max_rps = 2\n[store]\naws_region = \"eu-west-1\"\n",
+                dest.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let args =
+            Cli::try_parse_from(["botevents", "export", "--config", path.to_str().unwrap(), "--bot", "flag-bot"])
+                .unwrap();
+        let Command::Export(args) = args.command else { panic!("export") };
+        let env = EnvSecrets { api_key: Some(Secret::new("env-key")), ..EnvSecrets::default() };
+        let cfg = args.into_config(env, None, Utc::now()).unwrap();
+        assert_eq!(cfg.api.account, "111");
+        assert_eq!(cfg.bots, vec!["flag-bot"], "flags win over the file");
+        assert_eq!(cfg.api.credentials.api_key.expose(), "env-key", "environment wins over the file");
+        assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("p"));
+        assert_eq!(cfg.api.max_rps.get(), 2);
+        assert_eq!(cfg.api.api_url.as_str(), "https://api.example.com/");
+        assert!(dest.is_dir(), "the local destination is created");
+        std::fs::write(&path, "acount = \"typo\"\n").unwrap();
+        let args = Cli::try_parse_from(["botevents", "export", "--config", path.to_str().unwrap()]).unwrap();
+        let Command::Export(args) = args.command else { panic!("export") };
+        let err = args.into_config(EnvSecrets::default(), None, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("botevents.toml") && err.contains("acount"), "{err}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
         assert_eq!(parse_duration("30m"), Ok(std::time::Duration::from_secs(1800)));
