@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::io::AsyncReadExt;
 
-use super::step::{StepError, merge_stats, step};
+use super::step::{Pipeline, StepError, merge_stats};
 use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
     BodyDecoder, DecodeOptions, DecodeStats, DetailDecoder, Interval, Reject, RowContext, TotalDecoder,
@@ -111,7 +111,7 @@ async fn convert_inner(
     summary: &mut RunSummary,
 ) -> Result<Tails, Error> {
     let ctx = RowContext { account: cfg.account.clone(), bot: cfg.bot.clone() };
-    let mut encoder = Some(TableEncoder::new(cfg.table, cfg.write.clone()));
+    let mut pipeline = Pipeline::new(TableEncoder::new(cfg.table, cfg.write.clone()), cfg.dest.part_size());
     let mut all = DecodeStats::default();
     for input in &cfg.inputs {
         let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input == "-" {
@@ -120,10 +120,11 @@ async fn convert_inner(
             Box::new(tokio::fs::File::open(input).await.map_err(|source| Error::Input { path: input.clone(), source })?)
         };
         let opts = DecodeOptions::default();
-        let mut decoder: Box<dyn BodyDecoder> = match cfg.table {
+        let decoder: Box<dyn BodyDecoder> = match cfg.table {
             Table::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
             _ => Box::new(DetailDecoder::new(ctx.clone(), opts)),
         };
+        pipeline.begin(decoder);
         let mut buf = BytesMut::with_capacity(DECODE_CHUNK_BYTES);
         loop {
             buf.reserve(DECODE_CHUNK_BYTES);
@@ -134,16 +135,7 @@ async fn convert_inner(
                 continue;
             }
             let chunk = buf.split().freeze();
-            let mut enc = encoder.take().expect("encoder is returned after every step");
-            let part_bytes = cfg.dest.part_size();
-            let (dec, enc, r) = crate::cpu::run(move || {
-                let r = step(&mut *decoder, &mut enc, &chunk, last, part_bytes);
-                (decoder, enc, r)
-            })
-            .await;
-            decoder = dec;
-            encoder = Some(enc);
-            let (parts, _) = r.map_err(|e| match e {
+            let (parts, _) = pipeline.feed(chunk, last).await.map_err(|e| match e {
                 StepError::Convert(source) => Error::Convert { context: input.clone(), source },
                 StepError::Write(w) => Error::Write(w),
             })?;
@@ -152,6 +144,7 @@ async fn convert_inner(
                 break;
             }
         }
+        let decoder = pipeline.decoder_mut().expect("a body was begun");
         let rejects = decoder.take_rejects();
         merge_stats(&mut all, decoder.stats());
         if !rejects.is_empty() {
@@ -192,8 +185,7 @@ async fn convert_inner(
             all.total_mismatches
         ));
     }
-    let enc = encoder.take().expect("encoder present");
-    crate::cpu::run(move || enc.finish()).await.map_err(Error::Write)
+    pipeline.finish().await.map_err(Error::Write)
 }
 
 async fn write_rejects(cfg: &ConvertConfig, name: &str, input: &str, rejects: &[Reject]) -> Result<String, Error> {

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use arrow_array::RecordBatch;
+use bytes::Bytes;
 use chrono::NaiveDate;
 
 use crate::convert::{BodyDecoder, ConvertError, DecodeStats};
@@ -14,36 +16,109 @@ pub(crate) enum StepError {
 
 pub(crate) type StepOk = (Vec<(NaiveDate, Vec<u8>)>, Vec<(NaiveDate, u64)>);
 
-/// CPU work for one chunk: decode, route to day encoders, hand back encoded bytes and, per day,
-/// the rows (detail) or event counts (total) seen.
-pub(crate) fn step(
-    dec: &mut dyn BodyDecoder,
-    enc: &mut TableEncoder,
-    chunk: &[u8],
-    last: bool,
+/// The CPU side of one table window (or conversion): a two-stage pipeline on the rayon pool.
+/// While chunk N is decoded, the batches of chunk N−1 are encoded, so decoding and encoding run
+/// on two cores at once. The encoder sees exactly the batches, in exactly the order, that a
+/// sequential loop would give it, so the output bytes do not change.
+///
+/// Memory: one chunk being decoded, plus the batches of one chunk waiting for the encoder.
+pub(crate) struct Pipeline {
+    decoder: Option<Box<dyn BodyDecoder>>,
+    encoder: Option<TableEncoder>,
+    pending: Vec<RecordBatch>,
     part_bytes: usize,
-) -> Result<StepOk, StepError> {
-    dec.push(chunk).map_err(StepError::Convert)?;
-    let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+}
+
+impl Pipeline {
+    /// A pipeline into `encoder` that hands out encoded parts of at least `part_bytes`.
+    pub(crate) fn new(encoder: TableEncoder, part_bytes: usize) -> Pipeline {
+        Pipeline { decoder: None, encoder: Some(encoder), pending: Vec::new(), part_bytes }
+    }
+
+    /// Starts a new body (one response or file) with its own decoder.
+    pub(crate) fn begin(&mut self, decoder: Box<dyn BodyDecoder>) {
+        self.decoder = Some(decoder);
+    }
+
+    /// The current body's decoder (for its counters and rejects, once the body is done).
+    pub(crate) fn decoder_mut(&mut self) -> Option<&mut (dyn BodyDecoder + 'static)> {
+        self.decoder.as_deref_mut()
+    }
+
+    /// Feeds the next chunk of the body (`last` marks its end) and returns the encoded parts that
+    /// are ready to upload, with per-day counts of what was encoded. At the end of a body every
+    /// batch of it has gone through the encoder.
+    pub(crate) async fn feed(&mut self, chunk: Bytes, last: bool) -> Result<StepOk, StepError> {
+        let mut dec = self.decoder.take().expect("begin() before feed()");
+        let mut enc = self.encoder.take().expect("the encoder is returned after every step");
+        let batches = std::mem::take(&mut self.pending);
+        let part_bytes = self.part_bytes;
+        let (decoded, encoded) = tokio::join!(
+            crate::cpu::run(move || {
+                let r = decode(&mut *dec, &chunk, last);
+                (dec, r)
+            }),
+            crate::cpu::run(move || {
+                let r = encode(&mut enc, &batches, part_bytes, false);
+                (enc, r)
+            }),
+        );
+        self.decoder = Some(decoded.0);
+        self.encoder = Some(encoded.0);
+        self.pending = decoded.1.map_err(StepError::Convert)?;
+        let (mut parts, mut counts) = encoded.1.map_err(StepError::Write)?;
+        if last {
+            let mut enc = self.encoder.take().expect("encoder present");
+            let batches = std::mem::take(&mut self.pending);
+            let (enc, r) = crate::cpu::run(move || {
+                let r = encode(&mut enc, &batches, part_bytes, true);
+                (enc, r)
+            })
+            .await;
+            self.encoder = Some(enc);
+            let (p, c) = r.map_err(StepError::Write)?;
+            parts.extend(p);
+            counts.extend(c);
+        }
+        Ok((parts, counts))
+    }
+
+    /// Finishes every day's file: the last bytes and the row count of each.
+    pub(crate) async fn finish(mut self) -> Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError> {
+        let enc = self.encoder.take().expect("encoder present");
+        crate::cpu::run(move || enc.finish()).await
+    }
+}
+
+/// Decodes one chunk into batches (all of them, at the end of the body).
+fn decode(dec: &mut dyn BodyDecoder, chunk: &[u8], last: bool) -> Result<Vec<RecordBatch>, ConvertError> {
+    dec.push(chunk)?;
     let mut batches = Vec::new();
-    while let Some(b) = dec.next_batch().map_err(StepError::Convert)? {
+    while let Some(b) = dec.next_batch()? {
         batches.push(b);
     }
-    if last && let Some(b) = dec.finish().map_err(StepError::Convert)? {
+    if last && let Some(b) = dec.finish()? {
         batches.push(b);
-        while let Some(b) = dec.next_batch().map_err(StepError::Convert)? {
+        while let Some(b) = dec.next_batch()? {
             batches.push(b);
         }
     }
-    for b in &batches {
+    Ok(batches)
+}
+
+/// Encodes batches, counting rows (detail) or events (total) per day, and drains the parts that
+/// are ready (all bytes when `all`).
+fn encode(enc: &mut TableEncoder, batches: &[RecordBatch], part_bytes: usize, all: bool) -> Result<StepOk, WriteError> {
+    let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for b in batches {
         count_per_day(b, &mut counts);
-        enc.write(b).map_err(StepError::Write)?;
+        enc.write(b)?;
     }
-    let min = if last { 1 } else { part_bytes };
+    let min = if all { 1 } else { part_bytes };
     Ok((enc.drain(min), counts.into_iter().collect()))
 }
 
-fn count_per_day(b: &arrow_array::RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
+fn count_per_day(b: &RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};
     let schema = b.schema();

@@ -362,7 +362,7 @@ async fn attempt_inner(
     let cfg = &run.cfg;
     let table = stream.table();
     let ctx = RowContext { account: cfg.api.account.clone(), bot: bot.to_string() };
-    let mut encoder = Some(TableEncoder::new(table, cfg.write.clone()));
+    let mut pipeline = step::Pipeline::new(TableEncoder::new(table, cfg.write.clone()), cfg.dest.part_size());
     let mut stats = DecodeStats::default();
     let mut rejects = Vec::new();
     let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
@@ -385,10 +385,11 @@ async fn attempt_inner(
             keep_range: Some((slice.start.timestamp_micros(), slice.end.timestamp_micros())),
             ..DecodeOptions::default()
         };
-        let mut decoder: Box<dyn BodyDecoder> = match stream {
+        let decoder: Box<dyn BodyDecoder> = match stream {
             Stream::Detail => Box::new(DetailDecoder::new(ctx.clone(), opts)),
             Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
         };
+        pipeline.begin(decoder);
         let mut buf = BytesMut::new();
         let mut done = false;
         while !done {
@@ -402,16 +403,7 @@ async fn attempt_inner(
                 None => done = true,
             }
             let chunk = buf.split().freeze();
-            let mut enc = encoder.take().expect("encoder is returned after every step");
-            let part_bytes = cfg.dest.part_size();
-            let (dec, enc, r) = crate::cpu::run(move || {
-                let r = step::step(&mut *decoder, &mut enc, &chunk, done, part_bytes);
-                (decoder, enc, r)
-            })
-            .await;
-            decoder = dec;
-            encoder = Some(enc);
-            let (parts, day_counts) = r.map_err(|e| match e {
+            let (parts, day_counts) = pipeline.feed(chunk, done).await.map_err(|e| match e {
                 step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
                 step::StepError::Write(w) => AttemptError::Write(w),
             })?;
@@ -421,12 +413,13 @@ async fn attempt_inner(
             writer.upload(parts).await.map_err(AttemptError::Write)?;
         }
         run.note(|s| s.bytes_received += body.bytes);
-        let st = decoder.stats();
-        max_records = max_records.max(st.records);
-        step::merge_stats(&mut stats, st);
-        rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
+        if let Some(decoder) = pipeline.decoder_mut() {
+            let st = decoder.stats();
+            max_records = max_records.max(st.records);
+            step::merge_stats(&mut stats, st);
+            rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
+        }
     }
-    let enc = encoder.take().expect("encoder present");
-    let tails = crate::cpu::run(move || enc.finish()).await.map_err(AttemptError::Write)?;
+    let tails = pipeline.finish().await.map_err(AttemptError::Write)?;
     Ok((tails, stats, rejects, per_day, max_records))
 }
