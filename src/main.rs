@@ -117,14 +117,7 @@ async fn export(args: ExportArgs) -> i32 {
     if let Some(s) = sim {
         s.shutdown().await;
     }
-    report(&summary, summary_path.as_deref());
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("botevents: {}", Report(&e));
-            e.exit_code()
-        }
-    }
+    report(&summary, summary_path.as_deref(), result)
 }
 
 async fn convert(args: ConvertArgs) -> i32 {
@@ -137,18 +130,12 @@ async fn convert(args: ConvertArgs) -> i32 {
         }
     };
     let (summary, result) = botevents::export::convert_files(cfg, shutdown_signal()).await;
-    report(&summary, summary_path.as_deref());
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("botevents: {}", Report(&e));
-            e.exit_code()
-        }
-    }
+    report(&summary, summary_path.as_deref(), result)
 }
 
-/// Prints the human summary on stderr and writes the JSON one where asked.
-fn report(summary: &RunSummary, json_path: Option<&str>) {
+/// Prints the human summary on stderr, writes the JSON one where asked, prints the error (its
+/// whole chain, once) and returns the exit status.
+fn report(summary: &RunSummary, json_path: Option<&str>, result: Result<(), botevents::Error>) -> i32 {
     eprint!("{}", summary.human());
     if let Some(path) = json_path {
         let json = serde_json::to_string_pretty(summary).unwrap_or_default();
@@ -156,6 +143,13 @@ fn report(summary: &RunSummary, json_path: Option<&str>) {
             if path == "-" { writeln!(std::io::stdout(), "{json}") } else { std::fs::write(path, format!("{json}\n")) };
         if let Err(e) = written {
             eprintln!("botevents: cannot write the summary to {path}: {e}");
+        }
+    }
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("botevents: {}", Report(&e));
+            e.exit_code()
         }
     }
 }

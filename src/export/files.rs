@@ -13,7 +13,7 @@ use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
     BodyDecoder, DecodeOptions, DecodeStats, DetailDecoder, Interval, Reject, RowContext, TotalDecoder,
 };
-use crate::error::{EXIT_OK, Error};
+use crate::error::Error;
 use crate::schema::Table;
 use crate::write::{Destination, PartitionWriter, TableEncoder, WriteError, WriteOptions};
 
@@ -88,18 +88,7 @@ pub async fn convert_files(
             Err(e)
         }
     };
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    match &result {
-        Ok(()) => {
-            summary.status = "ok".into();
-            summary.exit_code = EXIT_OK;
-        }
-        Err(e) => {
-            summary.status = if matches!(e, Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
-            summary.exit_code = e.exit_code();
-            summary.error = Some(crate::error::Report(e).to_string());
-        }
-    }
+    summary.conclude(started, &result);
     (summary, result)
 }
 

@@ -24,7 +24,7 @@ pub use summary::{DaysLost, RunSummary, StoreSummary, TableSummary};
 
 use crate::commit::StateStore;
 use crate::convert::Interval;
-use crate::error::{EXIT_OK, Error};
+use crate::error::Error;
 use crate::fetch::{ApiClient, ApiConfig};
 use crate::plan::{Calendar, RangeRequest, StartFrom, plan_range, windows};
 use crate::schema::Table;
@@ -207,18 +207,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
 }
 
 fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) -> (RunSummary, Result<(), Error>) {
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    match &result {
-        Ok(()) => {
-            summary.status = "ok".into();
-            summary.exit_code = EXIT_OK;
-        }
-        Err(e) => {
-            summary.status = if matches!(e, Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
-            summary.exit_code = e.exit_code();
-            summary.error = Some(format!("{:#}", crate::error::Report(e)));
-        }
-    }
+    summary.conclude(started, &result);
     (summary, result)
 }
 

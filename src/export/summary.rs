@@ -99,6 +99,22 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Records how the run ended: duration, status, exit code and the error's whole chain.
+    pub fn conclude(&mut self, started: std::time::Instant, result: &Result<(), crate::Error>) {
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(()) => {
+                self.status = "ok".into();
+                self.exit_code = crate::error::EXIT_OK;
+            }
+            Err(e) => {
+                self.status = if matches!(e, crate::Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
+                self.exit_code = e.exit_code();
+                self.error = Some(crate::error::Report(e).to_string());
+            }
+        }
+    }
+
     /// Total rows written over all tables.
     pub fn rows(&self) -> u64 {
         self.tables.values().map(|t| t.rows).sum()
