@@ -499,7 +499,11 @@ impl ExportArgs {
             }
         };
         let login_url = self.login_url.or(file.login_url).or_else(|| sim_url.clone());
-        let discovery_url = match self.discovery_url.or(file.discovery_url).or(sim_url) {
+        // A loopback API is a stand-in that serves every endpoint itself (SPEC §6): discover the
+        // login host there too, rather than asking the real domain service.
+        let loopback_api = crate::fetch::check_secure(&api_url).is_ok() && api_url.scheme() == "http";
+        let local_discovery = loopback_api.then(|| api_url.clone());
+        let discovery_url = match self.discovery_url.or(file.discovery_url).or(sim_url).or(local_discovery) {
             Some(u) => u,
             None => {
                 Url::parse(DEFAULT_DISCOVERY_URL).map_err(|e| invalid("--discovery-url", DEFAULT_DISCOVERY_URL, e))?

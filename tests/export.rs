@@ -405,6 +405,25 @@ async fn a_failed_run_keeps_committed_files_and_the_next_run_resumes() {
     assert!(blocked.is_file());
 }
 
+/// With only `--api-url` pointing at a loopback stand-in, the login host is discovered there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_api_url_alone_is_enough() {
+    let h = Harness::new(vec![SimBot::new("bot-a", 20)]).await;
+    let c = h.sim.config();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["export", "--api-url", h.sim.base_url().as_str(), "--account", &c.account, "--bot", "bot-a"])
+        .args(["--dest", h.dest().to_str().unwrap(), "--now", NOW, "--start", "2026-11-22"])
+        .env_clear()
+        .env("BOTEVENTS_API_KEY", &c.api_key)
+        .env("BOTEVENTS_USERNAME", &c.username)
+        .env("BOTEVENTS_PASSWORD", &c.password)
+        .output()
+        .await
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(h.sim.stats().by_endpoint.get("baseURI").copied(), Some(1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_and_auth_errors_have_their_exit_codes() {
     let h = Harness::new(vec![SimBot::new("bot-a", 10)]).await;
