@@ -61,6 +61,14 @@ pub enum Error {
         /// Why the first row was rejected.
         first_reason: String,
     },
+    /// Even one hour of a bot holds the download cap: the API cannot deliver it whole.
+    #[error("{context}: one hour holds {rows} rows, the API's download cap; refusing to export it incomplete")]
+    RowCap {
+        /// Endpoint, bot and window.
+        context: String,
+        /// Rows in the capped response.
+        rows: u64,
+    },
     /// Writing files failed.
     #[error("writing failed")]
     Write(#[from] WriteError),
@@ -100,7 +108,9 @@ impl Error {
             Error::Stopped { .. } => EXIT_STOPPED,
             Error::Write(WriteError::BadId { .. } | WriteError::Destination { .. }) => EXIT_USAGE,
             Error::Fetch(FetchError::InsecureUrl { .. } | FetchError::BadUrl { .. }) => EXIT_USAGE,
-            Error::Fetch(_) | Error::Write(_) | Error::State(_) | Error::Input { .. } => EXIT_FAILURE,
+            Error::Fetch(_) | Error::Write(_) | Error::State(_) | Error::Input { .. } | Error::RowCap { .. } => {
+                EXIT_FAILURE
+            }
         }
     }
 }

@@ -498,3 +498,27 @@ async fn sigterm_finishes_the_window_in_flight_and_exits_75() {
     }
     assert_ok(&h.export(&[]).await);
 }
+
+/// With a small download cap, a busy day is fetched hour by hour and arrives whole; when even one
+/// hour holds the cap, the run refuses to write an incomplete day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_slices_below_the_cap_and_refusal_above_it() {
+    let base = SimConfig { now: Some(now()), bots: vec![SimBot::new("bot-a", 2400)], ..SimConfig::default() };
+    let h = Harness::with_config(SimConfig { row_cap: 500, ..base.clone() }).await;
+    assert_ok(&h.export(&["--start", "2026-11-22", "--row-cap", "500"]).await);
+    let cfg = h.sim.config().clone();
+    for d in [day("2026-11-22"), day("2026-11-23")] {
+        let mut want = truth(&cfg, "bot-a", d);
+        want.sort();
+        let mut got = detail_rows(&detail_path(h.dest(), d, &cfg.account, "bot-a"), &cfg.account, "bot-a");
+        got.sort();
+        assert!(got == want, "{d}: {} rows, want {}", got.len(), want.len());
+    }
+    assert!(h.sim.stats().data_requests > 40, "hour by hour");
+
+    let tight = Harness::with_config(SimConfig { row_cap: 50, ..base }).await;
+    let out = tight.export(&["--start", "2026-11-23", "--row-cap", "50"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("one hour holds 50 rows"), "{}", stderr(&out));
+    assert!(files(tight.dest()).keys().all(|p| !p.to_str().unwrap().contains("custom_event_detail")));
+}

@@ -120,12 +120,9 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
                     abort_all(&mut done).await;
                     let mut f = f;
                     f.writer.abort().await;
-                    return Err(Error::Convert {
+                    return Err(Error::RowCap {
                         context: format!("{} bot {bot} window {window}", Endpoint::Detail),
-                        source: ConvertError::Arrow(format!(
-                            "one hour holds {} rows, the download cap; rows would be lost",
-                            f.max_records
-                        )),
+                        rows: f.max_records,
                     });
                 }
                 if let Some(t) = &totals {
