@@ -67,6 +67,8 @@ pub enum Command {
     /// Convert CSV files downloaded by other means (or - for stdin) into the same tables and
     /// layout as an export (offline).
     Convert(ConvertArgs),
+    /// Print the table schemas, or DDL over the Hive layout for DuckDB, BigQuery or Snowflake.
+    Schema(SchemaArgs),
     /// Run the API simulator on loopback until stopped, printing its URLs and credentials.
     Simulate(SimulateArgs),
 }
@@ -201,6 +203,98 @@ pub struct ConvertArgs {
     /// CSV files; - reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
+}
+
+/// Options of `botevents schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print DDL for this warehouse instead of the schemas.
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
+    /// Where the data is: the --dest of the export (DuckDB), gs://bucket/prefix (BigQuery), or a
+    /// stage such as @botevents (Snowflake).
+    #[arg(long, default_value = crate::write::DEFAULT_DEST)]
+    pub location: String,
+    /// Tables to print (repeatable) [default: detail and total].
+    #[arg(long = "table", value_enum)]
+    pub tables: Vec<SchemaTable>,
+}
+
+/// Warehouses `schema --dialect` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// A DuckDB view over read_parquet with hive partitioning.
+    Duckdb,
+    /// A BigQuery external table with hive partitioning.
+    Bigquery,
+    /// A Snowflake external table partitioned by the path.
+    Snowflake,
+}
+
+/// Tables `schema` can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaTable {
+    /// custom_event_detail.
+    Detail,
+    /// custom_event_total.
+    Total,
+    /// custom_event_catalog.
+    Catalog,
+    /// custom_event_histogram.
+    Histogram,
+}
+
+impl SchemaArgs {
+    /// The text `botevents schema` prints.
+    pub fn render(&self) -> String {
+        use crate::schema::Table;
+        let tables: Vec<Table> = if self.tables.is_empty() {
+            vec![Table::Detail, Table::Total]
+        } else {
+            self.tables
+                .iter()
+                .map(|t| match t {
+                    SchemaTable::Detail => Table::Detail,
+                    SchemaTable::Total => Table::Total,
+                    SchemaTable::Catalog => Table::Catalog,
+                    SchemaTable::Histogram => Table::Histogram,
+                })
+                .collect()
+        };
+        let mut out = String::new();
+        for t in tables {
+            match self.dialect {
+                Some(d) => {
+                    let d = match d {
+                        DialectArg::Duckdb => crate::ddl::Dialect::DuckDb,
+                        DialectArg::Bigquery => crate::ddl::Dialect::BigQuery,
+                        DialectArg::Snowflake => crate::ddl::Dialect::Snowflake,
+                    };
+                    out.push_str(&crate::ddl::ddl(t, d, &self.location));
+                }
+                None => {
+                    let def = t.def();
+                    out.push_str(&format!("{}: {}\n", def.table, def.description));
+                    for (c, f) in def.columns.iter().zip(t.schema().fields()) {
+                        let null = if f.is_nullable() { "null" } else { "not null" };
+                        out.push_str(&format!(
+                            "  {:<16} {:<34} {:<9} {}\n",
+                            c.name,
+                            f.data_type().to_string(),
+                            null,
+                            c.description
+                        ));
+                    }
+                    out.push_str(&format!(
+                        "  partitioned by {} (UTC day of {})\n",
+                        def.partition.column, def.partition.from
+                    ));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
 }
 
 /// The tables `convert` can produce.

@@ -19,11 +19,13 @@
 //! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
 //! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
+//! * [`ddl`] — warehouse DDL (DuckDB, BigQuery, Snowflake) generated from the schema files.
 
 pub mod cli;
 pub mod commit;
 pub mod convert;
 pub mod cpu;
+pub mod ddl;
 pub mod error;
 pub mod export;
 pub mod fetch;

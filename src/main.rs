@@ -23,6 +23,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Export(args) => export(*args).await,
             Command::Convert(args) => convert(args).await,
+            Command::Schema(args) => {
+                print!("{}", args.render());
+                EXIT_OK
+            }
             Command::Simulate(args) => simulate(args).await,
         }
     });

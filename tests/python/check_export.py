@@ -431,6 +431,24 @@ def check_readme_query(con, ex: Export) -> str:
     return f"{README_QUERY.name} returned {len(rows)} rows, first {rows[0]}"
 
 
+def check_duckdb_ddl(con, ex: Export, summary: dict) -> str:
+    """`botevents schema --dialect duckdb` runs as is against real output and sees every row."""
+    proc = subprocess.run(
+        [str(ex.binary), "schema", "--dialect", "duckdb", "--location", str(ex.dest)],
+        capture_output=True, text=True, timeout=60,
+    )
+    require(proc.returncode == 0, f"schema --dialect duckdb exited {proc.returncode}: {tail(proc.stderr)}")
+    con.execute(proc.stdout)
+    seen = []
+    for table in ("custom_event_detail", "custom_event_total"):
+        n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        require(n == table_rows(summary, table), f"view {table} has {n} rows, summary says {table_rows(summary, table)}")
+        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        require("event_date" in cols, f"view {table} has no event_date partition column: {cols}")
+        seen.append(f"{table} {n} rows")
+    return ", ".join(seen)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -475,6 +493,7 @@ def main() -> int:
             c.check("README query", check_readme_query, con, ex)
         else:
             print(f"skip README query: {README_QUERY.relative_to(HERE.parent.parent)} not present", flush=True)
+        c.check("schema --dialect duckdb DDL runs on real output", check_duckdb_ddl, con, ex, first)
         ok = True
     finally:
         if ok and not args.keep:
