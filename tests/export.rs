@@ -77,6 +77,19 @@ impl Harness {
     }
 }
 
+/// `botevents export` for one bot against `sim`, its credentials in an otherwise empty environment;
+/// the caller adds the URLs it wants to give.
+fn bare_export(sim: &Simulator, dest: &Path, bot: &str) -> tokio::process::Command {
+    let c = sim.config();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+    cmd.args(["export", "--account", &c.account, "--bot", bot, "--dest", dest.to_str().unwrap()])
+        .env_clear()
+        .env("BOTEVENTS_API_KEY", &c.api_key)
+        .env("BOTEVENTS_USERNAME", &c.username)
+        .env("BOTEVENTS_PASSWORD", &c.password);
+    cmd
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -326,21 +339,15 @@ async fn incremental_runs_continue_from_the_cursor() {
     )
     .await
     .unwrap();
-    let c = later.config();
     let url = later.base_url().to_string();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
-        .args(["export", "--api-url", &url, "--login-url", &url, "--account", &c.account, "--bot", "bot-a"])
-        .args(["--dest", h.dest().to_str().unwrap(), "--now", "2026-11-25T12:00:00Z"])
-        .env_clear()
-        .env("BOTEVENTS_API_KEY", &c.api_key)
-        .env("BOTEVENTS_USERNAME", &c.username)
-        .env("BOTEVENTS_PASSWORD", &c.password)
+    let out = bare_export(&later, h.dest(), "bot-a")
+        .args(["--api-url", &url, "--login-url", &url, "--now", "2026-11-25T12:00:00Z"])
         .output()
         .await
         .unwrap();
     assert_ok(&out);
     assert_eq!(later.stats().data_requests, 2);
-    assert!(detail_path(h.dest(), day("2026-11-24"), &c.account, "bot-a").exists());
+    assert!(detail_path(h.dest(), day("2026-11-24"), &later.config().account, "bot-a").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,14 +416,8 @@ async fn a_failed_run_keeps_committed_files_and_the_next_run_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_api_url_alone_is_enough() {
     let h = Harness::new(vec![SimBot::new("bot-a", 20)]).await;
-    let c = h.sim.config();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
-        .args(["export", "--api-url", h.sim.base_url().as_str(), "--account", &c.account, "--bot", "bot-a"])
-        .args(["--dest", h.dest().to_str().unwrap(), "--now", NOW, "--start", "2026-11-22"])
-        .env_clear()
-        .env("BOTEVENTS_API_KEY", &c.api_key)
-        .env("BOTEVENTS_USERNAME", &c.username)
-        .env("BOTEVENTS_PASSWORD", &c.password)
+    let out = bare_export(&h.sim, h.dest(), "bot-a")
+        .args(["--api-url", h.sim.base_url().as_str(), "--now", NOW, "--start", "2026-11-22"])
         .output()
         .await
         .unwrap();
@@ -467,15 +468,9 @@ async fn max_duration_stops_resumably() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_window_in_flight_and_exits_75() {
     let h = Harness::new(vec![SimBot::new("bot-a", 40)]).await;
-    let c = h.sim.config();
     let url = h.sim.base_url().to_string();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
-        .args(["export", "--api-url", &url, "--login-url", &url, "--account", &c.account, "--bot", "bot-a"])
-        .args(["--dest", h.dest().to_str().unwrap(), "--now", NOW])
-        .env_clear()
-        .env("BOTEVENTS_API_KEY", &c.api_key)
-        .env("BOTEVENTS_USERNAME", &c.username)
-        .env("BOTEVENTS_PASSWORD", &c.password)
+    let child = bare_export(&h.sim, h.dest(), "bot-a")
+        .args(["--api-url", &url, "--login-url", &url, "--now", NOW])
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
