@@ -132,7 +132,7 @@ impl RecordReader {
         self.feed(&[], on_record)
     }
 
-    /// Bytes consumed lines so far (1-based line of the next byte).
+    /// The 1-based line of the next byte to be read.
     pub fn line(&self) -> u64 {
         self.newlines + 1
     }
@@ -148,10 +148,7 @@ impl RecordReader {
                 let skip = input.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
                 self.newlines += input[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
                 input = &input[skip..];
-                if input.is_empty() && !at_eof {
-                    return Ok(());
-                }
-                if input.is_empty() && at_eof {
+                if input.is_empty() {
                     return Ok(());
                 }
                 self.in_record = true;

@@ -158,7 +158,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         stop: stop_rx,
         skipped: Default::default(),
     });
-    let stop_reason = Arc::new(Mutex::new(None::<String>));
+    let mut stopped = None::<String>;
     let work = {
         let run = run.clone();
         async move {
@@ -186,13 +186,12 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
             r = &mut work => r,
             reason = &mut shutdown => {
                 tracing::warn!(%reason, "stopping: finishing the windows in flight, starting no new one");
-                *stop_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                stopped = Some(reason);
                 let _ = stop_tx.send(true);
                 work.await
             }
         }
     };
-    let stopped = stop_reason.lock().unwrap_or_else(|e| e.into_inner()).take();
     let result = match (result, stopped) {
         (Ok(()), Some(reason)) if run.skipped.load(Ordering::Relaxed) => Err(Error::Stopped { reason }),
         (r, _) => r,
