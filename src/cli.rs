@@ -573,7 +573,8 @@ impl ExportArgs {
         for b in &bots {
             validate_id("bot", b)?;
         }
-        bots.dedup();
+        let mut seen = std::collections::HashSet::new();
+        bots.retain(|b| seen.insert(b.clone()));
         let region_url = match (self.region, file.region.as_deref()) {
             (Some(r), _) => Some(r.api_url().to_string()),
             (None, Some(r)) => Some(
@@ -656,7 +657,8 @@ impl ExportArgs {
             return Err(crate::plan::PlanError::EmptyRange { start: s, end: e }.into());
         }
         let mut streams = self.streams;
-        streams.dedup();
+        let mut seen = std::collections::HashSet::new();
+        streams.retain(|st| seen.insert(*st));
         let compression = parse_compression(&self.compression)?;
         Ok(ExportConfig {
             api: ApiConfig {
@@ -731,6 +733,26 @@ mod tests {
         let cfg = args.into_config(env, None, Utc::now()).unwrap();
         assert_eq!(cfg.api.account, "111");
         assert_eq!(cfg.bots, vec!["flag-bot"], "flags win over the file");
+        let args = Cli::try_parse_from([
+            "botevents",
+            "export",
+            "--config",
+            path.to_str().unwrap(),
+            "--bot",
+            "a",
+            "--bot",
+            "b",
+            "--bot",
+            "a",
+        ])
+        .unwrap();
+        let Command::Export(args) = args.command else { panic!("export") };
+        let env = EnvSecrets { api_key: Some(Secret::new("k")), ..EnvSecrets::default() };
+        assert_eq!(
+            args.into_config(env, None, Utc::now()).unwrap().bots,
+            vec!["a", "b"],
+            "a bot named twice runs once"
+        );
         assert_eq!(cfg.api.credentials.api_key.expose(), "env-key", "environment wins over the file");
         assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("p"));
         assert_eq!(cfg.api.max_rps.get(), 2);
