@@ -17,9 +17,7 @@ use crate::convert::Interval;
 use crate::error::UsageError;
 use crate::export::{DEFAULT_ROW_CAP, ExportConfig, Stream};
 use crate::fetch::limiter::DEFAULT_MAX_RPS;
-use crate::fetch::{
-    ApiConfig, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_URL, DEFAULT_READ_TIMEOUT, RetryConfig,
-};
+use crate::fetch::{ApiConfig, Credentials, DEFAULT_DISCOVERY_URL, RetryConfig};
 use crate::plan::{RangeRequest, StartFrom};
 use crate::secret::Secret;
 use crate::write::{Destination, WriteOptions, validate_id};
@@ -143,6 +141,13 @@ pub struct ExportArgs {
     /// Retries of a failed request (429, 5xx, dropped connection, broken body) before the run fails.
     #[arg(long, default_value_t = crate::fetch::retry::DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
+    /// Longest wait for a response to begin, and longest silence inside a body, before the
+    /// request is abandoned and retried (e.g. 30s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub read_timeout: std::time::Duration,
+    /// Longest wait for a connection to the API.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub connect_timeout: std::time::Duration,
     /// TOML config file (keys as the long options, plus api_key, username, password).
     #[arg(long, env = "BOTEVENTS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -153,14 +158,63 @@ pub struct ExportArgs {
     /// exit 75 (resumable).
     #[arg(long, value_parser = parse_duration)]
     pub max_duration: Option<std::time::Duration>,
+    /// Faults of the built-in simulator (with --simulate).
+    #[command(flatten)]
+    pub faults: FaultArgs,
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
 }
 
-/// Parses `90s`, `30m`, `2h` or a number of seconds.
+/// Faults the simulator injects: a seeded share of requests fails with a fault drawn from a mix.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Simulator faults")]
+pub struct FaultArgs {
+    /// Per cent of otherwise successful requests that fail (0-100).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub fault_rate: u32,
+    /// The faults to draw from, comma-separated: HTTP statuses (500, 503 …), 429 (Retry-After 1),
+    /// 429:SECS, 429-bare (no Retry-After), drop (before the response), hang, truncate:BYTES
+    /// (broken chunked body), short:BYTES (body below its Content-Length), stall:BYTES (body goes
+    /// silent), slow:MS (pause before each 64 KB chunk); or `all`.
+    #[arg(long, value_delimiter = ',', default_value = "all", value_parser = parse_fault_mix)]
+    pub fault_mix: Vec<Vec<crate::simulate::Fault>>,
+    /// Seed of the fault draws.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+    /// Also fail login and SSO requests (status, drop and hang faults of the mix).
+    #[arg(long)]
+    pub fault_auth: bool,
+    /// An API access token expires after this many data requests (401; the client must renew it).
+    #[arg(long)]
+    pub token_calls: Option<u32>,
+}
+
+impl FaultArgs {
+    /// The simulator's chaos setting; `None` when no fault is asked for.
+    pub fn chaos(&self) -> Option<crate::simulate::Chaos> {
+        (self.fault_rate > 0).then(|| crate::simulate::Chaos {
+            seed: self.fault_seed,
+            percent: self.fault_rate,
+            mix: self.fault_mix.iter().flatten().copied().collect(),
+            auth: self.fault_auth,
+        })
+    }
+}
+
+fn parse_fault_mix(s: &str) -> Result<Vec<crate::simulate::Fault>, String> {
+    if s.trim() == "all" { Ok(crate::simulate::Fault::all()) } else { s.trim().parse().map(|f| vec![f]) }
+}
+
+/// Parses `90s`, `30m`, `2h`, `500ms` or a number of seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
+    if let Some(ms) = t.strip_suffix("ms") {
+        return match ms.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_millis(n)),
+            _ => Err(format!("expected a duration like 500ms, 90s, 30m or 2h, got {s:?}")),
+        };
+    }
     let (num, mult) = match t.char_indices().last() {
         Some((i, 's')) => (&t[..i], 1),
         Some((i, 'm')) => (&t[..i], 60),
@@ -341,6 +395,9 @@ pub struct SimulateArgs {
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
+    /// Faults to inject.
+    #[command(flatten)]
+    pub faults: FaultArgs,
 }
 
 /// API regions.
@@ -672,8 +729,8 @@ impl ExportArgs {
                     .or(file.max_rps)
                     .unwrap_or(NonZeroU32::new(DEFAULT_MAX_RPS).unwrap_or(NonZeroU32::MIN)),
                 retry: RetryConfig { max_retries: self.max_retries, ..RetryConfig::default() },
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                read_timeout: DEFAULT_READ_TIMEOUT,
+                connect_timeout: self.connect_timeout,
+                read_timeout: self.read_timeout,
             },
             bots,
             dest,
@@ -771,6 +828,8 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(std::time::Duration::from_secs(1800)));
         assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
+        assert!(parse_duration("0ms").is_err());
     }
 
     #[test]

@@ -81,7 +81,12 @@ async fn export(args: ExportArgs) -> i32 {
     let max_duration = args.max_duration;
     let mut sim = None;
     if args.simulate {
-        let config = SimConfig { now: args.now, ..SimConfig::default() };
+        let config = SimConfig {
+            now: args.now,
+            chaos: args.faults.chaos(),
+            token_calls: args.faults.token_calls,
+            ..SimConfig::default()
+        };
         match Simulator::start(config, ([127, 0, 0, 1], 0).into()).await {
             Ok(s) => sim = Some(s),
             Err(e) => {
@@ -159,7 +164,13 @@ fn report(summary: &RunSummary, json_path: Option<&str>, result: Result<(), bote
 }
 
 async fn simulate(args: SimulateArgs) -> i32 {
-    let config = SimConfig { seed: args.seed, now: args.now, ..SimConfig::default() };
+    let config = SimConfig {
+        seed: args.seed,
+        now: args.now,
+        chaos: args.faults.chaos(),
+        token_calls: args.faults.token_calls,
+        ..SimConfig::default()
+    };
     let sim = match Simulator::start(config, ([127, 0, 0, 1], args.port).into()).await {
         Ok(s) => s,
         Err(e) => {

@@ -23,8 +23,14 @@ pub const DECODE_CHUNK_BYTES: usize = 1024 * 1024;
 /// Why one attempt at a table window failed.
 #[derive(Debug)]
 enum AttemptError {
+    /// A request failed before its body began, and its own retries are spent: final.
+    Request(FetchError),
+    /// A body broke off: the window starts over (its slices so far are already in the encoder).
     Fetch(FetchError),
-    Convert { context: String, source: ConvertError },
+    Convert {
+        context: String,
+        source: ConvertError,
+    },
     Write(WriteError),
 }
 
@@ -32,7 +38,7 @@ impl Retryable for AttemptError {
     fn retry(&self) -> Retry {
         match self {
             AttemptError::Fetch(e) => e.retry(),
-            _ => Retry::No,
+            AttemptError::Request(_) | AttemptError::Convert { .. } | AttemptError::Write(_) => Retry::No,
         }
     }
 }
@@ -40,7 +46,7 @@ impl Retryable for AttemptError {
 impl std::fmt::Display for AttemptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AttemptError::Fetch(e) => write!(f, "{}", crate::error::Report(e)),
+            AttemptError::Request(e) | AttemptError::Fetch(e) => write!(f, "{}", crate::error::Report(e)),
             AttemptError::Convert { context, source } => write!(f, "{context}: {source}"),
             AttemptError::Write(e) => write!(f, "{}", crate::error::Report(e)),
         }
@@ -50,7 +56,7 @@ impl std::fmt::Display for AttemptError {
 impl From<AttemptError> for Error {
     fn from(e: AttemptError) -> Self {
         match e {
-            AttemptError::Fetch(e) => e.into(),
+            AttemptError::Request(e) | AttemptError::Fetch(e) => e.into(),
             AttemptError::Convert { context, source } => Error::Convert { context, source },
             AttemptError::Write(e) => Error::Write(e),
         }
@@ -86,7 +92,7 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
         let fetched = loop {
             let f = match fetch_with_retries(run, bot, window, stream, g).await {
                 Ok(f) => f,
-                Err(AttemptError::Fetch(FetchError::Status { status: 400, .. }))
+                Err(AttemptError::Request(FetchError::Status { status: 400, .. }))
                     if g == Granularity::Window && window.len_days() > 1 =>
                 {
                     run.warn(format!(
@@ -325,6 +331,24 @@ async fn fetch_with_retries(
     .await
 }
 
+/// Sends one request, retrying failures that happen before its body begins (statuses, refused
+/// or dropped connections, timeouts waiting for the response): nothing of it has been used yet,
+/// so the window's other slices need not start over.
+async fn send_with_retries(run: &Run, req: &DataRequest) -> Result<crate::fetch::Body, FetchError> {
+    with_retries(
+        &run.cfg.api.retry,
+        |_attempt| run.client.send(req),
+        |e, n, wait| {
+            tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, error = %crate::error::Report(e), "retrying the request");
+            run.note(|s| s.retries += 1);
+            if let FetchError::Status { status: 429, .. } = e {
+                run.client.limiter().back_off(wait);
+            }
+        },
+    )
+    .await
+}
+
 /// One attempt: every slice of the window, decoded and encoded; uploads started, nothing visible.
 async fn attempt(
     run: &Run,
@@ -375,7 +399,7 @@ async fn attempt_inner(
             interval: (stream == Stream::Total).then_some(cfg.interval),
             event_name: None,
         };
-        let mut body = run.client.send(&req).await.map_err(AttemptError::Fetch)?;
+        let mut body = send_with_retries(run, &req).await.map_err(AttemptError::Request)?;
         let target = body.target().clone();
         let context = format!("{target}, {}", body.correlation);
         let opts = DecodeOptions {

@@ -32,10 +32,6 @@ use crate::secret::Secret;
 pub const DEFAULT_API_URL: &str = "https://us.livepersonapis.com/";
 /// The domain service that tells each account's login host.
 pub const DEFAULT_DISCOVERY_URL: &str = "https://api.liveperson.net/";
-/// Connect timeout: a dead host costs seconds, not the run.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence while waiting for a response or inside a body.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The endpoints the connector calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -26,11 +26,13 @@
 //! * `window` — request parameters: dates, window limits, interval, filters.
 //! * `report` — what each data endpoint computes from the served days (sync, no I/O).
 //! * `csv` — the vendor's CSV formatting and the chunker that cuts a body into pieces.
+//! * `fault` — injected and seeded random faults, and the body wrappers that do them.
 //! * `ratelimit` — the per-API-key sliding-window limiter.
 //! * `server` — routing, authentication, faults and the axum server shell.
 
 mod csv;
 mod data;
+mod fault;
 mod ratelimit;
 mod report;
 mod server;
@@ -47,6 +49,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use data::{SimEvent, detail_events};
+pub use fault::{Chaos, Fault, Scope};
 
 /// Seed of the default configuration.
 pub const DEFAULT_SEED: u64 = 42;
@@ -93,6 +96,11 @@ pub struct SimConfig {
     pub retention_days: u32,
     /// Clock override for deterministic tests; `None` reads the real clock on every request.
     pub now: Option<DateTime<Utc>>,
+    /// Seeded random faults; `None` fails only what [`Simulator::inject`] asks for.
+    pub chaos: Option<Chaos>,
+    /// An API access token is good for this many data requests, then expires (401); `None`:
+    /// until [`Simulator::revoke_tokens`].
+    pub token_calls: Option<u32>,
 }
 
 impl SimConfig {
@@ -126,6 +134,8 @@ impl Default for SimConfig {
             max_rps: DEFAULT_MAX_RPS,
             retention_days: DEFAULT_RETENTION_DAYS,
             now: None,
+            chaos: None,
+            token_calls: None,
         }
     }
 }
@@ -144,6 +154,8 @@ impl fmt::Debug for SimConfig {
             .field("max_rps", &self.max_rps)
             .field("retention_days", &self.retention_days)
             .field("now", &self.now)
+            .field("chaos", &self.chaos)
+            .field("token_calls", &self.token_calls)
             .finish()
     }
 }
@@ -181,27 +193,11 @@ pub struct SimStats {
     /// Requests per endpoint: `baseURI`, `login`, `sso`, `customEventDetail`, `customEventTotal`,
     /// `customEvents`, `histogram`, and `unknown` for anything else.
     pub by_endpoint: BTreeMap<String, u64>,
-}
-
-/// A failure to inject into the next data responses (see [`Simulator::inject`]).
-///
-/// Faults apply only to data requests that would otherwise succeed (authenticated and valid),
-/// one fault per request, in the order injected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status and no body; a 429 also carries `Retry-After: 1`.
-    Status(u16),
-    /// Send the status, the headers and the first `after_bytes` bytes of the body, then break
-    /// the connection (the body never completes).
-    Truncate {
-        /// Bytes of the body sent before the connection breaks.
-        after_bytes: usize,
-    },
-    /// Serve the normal body, pausing this long before every chunk.
-    Slow {
-        /// The pause before each chunk.
-        chunk_delay: Duration,
-    },
+    /// Faults served, by kind (`503`/`status`, `429`, `429-bare`, `drop`, `hang`, `truncate`,
+    /// `short`, `stall`, `slow`), injected or drawn.
+    pub faults: BTreeMap<String, u64>,
+    /// Requests refused because their access token had expired (see [`SimConfig::token_calls`]).
+    pub expired_tokens: u64,
 }
 
 /// A running simulator; stop it with [`shutdown`](Simulator::shutdown) (dropping it also stops
@@ -263,7 +259,13 @@ impl Simulator {
 
     /// Makes the next `times` otherwise successful data requests fail with `fault`.
     pub fn inject(&self, fault: Fault, times: u32) {
-        self.shared.inject(fault, times);
+        self.shared.inject(Scope::Data, fault, times);
+    }
+
+    /// Makes the next `times` otherwise successful requests of `scope` fail with `fault`
+    /// (login and SSO with [`Scope::Auth`]).
+    pub fn inject_into(&self, scope: Scope, fault: Fault, times: u32) {
+        self.shared.inject(scope, fault, times);
     }
 
     /// Invalidates every bearer and API access token issued so far, as a session expiry would:
@@ -275,6 +277,7 @@ impl Simulator {
     /// Stops accepting connections, lets in-flight responses finish (for a few seconds at most)
     /// and waits for the server task to end.
     pub async fn shutdown(mut self) {
+        self.shared.close();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -294,6 +297,7 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        self.shared.close();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -6,7 +6,7 @@
 //! injected faults, then the answer. Bodies are generated on the blocking pool through one
 //! bridge, [`spawn_producer`], and reach the connection through a bounded channel.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
@@ -24,15 +24,16 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use super::csv::{Chunker, Emit};
 use super::data::{Dataset, Fnv, mix, uuid_like};
+use super::fault::{self, Faults};
 use super::ratelimit::RateLimiter;
 use super::report::{self, Catalog, Histogram};
 use super::window::{Filter, Interval, Invalid, Params, Window};
-use super::{Fault, SimConfig, SimStats};
+use super::{Fault, Scope, SimConfig, SimStats};
 
 /// The vendor's troubleshooting id, on every response.
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlationid");
@@ -52,10 +53,6 @@ const MAX_LOGIN_BODY: usize = 64 * 1024;
 /// `Simulator::revoke_tokens`).
 const SESSION_TTL_SECS: u64 = 3_600;
 
-/// How long a truncated body waits after its last bytes before it breaks the connection, so
-/// that the client receives exactly the bytes promised.
-const TRUNCATE_FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-
 const CSV: &str = "text/csv";
 const JSON: &str = "application/json";
 
@@ -70,8 +67,10 @@ pub(crate) struct Shared {
     limiter: RateLimiter,
     sessions: Mutex<Sessions>,
     stats: Mutex<SimStats>,
-    faults: Mutex<VecDeque<Fault>>,
+    faults: Mutex<Faults>,
     generators: Arc<Semaphore>,
+    /// Turns `true` when the simulator shuts down: ends hanging and stalled responses.
+    closing: watch::Sender<bool>,
 }
 
 /// Tokens issued and still valid.
@@ -79,7 +78,9 @@ pub(crate) struct Shared {
 struct Sessions {
     issued: u64,
     bearers: HashSet<String>,
-    access_tokens: HashSet<String>,
+    /// Access tokens and the data requests each has left (`None`: unlimited).
+    access_tokens: HashMap<String, Option<u32>>,
+    expired: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,18 +97,35 @@ impl Shared {
             limiter: RateLimiter::new(config.max_rps),
             sessions: Mutex::new(Sessions::default()),
             stats: Mutex::new(SimStats::default()),
-            faults: Mutex::new(VecDeque::new()),
+            faults: Mutex::new(Faults::new(config.chaos.clone())),
             generators: Arc::new(Semaphore::new(MAX_GENERATORS)),
+            closing: watch::Sender::new(false),
             config,
         }
     }
 
     pub(crate) fn stats(&self) -> SimStats {
-        lock(&self.stats).clone()
+        let mut stats = lock(&self.stats).clone();
+        stats.faults = lock(&self.faults).served.clone();
+        stats.expired_tokens = lock(&self.sessions).expired;
+        stats
     }
 
-    pub(crate) fn inject(&self, fault: Fault, times: u32) {
-        lock(&self.faults).extend(std::iter::repeat_n(fault, times as usize));
+    pub(crate) fn inject(&self, scope: Scope, fault: Fault, times: u32) {
+        lock(&self.faults).inject(scope, fault, times);
+    }
+
+    /// Ends hanging and stalled responses (the server is shutting down).
+    pub(crate) fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`close`](Self::close) was called.
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
     }
 
     pub(crate) fn revoke_tokens(&self) {
@@ -138,9 +156,13 @@ impl Shared {
             let _ = write!(token, "{part:016x}");
         }
         match kind {
-            TokenKind::Bearer => sessions.bearers.insert(token.clone()),
-            TokenKind::Access => sessions.access_tokens.insert(token.clone()),
-        };
+            TokenKind::Bearer => {
+                sessions.bearers.insert(token.clone());
+            }
+            TokenKind::Access => {
+                sessions.access_tokens.insert(token.clone(), self.config.token_calls);
+            }
+        }
         token
     }
 
@@ -166,7 +188,7 @@ impl Shared {
         {
             return Reply::Status(StatusCode::TOO_MANY_REQUESTS);
         }
-        match route {
+        let reply = match route {
             Route::Unknown => Reply::Status(StatusCode::NOT_FOUND),
             Route::WrongMethod(_) => Reply::Status(StatusCode::METHOD_NOT_ALLOWED),
             Route::BaseUri { account } => Reply::json(&serde_json::json!({
@@ -179,6 +201,55 @@ impl Shared {
             Route::Detail { .. } | Route::Total { .. } | Route::Catalog { .. } | Route::Histogram { .. } => {
                 self.data(route, &parts)
             }
+        };
+        let scope = match route {
+            Route::Login { .. } | Route::Sso => Scope::Auth,
+            _ if route.is_data() => Scope::Data,
+            _ => return reply,
+        };
+        if !matches!(reply, Reply::Body { .. }) {
+            return reply;
+        }
+        let fault = lock(&self.faults).next(scope);
+        match fault {
+            Some(fault) => self.apply(fault, reply).await,
+            None => reply,
+        }
+    }
+
+    /// `reply`, a successful answer, failed as `fault` says.
+    async fn apply(&self, fault: Fault, reply: Reply) -> Reply {
+        let Reply::Body { content_type, chunks, .. } = reply else {
+            return reply;
+        };
+        tracing::debug!(%fault, "simulator injects a fault");
+        match fault {
+            Fault::Status(429) => Reply::RetryLater(Some(1)),
+            Fault::Status(code) => {
+                Reply::Status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+            Fault::RateLimited { retry_after_secs } => Reply::RetryLater(retry_after_secs),
+            Fault::Drop => Reply::Drop,
+            Fault::Hang => {
+                self.closed().await;
+                Reply::Drop
+            }
+            Fault::ShortBody { after_bytes } => {
+                use futures::TryStreamExt as _;
+                match fault::prefix(chunks, after_bytes).try_collect::<Vec<Bytes>>().await {
+                    Ok(sent) => {
+                        let promised = sent.iter().map(Bytes::len).sum::<usize>() as u64 + 1;
+                        let chunks = stream::iter(sent.into_iter().map(Ok)).chain(fault::pause_then_end()).boxed();
+                        Reply::Body { content_type, content_length: Some(promised), chunks }
+                    }
+                    Err(_) => Reply::Drop,
+                }
+            }
+            Fault::Truncate { .. } | Fault::Stall { .. } | Fault::Slow { .. } => Reply::Body {
+                content_type,
+                content_length: None,
+                chunks: fault::with_fault(chunks, fault, self.closed()),
+            },
         }
     }
 
@@ -269,11 +340,30 @@ impl Shared {
     }
 
     /// Whether the three headers every data call needs are right.
+    /// Uses up one call of the access token's budget.
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        header_str(headers, X_API_KEY) == Some(self.config.api_key.as_str())
-            && header_str(headers, ORGANIZATION_ID) == Some(self.organization_id.as_str())
-            && header_str(headers, header::AUTHORIZATION.as_str())
-                .is_some_and(|token| lock(&self.sessions).access_tokens.contains(token))
+        if header_str(headers, X_API_KEY) != Some(self.config.api_key.as_str())
+            || header_str(headers, ORGANIZATION_ID) != Some(self.organization_id.as_str())
+        {
+            return false;
+        }
+        let Some(token) = header_str(headers, header::AUTHORIZATION.as_str()) else {
+            return false;
+        };
+        let mut sessions = lock(&self.sessions);
+        match sessions.access_tokens.get_mut(token) {
+            None => false,
+            Some(None) => true,
+            Some(Some(0)) => {
+                sessions.access_tokens.remove(token);
+                sessions.expired += 1;
+                false
+            }
+            Some(Some(left)) => {
+                *left -= 1;
+                true
+            }
+        }
     }
 
     fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
@@ -289,14 +379,6 @@ impl Shared {
                 return Reply::Status(StatusCode::BAD_REQUEST);
             }
         };
-        let fault = lock(&self.faults).pop_front();
-        match fault {
-            Some(Fault::Status(429)) => return Reply::RetryLater,
-            Some(Fault::Status(code)) => {
-                return Reply::Status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-            }
-            _ => {}
-        }
         let bot = route.bot().unwrap_or_default().to_owned();
         let chunks = if self.config.bot(&bot).is_some() {
             self.generate(bot, now, query.clone())
@@ -310,7 +392,7 @@ impl Shared {
                 }
             }
         };
-        Reply::Body { content_type: query.content_type(), chunks: with_fault(chunks, fault) }
+        Reply::Body { content_type: query.content_type(), content_length: None, chunks }
     }
 
     /// Generates a body on the blocking pool.
@@ -558,15 +640,17 @@ impl DataQuery {
 enum Reply {
     /// A status with no body.
     Status(StatusCode),
-    /// An injected 429 with `Retry-After: 1`.
-    RetryLater,
-    /// A 200 with a (streamed) body.
-    Body { content_type: &'static str, chunks: BoxStream<'static, io::Result<Bytes>> },
+    /// An injected 429, with this `Retry-After` (seconds) or none.
+    RetryLater(Option<u32>),
+    /// The connection closed before any response.
+    Drop,
+    /// A 200 with a (streamed) body, and a `Content-Length` when one is promised.
+    Body { content_type: &'static str, content_length: Option<u64>, chunks: BoxStream<'static, io::Result<Bytes>> },
 }
 
 impl Reply {
     fn json<T: serde::Serialize>(value: &T) -> Reply {
-        Reply::Body { content_type: JSON, chunks: json_chunks(value) }
+        Reply::Body { content_type: JSON, content_length: None, chunks: json_chunks(value) }
     }
 }
 
@@ -574,12 +658,24 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         match self {
             Reply::Status(status) => status.into_response(),
-            Reply::RetryLater => {
-                (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, HeaderValue::from_static("1"))]).into_response()
+            Reply::RetryLater(None) => StatusCode::TOO_MANY_REQUESTS.into_response(),
+            Reply::RetryLater(Some(secs)) => {
+                (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, HeaderValue::from(secs))]).into_response()
             }
-            Reply::Body { content_type, chunks } => {
-                ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], Body::from_stream(chunks))
-                    .into_response()
+            // A body that fails before its first byte: the server closes the connection
+            // without writing the response head.
+            Reply::Drop => Body::from_stream(stream::once(async {
+                Err::<Bytes, _>(io::Error::other("injected fault: connection dropped"))
+            }))
+            .into_response(),
+            Reply::Body { content_type, content_length, chunks } => {
+                let mut response =
+                    ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], Body::from_stream(chunks))
+                        .into_response();
+                if let Some(length) = content_length {
+                    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                }
+                response
             }
         }
     }
@@ -635,46 +731,6 @@ where
         });
     });
     stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
-}
-
-/// Applies a body fault: a broken connection after some bytes, or a pause before every chunk.
-fn with_fault(
-    chunks: BoxStream<'static, io::Result<Bytes>>,
-    fault: Option<Fault>,
-) -> BoxStream<'static, io::Result<Bytes>> {
-    match fault {
-        Some(Fault::Slow { chunk_delay }) => chunks
-            .then(move |chunk| async move {
-                tokio::time::sleep(chunk_delay).await;
-                chunk
-            })
-            .boxed(),
-        Some(Fault::Truncate { after_bytes }) => {
-            stream::unfold((chunks, after_bytes, false), |(mut chunks, remaining, broken)| async move {
-                if broken {
-                    return None;
-                }
-                let broken_body = || io::Error::other("injected fault: connection broken");
-                if remaining == 0 {
-                    // Let the connection flush what was sent before it breaks.
-                    tokio::time::sleep(TRUNCATE_FLUSH_PAUSE).await;
-                    return Some((Err(broken_body()), (chunks, 0, true)));
-                }
-                match chunks.next().await {
-                    Some(Ok(chunk)) if chunk.len() < remaining => {
-                        let left = remaining - chunk.len();
-                        Some((Ok(chunk), (chunks, left, false)))
-                    }
-                    Some(Ok(chunk)) => Some((Ok(chunk.slice(..remaining)), (chunks, 0, false))),
-                    Some(Err(err)) => Some((Err(err), (chunks, 0, true))),
-                    // The body was shorter: it still never completes.
-                    None => Some((Err(broken_body()), (chunks, 0, true))),
-                }
-            })
-            .boxed()
-        }
-        Some(Fault::Status(_)) | None => chunks,
-    }
 }
 
 #[cfg(test)]

@@ -612,6 +612,113 @@ async fn injected_faults() {
     sim.shutdown().await;
 }
 
+/// Reads a body to its end: `Ok(bytes)` if it completed, `Err(bytes received)` if it broke.
+async fn drain(response: reqwest::Response) -> Result<usize, usize> {
+    let mut received = 0;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(chunk) => received += chunk.len(),
+            Err(_) => return Err(received),
+        }
+    }
+    Ok(received)
+}
+
+#[tokio::test]
+async fn connection_faults_drop_short_stall_and_hang() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-support", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    let full = session.text(url.clone()).await;
+
+    sim.inject(Fault::Drop, 1);
+    let err = session.get(url.clone()).send().await.expect_err("dropped before the response head");
+    assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
+
+    sim.inject(Fault::ShortBody { after_bytes: 5_000 }, 1);
+    let response = session.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(5_001), "promises more than it sends");
+    assert_eq!(drain(response).await, Err(5_000));
+
+    sim.inject(Fault::RateLimited { retry_after_secs: None }, 1);
+    let response = session.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().get("retry-after").is_none());
+
+    // A stalled body and a hanging request: the client's read timeout ends them.
+    let impatient = reqwest::Client::builder().read_timeout(Duration::from_millis(300)).build().unwrap();
+    let with_auth = |url: url::Url| {
+        impatient
+            .get(url)
+            .header("x-api-key", &session.key)
+            .header("Authorization", &session.token)
+            .header("organizationId", &session.org)
+    };
+    sim.inject(Fault::Stall { after_bytes: 3_000 }, 1);
+    let response = with_auth(url.clone()).send().await.unwrap();
+    assert_eq!(drain(response).await, Err(3_000));
+    sim.inject(Fault::Hang, 1);
+    let err = with_auth(url.clone()).send().await.expect_err("no answer");
+    assert!(err.is_timeout(), "{err:?}");
+
+    assert_eq!(session.text(url.clone()).await, full, "faults are used up");
+    let faults = sim.stats().faults;
+    assert_eq!(
+        faults.into_iter().collect::<Vec<_>>(),
+        [("429-bare", 1), ("drop", 1), ("hang", 1), ("short", 1), ("stall", 1)].map(|(k, n)| (k.to_owned(), n))
+    );
+
+    // A request still hanging when the simulator stops does not hold up its shutdown.
+    sim.inject(Fault::Hang, 1);
+    let hanging = tokio::spawn(session.get(url).send());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(3), sim.shutdown()).await.expect("shutdown ends a hang");
+    assert!(hanging.await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn auth_faults_and_expiring_tokens() {
+    let sim = start(SimConfig { token_calls: Some(2), ..config() }).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 200);
+    assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 200);
+    assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 401, "the token's two calls are used");
+    assert_eq!(sim.stats().expired_tokens, 1);
+
+    sim.inject_into(Scope::Auth, Fault::Status(429), 2);
+    let login = session.url(&format!("api/account/{}/login", session.account), &[]);
+    let credentials = serde_json::json!({ "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD });
+    for _ in 0..2 {
+        let response = session.http.post(login.clone()).json(&credentials).send().await.unwrap();
+        assert_eq!(response.status(), 429);
+    }
+    assert_eq!(session.http.post(login).json(&credentials).send().await.unwrap().status(), 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn chaos_fails_a_seeded_share_of_requests() {
+    let chaos = Chaos { seed: 3, percent: 40, mix: vec![Fault::Status(503), Fault::Drop], auth: false };
+    let sim = start(SimConfig { chaos: Some(chaos), ..config() }).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    let mut failed = 0;
+    for _ in 0..50 {
+        match session.get(url.clone()).send().await {
+            Ok(response) if response.status() == 200 => {}
+            _ => failed += 1,
+        }
+    }
+    let faults = sim.stats().faults;
+    assert_eq!(faults.values().sum::<u64>(), failed);
+    assert!((10..=35).contains(&failed), "about 40% of 50: {failed}");
+    assert_eq!(faults.len(), 2, "both kinds drawn: {faults:?}");
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn stats_count_every_endpoint() {
     let sim = start(config()).await;
