@@ -9,8 +9,8 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 
 use super::records::{Record, RecordReader};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, time,
-    utf8,
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, text,
+    time,
 };
 use crate::schema::Table;
 
@@ -141,7 +141,7 @@ impl State {
         let mut vals: [&str; 7] = [""; 7];
         for (i, pos) in map.iter().enumerate() {
             if let Some(p) = *pos {
-                match rec.get(p).map(utf8) {
+                match rec.get(p).map(text) {
                     Some(Ok(s)) => vals[i] = s,
                     Some(Err(reason)) => {
                         let col = Some((p, self.names[p].as_str()));
@@ -158,6 +158,13 @@ impl State {
             reject(&mut self.stats, &mut self.rejects, rec, Some((p, COLUMNS[EVENT_TIME].0)), reason);
             return Ok(());
         };
+        if !time::in_range(ts) {
+            let p = map[EVENT_TIME].unwrap_or_default();
+            let reason =
+                format!("timestamp out of range {:?} (accepted: {})", truncate(vals[EVENT_TIME], 64), time::RANGE_TEXT);
+            reject(&mut self.stats, &mut self.rejects, rec, Some((p, COLUMNS[EVENT_TIME].0)), reason);
+            return Ok(());
+        }
         if let Some((lo, hi)) = self.opts.keep_range
             && !(lo..hi).contains(&ts)
         {

@@ -11,6 +11,7 @@
 
 mod detail;
 mod records;
+mod sniff;
 pub mod time;
 mod total;
 
@@ -116,7 +117,17 @@ pub struct DecodeStats {
 /// A body that cannot be converted at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {
-    /// The first line is not the expected CSV header (an HTML page, JSON, a gzip body …).
+    /// The body is not CSV at all: it starts like an HTML page, JSON, gzip data … (see `sniff`).
+    #[error("line {line}: not CSV, looks like {looks_like}: starts with {start}")]
+    WrongFormat {
+        /// Line where the content starts.
+        line: u64,
+        /// What it looks like, e.g. `an HTML page`.
+        looks_like: &'static str,
+        /// Its first line quoted, or its first bytes in hex.
+        start: String,
+    },
+    /// The first line is CSV, but not the expected header.
     #[error("line 1: not a {table} CSV header: expected columns {expected}, found {found:?}")]
     NotCsv {
         /// The table being decoded.
@@ -149,6 +160,14 @@ pub enum ConvertError {
         line: u64,
         /// The cap.
         limit: usize,
+    },
+    /// The input ends inside a quoted field, which has swallowed every record after its start.
+    #[error("line {line}, column {column}: quoted field not closed at the end of the input")]
+    UnterminatedQuote {
+        /// Line where the record starts.
+        line: u64,
+        /// 1-based column of the open field.
+        column: usize,
     },
     /// One record has more fields than the cap.
     #[error("line {line}: record has more than {limit} fields")]
@@ -187,9 +206,18 @@ pub trait BodyDecoder: Send {
     fn take_rejects(&mut self) -> Vec<Reject>;
 }
 
-/// Decodes a field as UTF-8, or says why not.
-fn utf8(field: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(field).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+/// Decodes a field as text, or says why not: it is not UTF-8, or holds a NUL byte (which no
+/// vendor field holds, and which many readers of the tables choke on). Positions are 1-based
+/// bytes of the field.
+fn text(field: &[u8]) -> Result<&str, String> {
+    let s = std::str::from_utf8(field).map_err(|e| {
+        let at = e.valid_up_to();
+        format!("invalid UTF-8: byte 0x{:02x} at byte {} of the field", field[at], at + 1)
+    })?;
+    match memchr::memchr(0, field) {
+        Some(at) => Err(format!("NUL byte at byte {} of the field", at + 1)),
+        None => Ok(s),
+    }
 }
 
 /// Records a rejected row.

@@ -3,11 +3,17 @@
 //! A thin layer over `csv_core` (the push parser under the `csv` crate) that keeps the partial
 //! record between pushes, skips blank lines (the vendor puts one between records), strips a UTF-8
 //! BOM and counts lines so that every error can name one. Memory: one record's bytes, capped at
-//! [`RecordReader::max_record_bytes`].
+//! [`RecordReader::max_record_bytes`], plus the first line (at most [`SNIFF_BYTES`]) held back
+//! until it shows whether the body is CSV at all (see [`super::sniff`]).
+//!
+//! Quoting follows RFC 4180 leniently, as `csv_core` does: a quote inside an unquoted field is kept
+//! as a literal character. A quoted field still open at the end of the input is an error (it has
+//! swallowed every record after it), not a short record.
 
 use csv_core::{ReadRecordResult, Reader};
 
 use super::ConvertError;
+use super::sniff::{self, SNIFF_BYTES};
 
 /// Default cap on the bytes of one record (fields unescaped): far above the 32 KB `eventDetails`
 /// the API produces, low enough that a corrupt body cannot exhaust memory.
@@ -108,14 +114,29 @@ impl RecordReader {
         if self.head_done {
             return self.feed(data, on_record);
         }
-        // Hold back the first bytes until we know whether they start with a BOM.
+        // Hold back the first line until we know whether it starts with a BOM, and whether it is
+        // CSV at all (copying only when it spans pushes).
+        if self.head.is_empty() && head_complete(data) {
+            return self.start(data, on_record);
+        }
         self.head.extend_from_slice(data);
-        if self.head.len() < BOM.len() && BOM.starts_with(&self.head) {
+        if !head_complete(&self.head) {
             return Ok(());
         }
-        self.head_done = true;
         let head = std::mem::take(&mut self.head);
-        let body = head.strip_prefix(BOM).unwrap_or(&head);
+        self.start(&head, on_record)
+    }
+
+    /// Ends the hold-back of the first line: refuses a body that is not CSV, feeds the rest.
+    fn start<F>(&mut self, head: &[u8], on_record: &mut F) -> Result<(), ConvertError>
+    where
+        F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
+    {
+        self.head_done = true;
+        let body = head.strip_prefix(BOM).unwrap_or(head);
+        if let Some(s) = sniff::sniff(&body[..body.len().min(SNIFF_BYTES)]) {
+            return Err(ConvertError::WrongFormat { line: s.line, looks_like: s.looks_like, start: s.start });
+        }
         self.feed(body, on_record)
     }
 
@@ -125,9 +146,19 @@ impl RecordReader {
         F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
     {
         if !self.head_done {
-            self.head_done = true;
             let head = std::mem::take(&mut self.head);
-            self.feed(&head, on_record)?;
+            self.start(&head, on_record)?;
+        }
+        if self.in_record {
+            // End a last record that has no terminator with one. It ends the record exactly as the
+            // end of input would, except inside quotes, where it does not: `csv_core` keeps its
+            // state private (and its `Clone` does not copy it whole), so this is how to tell that
+            // the input ended inside a quoted field.
+            self.feed(b"\n", on_record)?;
+            if self.in_record {
+                return Err(ConvertError::UnterminatedQuote { line: self.record_line, column: self.ends_len + 1 });
+            }
+            self.newlines -= 1;
         }
         self.feed(&[], on_record)
     }
@@ -202,6 +233,12 @@ impl RecordReader {
     }
 }
 
+/// Whether the start of a body is enough to tell a BOM and what the body is.
+fn head_complete(head: &[u8]) -> bool {
+    let partial_bom = head.len() < BOM.len() && BOM.starts_with(head);
+    !partial_bom && sniff::can_decide(head.strip_prefix(BOM).unwrap_or(head))
+}
+
 /// Cap on fields per record: the widest legitimate header (totals with every platform) has about
 /// twenty.
 pub const MAX_FIELDS: usize = 4096;
@@ -238,6 +275,50 @@ mod tests {
         for size in [1, 2, 3, 7, 100] {
             let chunks: Vec<&[u8]> = body.chunks(size).collect();
             assert_eq!(collect(&chunks), want, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_field_open_at_the_end_is_an_error_and_a_closed_one_is_not() {
+        for size in [1, 2, 5, 100] {
+            let mut rr = RecordReader::new();
+            let body = b"a,b\n1,\"x\ny\n\n";
+            let mut n = 0;
+            let mut count = |_r: &Record<'_>| {
+                n += 1;
+                Ok(())
+            };
+            for c in body.chunks(size) {
+                rr.push(c, &mut count).unwrap();
+            }
+            let err = rr.finish(&mut count).unwrap_err();
+            assert_eq!(err, ConvertError::UnterminatedQuote { line: 2, column: 2 }, "chunk size {size}");
+            assert_eq!(n, 1, "only the header was complete");
+        }
+        let mut rr = RecordReader::new();
+        let body = b"a,b\n1,\"x\ny\"";
+        assert_eq!(collect(&[body]), vec![(1, vec!["a".into(), "b".into()]), (2, vec!["1".into(), "x\ny".into()])]);
+        rr.push(body, &mut |_r: &Record<'_>| Ok(())).unwrap();
+        rr.finish(&mut |_r: &Record<'_>| Ok(())).unwrap();
+        assert_eq!(rr.line(), 3, "the end of input adds no line");
+    }
+
+    #[test]
+    fn a_body_that_is_not_csv_is_refused_before_any_record() {
+        for size in [1, 3, 100] {
+            let mut rr = RecordReader::new();
+            let body = b"\xEF\xBB\xBF\n\n{\"error\": \"quota\"}\n";
+            let mut res = Ok(());
+            for c in body.chunks(size) {
+                res = rr.push(c, &mut |_r: &Record<'_>| panic!("no record of a JSON body"));
+                if res.is_err() {
+                    break;
+                }
+            }
+            let res = res.and_then(|()| rr.finish(&mut |_r: &Record<'_>| panic!("no record of a JSON body")));
+            let want =
+                ConvertError::WrongFormat { line: 3, looks_like: "JSON", start: r#""{\"error\": \"quota\"}""#.into() };
+            assert_eq!(res, Err(want), "chunk size {size}");
         }
     }
 

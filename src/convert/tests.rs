@@ -1,4 +1,5 @@
 use super::*;
+use crate::convert::detail::DETAIL_HEADER;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type, TimestampMicrosecondType};
@@ -129,7 +130,14 @@ fn detail_rejects_bad_rows_with_line_and_column() {
 fn detail_header_errors() {
     let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
     let err = dec.push(b"<!DOCTYPE html><html><body>Service unavailable</body></html>\n").unwrap_err();
-    assert!(matches!(err, ConvertError::NotCsv { .. }), "{err}");
+    assert!(matches!(err, ConvertError::WrongFormat { line: 1, looks_like: "an HTML page", .. }), "{err}");
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    let err = dec.push(b"event,when\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 1: not a custom_event_detail CSV header: expected columns \
+         eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle, found \"event,when\""
+    );
     let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
     let err = dec.push(b"eventName,eventDetails,userText,eventCreationTime,conversationId\n").unwrap_err();
     assert_eq!(
@@ -195,6 +203,127 @@ fn totals_reject_negative_and_non_numeric_counts() {
             (2, Some(4), "negative count -1"),
             (3, Some(4), "not a count: \"x\""),
             (4, Some(5), "unparseable date \"someday\""),
+        ]
+    );
+}
+
+/// Feeds `body` in chunks of `chunk` bytes and finishes; the first error, or the rows.
+fn decode(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Result<usize, ConvertError> {
+    let mut n = 0;
+    for c in body.chunks(chunk) {
+        dec.push(c)?;
+        while let Some(b) = dec.next_batch()? {
+            n += b.num_rows();
+        }
+    }
+    if let Some(b) = dec.finish()? {
+        n += b.num_rows();
+    }
+    while let Some(b) = dec.next_batch()? {
+        n += b.num_rows();
+    }
+    Ok(n)
+}
+
+/// Runs `body` through both decoders at several chunk sizes; each must give `want`.
+fn both_fail_with(body: &[u8], want: &str) {
+    for chunk in [1, 3, 7, 100, 1 << 20] {
+        let mut d = DetailDecoder::new(ctx(), DecodeOptions::default());
+        let mut t = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+        for dec in [&mut d as &mut dyn BodyDecoder, &mut t] {
+            let err = decode(dec, body, chunk).unwrap_err();
+            assert_eq!(err.to_string(), want, "chunk {chunk}");
+        }
+    }
+}
+
+#[test]
+fn bodies_that_are_not_csv_say_what_they_look_like() {
+    both_fail_with(
+        b"\xEF\xBB\xBF\r\n<!DOCTYPE html>\r\n<html><body>502 Bad Gateway</body></html>\r\n",
+        "line 2: not CSV, looks like an HTML page: starts with \"<!DOCTYPE html>\"",
+    );
+    both_fail_with(
+        br#"{"success":false,"message":"Unauthorized"}"#,
+        r#"line 1: not CSV, looks like JSON: starts with "{\"success\":false,\"message\":\"Unauthorized\"}""#,
+    );
+    both_fail_with(
+        &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, b'\n', 0x00],
+        "line 1: not CSV, looks like gzip-compressed data (decompress it first): \
+         starts with bytes 1f 8b 08 00 00 00 00 00 …",
+    );
+    both_fail_with(
+        b"\0\0\0\0",
+        "line 1: not CSV, looks like binary data (a NUL byte in the first line): starts with bytes 00 00 00 00",
+    );
+}
+
+#[test]
+fn a_quote_open_at_the_end_is_an_error_naming_its_record_and_column() {
+    let body =
+        format!("{DETAIL_HEADER}\n\"a\",SMS,,,2023-04-19T00:00:00Z,c,\n\"b\",SMS,\"open,,2023-04-19T00:00:00Z,c,\nx\n");
+    for chunk in [1, 3, 7, 100, 1 << 20] {
+        let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+        let err = decode(&mut dec, body.as_bytes(), chunk).unwrap_err();
+        assert_eq!(err, ConvertError::UnterminatedQuote { line: 3, column: 3 }, "chunk {chunk}");
+        assert_eq!(err.to_string(), "line 3, column 3: quoted field not closed at the end of the input");
+    }
+    // A quote closed by the last byte, no newline after it, is fine.
+    let body = format!("{DETAIL_HEADER}\n\"a\",SMS,,,2023-04-19T00:00:00Z,c,\"t\"");
+    for chunk in [1, 2, 100] {
+        let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+        assert_eq!(decode(&mut dec, body.as_bytes(), chunk), Ok(1), "chunk {chunk}");
+    }
+}
+
+#[test]
+fn nul_bytes_invalid_utf8_and_out_of_range_times_reject_their_row() {
+    // Row 3 is Latin-1 where it says café.
+    let rows: &[u8] = b"\na,SMS,x\0y,,2023-04-19T00:00:00Z,c,\n\
+        b,SMS,,caf\xe9,2023-04-19T00:00:00Z,c,\n\
+        c,SMS,,,0000-01-01T00:00:00Z,c,\n\
+        d,SMS,,,9999-12-31T23:59:59.999999Z,c,\n";
+    let body = [DETAIL_HEADER.as_bytes(), rows].concat();
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    assert_eq!(decode(&mut dec, &body, 5), Ok(1));
+    let got: Vec<(u64, Option<usize>, String)> =
+        dec.take_rejects().into_iter().map(|r| (r.line, r.column, r.reason)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Some(3), "NUL byte at byte 2 of the field".to_string()),
+            (3, Some(4), "invalid UTF-8: byte 0xe9 at byte 4 of the field".to_string()),
+            (
+                4,
+                Some(5),
+                "timestamp out of range \"0000-01-01T00:00:00Z\" (accepted: 0001-01-01 to 9999-12-31 UTC)".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn totals_blame_the_hour_column_for_a_bad_hour() {
+    let body = "Event Name,Event Detail,Event total,SMS,Date,Hour\n\
+                A,,1,1,2023-04-19,24\n\
+                B,,1,1,0000-12-31,1\n\
+                C,,1,1,2023-04-19,23\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 3);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0][6], time::parse_timestamp("2023-04-19T23:00:00Z").unwrap().to_string());
+    let got: Vec<(u64, Option<usize>, Option<String>, String)> =
+        dec.take_rejects().into_iter().map(|r| (r.line, r.column, r.column_name, r.reason)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Some(6), Some("Hour".into()), "not an hour 0-23: \"24\"".into()),
+            (
+                3,
+                Some(5),
+                Some("Date".into()),
+                "date out of range \"0000-12-31\" (accepted: 0001-01-01 to 9999-12-31 UTC)".into()
+            ),
         ]
     );
 }

@@ -5,6 +5,22 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// The earliest instant a table accepts, 0001-01-01T00:00:00Z: the first day that BigQuery,
+/// Snowflake and DuckDB can all hold (and that an `event_date=` partition can name). The vendor's
+/// timestamps are recent; an earlier one is a placeholder or corruption, rejected with its row.
+pub const MIN_MICROS: i64 = -62_135_596_800_000_000;
+
+/// The latest instant a table accepts, 9999-12-31T23:59:59.999999Z, for the same reason.
+pub const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+/// Whether an instant lies in [`MIN_MICROS`]`..=`[`MAX_MICROS`].
+pub fn in_range(micros: i64) -> bool {
+    (MIN_MICROS..=MAX_MICROS).contains(&micros)
+}
+
+/// The accepted range, as said in a rejection.
+pub const RANGE_TEXT: &str = "0001-01-01 to 9999-12-31 UTC";
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -102,11 +118,19 @@ pub fn parse_period(date: &str, hour: Option<&str>) -> Option<i64> {
     };
     match hour.map(str::trim).filter(|h| !h.is_empty()) {
         None => Some(base),
-        Some(h) => {
-            let hh: i64 = h.split(':').next()?.parse().ok()?;
-            (0..24).contains(&hh).then_some(base + hh * 3_600_000_000)
-        }
+        Some(h) => Some(base + parse_hour(h)?),
     }
+}
+
+/// Parses the separate hour of an hourly totals row (`14`, `14:00`) into microseconds after
+/// midnight; `None` unless it is an hour 0–23. An empty hour is midnight.
+pub fn parse_hour(hour: &str) -> Option<i64> {
+    let h = hour.trim();
+    if h.is_empty() {
+        return Some(0);
+    }
+    let hh: i64 = h.split(':').next()?.parse().ok()?;
+    (0..24).contains(&hh).then_some(hh * 3_600_000_000)
 }
 
 #[cfg(test)]
@@ -145,6 +169,29 @@ mod tests {
         assert_eq!(parse_period("2023-04-19", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
         assert_eq!(parse_period("2023-04-19", Some("25")), None);
         assert_eq!(parse_period("19/04/2023", None), None);
+    }
+
+    #[test]
+    fn accepted_range_is_years_1_to_9999() {
+        let first = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().timestamp_micros();
+        let last = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().timestamp_micros();
+        assert_eq!((first, last), (MIN_MICROS, MAX_MICROS));
+        assert!(in_range(first) && in_range(last) && in_range(0));
+        assert!(!in_range(first - 1) && !in_range(last + 1));
+        // Parseable, yet outside: year 0, and a local time whose UTC instant is in year 10000.
+        assert!(!in_range(parse_timestamp("0000-06-01T00:00:00Z").unwrap()));
+        assert!(!in_range(parse_timestamp("9999-12-31T23:00:00-02:00").unwrap()));
+        assert!(!in_range(parse_period("0000-01-01", None).unwrap()));
+    }
+
+    #[test]
+    fn hours() {
+        assert_eq!(parse_hour("0"), Some(0));
+        assert_eq!(parse_hour(" 23:00 "), Some(23 * 3_600_000_000));
+        assert_eq!(parse_hour(""), Some(0));
+        assert_eq!(parse_hour("24"), None);
+        assert_eq!(parse_hour("-1"), None);
+        assert_eq!(parse_hour("noon"), None);
     }
 
     proptest! {

@@ -13,8 +13,8 @@ use arrow_array::{ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray
 
 use super::records::{Record, RecordReader};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, time,
-    utf8,
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, text,
+    time,
 };
 use crate::schema::Table;
 
@@ -228,15 +228,25 @@ impl State {
             return Ok(());
         }
         let field = |pos: usize| -> Result<&str, (usize, String)> {
-            utf8(rec.get(pos).unwrap_or_default()).map_err(|r| (pos, r))
+            text(rec.get(pos).unwrap_or_default()).map_err(|r| (pos, r))
         };
         let parsed = (|| {
             let name = field(map.event_name)?;
             let detail = map.event_detail.map(field).transpose()?.unwrap_or("");
             let date = field(map.date)?;
-            let hour = map.hour.map(field).transpose()?;
+            let hour = match map.hour {
+                Some(pos) => {
+                    let h = field(pos)?;
+                    time::parse_hour(h).ok_or_else(|| (pos, format!("not an hour 0-23: {h:?}")))?;
+                    Some(h)
+                }
+                None => None,
+            };
             let period =
                 time::parse_period(date, hour).ok_or_else(|| (map.date, format!("unparseable date {date:?}")))?;
+            if !time::in_range(period) {
+                return Err((map.date, format!("date out of range {date:?} (accepted: {})", time::RANGE_TEXT)));
+            }
             self.counts.clear();
             for (pos, _) in &map.platforms {
                 let v = parse_count(field(*pos)?).map_err(|r| (*pos, r))?;

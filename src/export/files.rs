@@ -136,6 +136,9 @@ async fn convert_inner(
         let decoder = pipeline.decoder_mut().expect("a body was begun");
         let rejects = decoder.take_rejects();
         merge_stats(&mut all, decoder.stats());
+        if decoder.stats().empty_body {
+            summary.warnings.insert(format!("{input}: empty (no CSV header); taken as no rows"));
+        }
         if !rejects.is_empty() {
             let name =
                 std::path::Path::new(input).file_name().map_or("stdin".into(), |n| n.to_string_lossy().into_owned());

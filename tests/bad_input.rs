@@ -1,0 +1,333 @@
+//! The bad-input corpus: every file under `tests/data/bad/` goes through the real
+//! `botevents convert`, and the outcome must be exactly the one `tests/data/bad/cases.toml` states —
+//! exit status, error line, warnings, the rejects files line by line, the files at the
+//! destination and every row in them (read back with the `parquet` crate).
+//!
+//! Adding a case is one file in the folder and one `[[case]]` entry in the manifest; the manifest
+//! documents its own keys. Cases whose input is too big to commit are generated at test time
+//! (`generate`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int8Type, Int16Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use botevents::schema::Table;
+use botevents::write::ObjectFileReader;
+use chrono::{DateTime, SecondsFormat};
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use serde::Deserialize;
+
+const ACCOUNT: &str = "12345678";
+const BOT: &str = "bot-x";
+const MANIFEST: &str = "cases.toml";
+const MIN_CASES: usize = 30;
+/// How a null cell is written in the manifest's `rows`.
+const NULL: &str = "∅";
+/// Replaced, in an expected cell, by the generated repeat of a `generate` case.
+const GENERATED: &str = "{generated}";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    case: Vec<Case>,
+}
+
+/// One case; see the head of `cases.toml` for what each key means.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    about: String,
+    table: String,
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    max_bad_rows: Option<u64>,
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default)]
+    generate: Option<Generate>,
+    #[serde(default)]
+    before: Vec<String>,
+    exit: i32,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    #[serde(default)]
+    rejects: Vec<RejectLine>,
+    #[serde(default)]
+    parquet: Vec<String>,
+    #[serde(default)]
+    rows: Vec<Vec<String>>,
+}
+
+/// An input written at test time: `prefix`, then `repeat` `times` times, then `suffix`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Generate {
+    file: String,
+    prefix: String,
+    repeat: String,
+    times: usize,
+    suffix: String,
+}
+
+/// One line of a rejects file, every key of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectLine {
+    file: String,
+    line: u64,
+    #[serde(default)]
+    column: Option<usize>,
+    #[serde(default)]
+    column_name: Option<String>,
+    reason: String,
+    record: String,
+}
+
+impl Case {
+    fn table(&self) -> Table {
+        match self.table.as_str() {
+            "detail" => Table::Detail,
+            "total" => Table::Total,
+            other => panic!("case {}: unknown table {other:?}", self.name),
+        }
+    }
+
+    /// Every input of the main run: the committed files, then the generated one.
+    fn inputs(&self) -> Vec<String> {
+        let mut all = self.files.clone();
+        all.extend(self.generate.iter().map(|g| g.file.clone()));
+        all
+    }
+}
+
+fn load() -> Manifest {
+    let text = std::fs::read_to_string(corpus().join(MANIFEST)).unwrap();
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{MANIFEST}: {e}"))
+}
+
+/// `botevents convert` of `files` (names inside `input_dir`), run from there so that messages
+/// and rejects name the files exactly as given.
+fn convert(case: &Case, input_dir: &Path, dest: &Path, files: &[String], max_bad_rows: Option<u64>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_botevents"));
+    cmd.args(["convert", "--table", &case.table, "--account", ACCOUNT, "--bot", BOT]).arg("--dest").arg(dest);
+    if let Some(i) = &case.interval {
+        cmd.args(["--interval", i]);
+    }
+    if let Some(n) = max_bad_rows {
+        cmd.args(["--max-bad-rows", &n.to_string()]);
+    }
+    cmd.args(files)
+        .current_dir(input_dir)
+        .env_clear()
+        .env("BOTEVENTS_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every file under `dir`, by its `/`-separated path relative to `dir`, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().components();
+                let rel: Vec<String> = rel.map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                out.insert(rel.join("/"), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Reads a Parquet file through `object_store`, as the project reads every file.
+fn read(rt: &tokio::runtime::Runtime, path: &Path) -> Vec<RecordBatch> {
+    rt.block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let location = object_store::path::Path::from_filesystem_path(path).unwrap();
+        let meta = store.head(&location).await.unwrap();
+        let reader = ObjectFileReader::new(store, &meta);
+        let stream = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap().build().unwrap();
+        stream.try_collect().await.unwrap()
+    })
+}
+
+/// One cell as the manifest writes it: strings as they are, nulls as [`NULL`], counts in decimal,
+/// timestamps in RFC 3339 (UTC, only the fraction digits needed).
+fn cell(a: &dyn Array, i: usize) -> String {
+    if a.is_null(i) {
+        return NULL.to_string();
+    }
+    if let Some(d) = a.as_dictionary_opt::<Int16Type>() {
+        return d.values().as_string::<i32>().value(d.keys().value(i) as usize).to_string();
+    }
+    if let Some(d) = a.as_dictionary_opt::<Int8Type>() {
+        return d.values().as_string::<i32>().value(d.keys().value(i) as usize).to_string();
+    }
+    if let Some(t) = a.as_primitive_opt::<TimestampMicrosecondType>() {
+        let t = DateTime::from_timestamp_micros(t.value(i)).unwrap();
+        return t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    }
+    if let Some(n) = a.as_primitive_opt::<Int64Type>() {
+        return n.value(i).to_string();
+    }
+    a.as_string::<i32>().value(i).to_string()
+}
+
+/// The rows of the data files in path order, without the account and bot columns (checked to be
+/// the ones given).
+fn rows(rt: &tokio::runtime::Runtime, table: Table, dest: &Path, files: &[&String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        for b in read(rt, &dest.join(f)) {
+            assert_eq!(b.schema().as_ref(), table.schema().as_ref(), "{f}: schema");
+            for i in 0..b.num_rows() {
+                let row: Vec<String> = b.columns().iter().map(|c| cell(c.as_ref(), i)).collect();
+                assert_eq!(row[..2], [ACCOUNT, BOT], "{f}: row {i}: account and bot");
+                out.push(row[2..].to_vec());
+            }
+        }
+    }
+    out
+}
+
+fn rejects_path(table: Table, file: &str) -> String {
+    format!("_botevents/rejects/{}/{ACCOUNT}/{BOT}/convert-{file}.jsonl", table.name())
+}
+
+fn run_case(rt: &tokio::runtime::Runtime, case: &Case) {
+    let name = &case.name;
+    let table = case.table();
+    let work = tempfile::tempdir().unwrap();
+    let input_dir = work.path().join("in");
+    let dest = work.path().join("dest");
+    std::fs::create_dir_all(&input_dir).unwrap();
+    for f in case.files.iter().chain(&case.before) {
+        std::fs::copy(corpus().join(f), input_dir.join(f)).unwrap_or_else(|e| panic!("{name}: {f}: {e}"));
+    }
+    let mut generated = String::new();
+    if let Some(g) = &case.generate {
+        generated = g.repeat.repeat(g.times);
+        std::fs::write(input_dir.join(&g.file), [g.prefix.as_str(), &generated, &g.suffix].concat()).unwrap();
+    }
+
+    // A run before the case, whose files the case must leave byte for byte as they were.
+    let mut kept = BTreeMap::new();
+    if !case.before.is_empty() {
+        let o = convert(case, &input_dir, &dest, &case.before, None);
+        assert_eq!(o.status.code(), Some(0), "{name}: the run before: {}", String::from_utf8_lossy(&o.stderr));
+        kept = tree(&dest);
+        assert!(!kept.is_empty(), "{name}: the run before wrote nothing");
+    }
+
+    let o = convert(case, &input_dir, &dest, &case.inputs(), case.max_bad_rows);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(case.exit), "{name}: exit status; stderr:\n{stderr}");
+
+    let last = stderr.lines().last().unwrap_or_default();
+    match &case.error {
+        Some(e) => assert_eq!(last, format!("botevents: {e}"), "{name}: error line; stderr:\n{stderr}"),
+        None => assert!(!stderr.contains("  error: "), "{name}: unexpected error; stderr:\n{stderr}"),
+    }
+    assert_eq!(case.exit == 0, case.error.is_none(), "{name}: a failing case states its error, a passing one none");
+    let warnings: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("  warning: ")).collect();
+    assert_eq!(warnings, case.warnings, "{name}: warnings; stderr:\n{stderr}");
+
+    // Nothing at the destination but the expected data files and rejects files.
+    let files = tree(&dest);
+    let want_rejects: BTreeSet<String> = case.rejects.iter().map(|r| rejects_path(table, &r.file)).collect();
+    let want: BTreeSet<String> = case.parquet.iter().cloned().chain(want_rejects.iter().cloned()).collect();
+    let got: BTreeSet<String> = files.keys().cloned().collect();
+    assert_eq!(got, want, "{name}: files at the destination");
+
+    // The rejects files, line by line and key by key.
+    let mut got_rejects = Vec::new();
+    for path in &want_rejects {
+        for line in String::from_utf8(files[path].clone()).unwrap().lines() {
+            let r: RejectLine = serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: {path}: {e}: {line}"));
+            assert_eq!(&rejects_path(table, &r.file), path, "{name}: a reject of {} in {path}", r.file);
+            got_rejects.push(r);
+        }
+    }
+    assert_eq!(got_rejects, case.rejects, "{name}: rejects");
+
+    // The files of the run before are untouched, and still readable.
+    for (path, bytes) in &kept {
+        assert!(files.get(path) == Some(bytes), "{name}: {path} changed or vanished after a failed run");
+    }
+
+    let parquet: Vec<&String> = case.parquet.iter().collect();
+    let got_rows = rows(rt, table, &dest, &parquet);
+    let want_rows: Vec<Vec<String>> =
+        case.rows.iter().map(|r| r.iter().map(|c| c.replace(GENERATED, &generated)).collect()).collect();
+    if got_rows != want_rows {
+        // Shorten the generated value, for a readable failure.
+        let short = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+            let cut =
+                |c: &String| if c.len() > 200 { format!("{}… ({} bytes)", &c[..200], c.len()) } else { c.clone() };
+            rows.iter().map(|r| r.iter().map(cut).collect()).collect()
+        };
+        panic!("{name}: rows\n got: {:#?}\nwant: {:#?}", short(&got_rows), short(&want_rows));
+    }
+}
+
+/// The manifest covers the folder: every file is some case's input, every input exists, names are
+/// unique, and there are enough cases.
+#[test]
+fn manifest_lists_every_file_of_the_corpus() {
+    let m = load();
+    assert!(m.case.len() >= MIN_CASES, "{} cases, fewer than {MIN_CASES}", m.case.len());
+    let mut names = BTreeSet::new();
+    let mut used = BTreeSet::new();
+    for c in &m.case {
+        assert!(names.insert(c.name.as_str()), "case {} appears twice", c.name);
+        assert!(!c.about.trim().is_empty(), "case {} says nothing about itself", c.name);
+        assert!(!c.inputs().is_empty(), "case {} has no input", c.name);
+        used.extend(c.files.iter().chain(&c.before).map(String::as_str));
+        if let Some(g) = &c.generate {
+            assert!(!corpus().join(&g.file).exists(), "case {}: {} is generated, not committed", c.name, g.file);
+        }
+    }
+    let on_disk: BTreeSet<String> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f != MANIFEST)
+        .collect();
+    let on_disk: BTreeSet<&str> = on_disk.iter().map(String::as_str).collect();
+    assert_eq!(on_disk, used, "files of tests/data/bad vs the inputs the manifest names");
+}
+
+/// Every case of the manifest, run for real. All cases run; the failures are listed at the end.
+#[test]
+fn bad_inputs_have_their_exact_outcome() {
+    let m = load();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut failed = Vec::new();
+    for case in &m.case {
+        if catch_unwind(AssertUnwindSafe(|| run_case(&rt, case))).is_err() {
+            failed.push(format!("{} ({})", case.name, case.about));
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} cases failed:\n  {}", failed.len(), m.case.len(), failed.join("\n  "));
+}
