@@ -211,9 +211,21 @@ fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) 
 }
 
 async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
+    let result = export_bot_inner(run, bot).await;
+    // Every upload of the bot is complete or abandoned by now: tidy up its staging folder.
+    if let Err(e) = run.cfg.dest.sweep_leftovers(&run.cfg.api.account, bot) {
+        tracing::warn!(bot, error = %e, "cannot tidy up the staging folder");
+    }
+    result
+}
+
+async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cfg = &run.cfg;
     let account = cfg.api.account.as_str();
     let mut loaded = run.states.load(account, bot, cfg.now).await?;
+    if let Err(e) = cfg.dest.sweep_leftovers(account, bot) {
+        run.warn(format!("bot {bot}: cannot remove the files an interrupted run left behind: {e}"));
+    }
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
     // idempotent, and one window then serves every stream (the totals check the details).

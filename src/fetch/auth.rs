@@ -1,7 +1,12 @@
 //! Authentication: discovery → login → SSO, as the vendor's page describes.
+//!
+//! The client moves bytes; what a 200 answer means is decided by three pure functions,
+//! [`parse_discovery`], [`parse_login`] and [`parse_sso`], which take the body as bytes and are
+//! unit-tested and fuzzed on their own.
 
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
@@ -19,6 +24,96 @@ pub struct Session {
     pub access_token: Secret,
     /// `sessionOrganizationId`, sent in the `organizationId` header.
     pub organization_id: String,
+}
+
+/// Why the body of a 200 answer of discovery, login or SSO is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    /// The body is not JSON (an HTML error page, a truncated body …).
+    #[error("not JSON ({reason})")]
+    NotJson {
+        /// The parser's message (line and column).
+        reason: String,
+    },
+    /// A field the connector needs is missing, not a string, or empty.
+    #[error("no {field} in the response")]
+    Missing {
+        /// What was looked for.
+        field: &'static str,
+    },
+    /// The discovered login host does not make a URL.
+    #[error("invalid URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL built from the answer.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The discovered login host would receive the password over plain http.
+    #[error("refusing plain http:// for non-loopback host in {url}; use https://")]
+    Insecure {
+        /// The URL built from the answer.
+        url: String,
+    },
+}
+
+fn json(body: &[u8]) -> Result<Value, ResponseError> {
+    serde_json::from_slice(body).map_err(|e| ResponseError::NotJson { reason: e.to_string() })
+}
+
+/// Interprets the body of agentVep `baseURI.json`: the base URL of the account's Login Service,
+/// ending in `/`. The service answers with a bare `host[:port]`; a loopback host (the
+/// simulator) gets `http://`, any other `https://`. A full URL is taken as it is, and refused
+/// unless it is https or loopback http.
+pub fn parse_discovery(body: &[u8]) -> Result<Url, ResponseError> {
+    let v = json(body)?;
+    let base = v.get("baseURI").and_then(Value::as_str).map(|b| b.trim().trim_end_matches('/'));
+    let base = match base {
+        Some(b) if !b.is_empty() => b,
+        _ => return Err(ResponseError::Missing { field: "baseURI" }),
+    };
+    let text = if base.contains("://") {
+        format!("{base}/")
+    } else {
+        let scheme = if is_loopback_host(host_of(base)) { "http" } else { "https" };
+        format!("{scheme}://{base}/")
+    };
+    let url = Url::parse(&text).map_err(|e| ResponseError::BadUrl { url: text.clone(), reason: e.to_string() })?;
+    check_secure(&url).map_err(|_| ResponseError::Insecure { url: url.to_string() })?;
+    Ok(url)
+}
+
+/// The host of a bare `host[:port]` (an IPv6 host keeps its brackets).
+fn host_of(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(authority, |end| &authority[..end + 2]),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost") || host == "[::1]"
+}
+
+/// Interprets the body of the Login Service's `login`: the `bearer` token, found at the top
+/// level or one level down.
+pub fn parse_login(body: &[u8]) -> Result<Secret, ResponseError> {
+    match find_str(&json(body)?, "bearer") {
+        Some(b) if !b.is_empty() => Ok(Secret::new(b)),
+        _ => Err(ResponseError::Missing { field: "bearer token" }),
+    }
+}
+
+/// Interprets the body of Conversation Builder `sso/authenticate`: `apiAccessToken` and
+/// `sessionOrganizationId`, found at the top level or one level down (`successResult`).
+pub fn parse_sso(body: &[u8]) -> Result<Session, ResponseError> {
+    let v = json(body)?;
+    match (find_str(&v, "apiAccessToken"), find_str(&v, "sessionOrganizationId")) {
+        (Some(t), Some(o)) if !t.is_empty() => {
+            Ok(Session { access_token: Secret::new(t), organization_id: o.to_string() })
+        }
+        _ => Err(ResponseError::Missing { field: "apiAccessToken/sessionOrganizationId" }),
+    }
 }
 
 /// Finds `key` as a string at the top level of `v` or one level down.
@@ -71,7 +166,12 @@ impl ApiClient {
         Target { endpoint, scope: format!("account {}", self.cfg.account) }
     }
 
-    async fn json_of(&self, endpoint: Endpoint, rb: reqwest::RequestBuilder) -> Result<Value, FetchError> {
+    /// Sends an authentication request; the body of a 200 answer, with its correlationId.
+    async fn body_of(
+        &self,
+        endpoint: Endpoint,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<(Bytes, CorrelationId), FetchError> {
         let target = self.auth_target(endpoint);
         self.limiter.acquire().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -88,42 +188,27 @@ impl ApiClient {
             let retry_after = retry_after_of(&resp);
             return Err(FetchError::Status { target, status: status.as_u16(), correlation, retry_after });
         }
-        let bytes = resp.bytes().await.map_err(|source| FetchError::Body {
-            target: target.clone(),
-            bytes: 0,
-            correlation: correlation.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| FetchError::BadResponse {
-            target,
-            reason: format!("not JSON ({e})"),
-            correlation,
-        })
+        match resp.bytes().await {
+            Ok(bytes) => Ok((bytes, correlation)),
+            Err(source) => Err(FetchError::Body { target, bytes: 0, correlation, source }),
+        }
+    }
+
+    /// An unusable 200 answer as a [`FetchError`] naming the endpoint and the correlationId.
+    fn unusable(&self, endpoint: Endpoint, correlation: CorrelationId, e: ResponseError) -> FetchError {
+        match e {
+            ResponseError::BadUrl { url, reason } => FetchError::BadUrl { url, reason },
+            ResponseError::Insecure { url } => FetchError::InsecureUrl { url },
+            e => FetchError::BadResponse { target: self.auth_target(endpoint), reason: e.to_string(), correlation },
+        }
     }
 
     async fn discover(&self) -> Result<Url, FetchError> {
         let acc = self.cfg.account.as_str();
         let mut url = join(&self.cfg.discovery_url, &["api", "account", acc, "service", "agentVep", "baseURI.json"])?;
         url.query_pairs_mut().append_pair("version", "1.0");
-        let v = self.json_of(Endpoint::Discovery, self.http.get(url)).await?;
-        let Some(base) = v.get("baseURI").and_then(Value::as_str) else {
-            return Err(FetchError::BadResponse {
-                target: self.auth_target(Endpoint::Discovery),
-                reason: "no baseURI in the response".into(),
-                correlation: CorrelationId::default(),
-            });
-        };
-        let base = base.trim().trim_end_matches('/');
-        let text = if base.contains("://") {
-            format!("{base}/")
-        } else {
-            // The service answers with a bare host; loopback hosts (the simulator) speak http.
-            let host = base.split(':').next().unwrap_or_default();
-            let scheme = if host == "127.0.0.1" || host == "localhost" || host == "[::1]" { "http" } else { "https" };
-            format!("{scheme}://{base}/")
-        };
-        let url = Url::parse(&text).map_err(|e| FetchError::BadUrl { url: text.clone(), reason: e.to_string() })?;
-        check_secure(&url)?;
+        let (body, correlation) = self.body_of(Endpoint::Discovery, self.http.get(url)).await?;
+        let url = parse_discovery(&body).map_err(|e| self.unusable(Endpoint::Discovery, correlation, e))?;
         tracing::debug!(login = %url, "discovered the login host");
         Ok(url)
     }
@@ -134,15 +219,8 @@ impl ApiClient {
         url.query_pairs_mut().append_pair("v", "1.3");
         let body = serde_json::json!({ "username": user.expose(), "password": password.expose() });
         let rb = self.http.post(url).header("x-api-key", self.cfg.credentials.api_key.expose()).json(&body);
-        let v = self.json_of(Endpoint::Login, rb).await?;
-        match find_str(&v, "bearer") {
-            Some(b) if !b.is_empty() => Ok(Secret::new(b)),
-            _ => Err(FetchError::BadResponse {
-                target: self.auth_target(Endpoint::Login),
-                reason: "no bearer token in the login response".into(),
-                correlation: CorrelationId::default(),
-            }),
-        }
+        let (body, correlation) = self.body_of(Endpoint::Login, rb).await?;
+        parse_login(&body).map_err(|e| self.unusable(Endpoint::Login, correlation, e))
     }
 
     async fn sso(&self, bearer: &Secret) -> Result<Session, FetchError> {
@@ -152,17 +230,8 @@ impl ApiClient {
             .get(url)
             .header("x-api-key", self.cfg.credentials.api_key.expose())
             .header("Authorization", format!("Bearer {}", bearer.expose()));
-        let v = self.json_of(Endpoint::Sso, rb).await?;
-        match (find_str(&v, "apiAccessToken"), find_str(&v, "sessionOrganizationId")) {
-            (Some(t), Some(o)) if !t.is_empty() => {
-                Ok(Session { access_token: Secret::new(t), organization_id: o.to_string() })
-            }
-            _ => Err(FetchError::BadResponse {
-                target: self.auth_target(Endpoint::Sso),
-                reason: "no apiAccessToken/sessionOrganizationId in the SSO response".into(),
-                correlation: CorrelationId::default(),
-            }),
-        }
+        let (body, correlation) = self.body_of(Endpoint::Sso, rb).await?;
+        parse_sso(&body).map_err(|e| self.unusable(Endpoint::Sso, correlation, e))
     }
 }
 
@@ -177,5 +246,68 @@ mod tests {
         let flat: Value = serde_json::json!({"apiAccessToken": "t2", "sessionOrganizationId": "o2"});
         assert_eq!(find_str(&flat, "sessionOrganizationId"), Some("o2"));
         assert_eq!(find_str(&serde_json::json!({"a": {"b": {"apiAccessToken": "deep"}}}), "apiAccessToken"), None);
+    }
+
+    #[test]
+    fn discovery_gives_a_login_base_url() {
+        let base = |body: &str| parse_discovery(body.as_bytes()).map(|u| u.to_string());
+        // The vendor's shape: a bare host, https unless it is loopback.
+        assert_eq!(
+            base(r#"{"service":"agentVep","account":"1","baseURI":"va.agentvep.liveperson.net"}"#).unwrap(),
+            "https://va.agentvep.liveperson.net/"
+        );
+        assert_eq!(base(r#"{"baseURI":" 127.0.0.1:8080/ "}"#).unwrap(), "http://127.0.0.1:8080/");
+        assert_eq!(base(r#"{"baseURI":"localhost"}"#).unwrap(), "http://localhost/");
+        assert_eq!(base(r#"{"baseURI":"[::1]:9000"}"#).unwrap(), "http://[::1]:9000/");
+        // A full URL is kept, with one trailing slash.
+        assert_eq!(base(r#"{"baseURI":"https://lo.example.com:443//"}"#).unwrap(), "https://lo.example.com/");
+        assert_eq!(base(r#"{"baseURI":"http://127.0.0.1:1/"}"#).unwrap(), "http://127.0.0.1:1/");
+    }
+
+    #[test]
+    fn discovery_refuses_what_it_cannot_use() {
+        let err = |body: &str| parse_discovery(body.as_bytes()).unwrap_err();
+        assert!(matches!(err("<html>busy</html>"), ResponseError::NotJson { .. }));
+        assert_eq!(err("{}"), ResponseError::Missing { field: "baseURI" });
+        assert_eq!(err(r#"{"baseURI":7}"#), ResponseError::Missing { field: "baseURI" });
+        assert_eq!(err(r#"{"baseURI":" / "}"#), ResponseError::Missing { field: "baseURI" });
+        assert_eq!(err(r#"["baseURI"]"#), ResponseError::Missing { field: "baseURI" });
+        assert!(
+            matches!(err(r#"{"baseURI":"bad host:port"}"#), ResponseError::BadUrl { url, .. } if url == "https://bad host:port/")
+        );
+        assert_eq!(
+            err(r#"{"baseURI":"http://lo.example.com"}"#),
+            ResponseError::Insecure { url: "http://lo.example.com/".into() }
+        );
+        assert!(matches!(err(r#"{"baseURI":"ftp://127.0.0.1"}"#), ResponseError::Insecure { .. }));
+    }
+
+    #[test]
+    fn login_finds_the_bearer() {
+        assert_eq!(parse_login(br#"{"csrf":"x","bearer":"b1","config":{}}"#).unwrap().expose(), "b1");
+        assert_eq!(parse_login(br#"{"successResult":{"bearer":"b2"}}"#).unwrap().expose(), "b2");
+        for body in [&br#"{"bearer":""}"#[..], br#"{"bearer":null}"#, br#"{"a":{"b":{"bearer":"deep"}}}"#, b"7"] {
+            assert_eq!(parse_login(body).unwrap_err(), ResponseError::Missing { field: "bearer token" });
+        }
+        let e = parse_login(b"{\"bearer\":").unwrap_err();
+        assert!(matches!(e, ResponseError::NotJson { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("not JSON (EOF while parsing"), "{e}");
+    }
+
+    #[test]
+    fn sso_finds_token_and_organization() {
+        let s = parse_sso(
+            br#"{"success":true,"successResult":{"apiAccessToken":"t","sessionOrganizationId":"o","sessionTtl":3600}}"#,
+        )
+        .unwrap();
+        assert_eq!((s.access_token.expose(), s.organization_id.as_str()), ("t", "o"));
+        let s = parse_sso(br#"{"apiAccessToken":"t2","sessionOrganizationId":""}"#).unwrap();
+        assert_eq!((s.access_token.expose(), s.organization_id.as_str()), ("t2", ""));
+        let missing = ResponseError::Missing { field: "apiAccessToken/sessionOrganizationId" };
+        assert_eq!(parse_sso(br#"{"success":false}"#).unwrap_err(), missing);
+        assert_eq!(parse_sso(br#"{"apiAccessToken":"","sessionOrganizationId":"o"}"#).unwrap_err(), missing);
+        assert_eq!(parse_sso(br#"{"apiAccessToken":"t"}"#).unwrap_err(), missing);
+        assert!(matches!(parse_sso(b"\xff").unwrap_err(), ResponseError::NotJson { .. }));
+        assert_eq!(missing.to_string(), "no apiAccessToken/sessionOrganizationId in the response");
     }
 }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use url::Url;
 
-pub use auth::Session;
+pub use auth::{ResponseError, Session, parse_discovery, parse_login, parse_sso};
 pub use limiter::RateLimiter;
 pub use retry::{BackoffConfig, Retry, RetryConfig, Retryable};
 

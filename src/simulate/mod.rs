@@ -268,6 +268,12 @@ impl Simulator {
         self.shared.inject(scope, fault, times);
     }
 
+    /// Every bearer and API access token issued so far, valid or not (secrets a client must
+    /// never print).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.issued_tokens()
+    }
+
     /// Invalidates every bearer and API access token issued so far, as a session expiry would:
     /// the next data request with an old token gets 401.
     pub fn revoke_tokens(&self) {

@@ -81,6 +81,8 @@ struct Sessions {
     /// Access tokens and the data requests each has left (`None`: unlimited).
     access_tokens: HashMap<String, Option<u32>>,
     expired: u64,
+    /// Every token ever issued, valid or not.
+    all: Vec<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,6 +130,10 @@ impl Shared {
         }
     }
 
+    pub(crate) fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.sessions).all.clone()
+    }
+
     pub(crate) fn revoke_tokens(&self) {
         let mut sessions = lock(&self.sessions);
         sessions.bearers.clear();
@@ -155,6 +161,7 @@ impl Shared {
         for part in parts {
             let _ = write!(token, "{part:016x}");
         }
+        sessions.all.push(token.clone());
         match kind {
             TokenKind::Bearer => {
                 sessions.bearers.insert(token.clone());

@@ -20,6 +20,9 @@ pub const DEFAULT_DEST: &str = "./botevents-data";
 /// The folder of botevents' own files (state, rejects) at the destination.
 pub const META_DIR: &str = "_botevents";
 
+/// The folder under [`META_DIR`] where local files are staged before they are renamed into place.
+pub const TMP_DIR: &str = "tmp";
+
 /// A destination: a store and the prefix inside it.
 #[derive(Clone, Debug)]
 pub struct Destination {
@@ -27,6 +30,9 @@ pub struct Destination {
     prefix: Path,
     display: String,
     part_size: usize,
+    /// The folder of a local destination: files are staged under `_botevents/tmp/` and renamed
+    /// into place, so that no partial or temporary file ever appears in the layout.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// Upload part size for object stores (S3's minimum part is 5 MiB; 8 MiB keeps part counts low).
@@ -60,7 +66,13 @@ impl Destination {
             }
             Some(u) => {
                 let (store, prefix) = cloud_store(&u, options).map_err(|e| bad(e.to_string()))?;
-                Ok(Destination { store, prefix, display: url.to_string(), part_size: CLOUD_PART_BYTES })
+                Ok(Destination {
+                    store,
+                    prefix,
+                    display: url.to_string(),
+                    part_size: CLOUD_PART_BYTES,
+                    local_root: None,
+                })
             }
         }
     }
@@ -68,19 +80,23 @@ impl Destination {
     fn local(path: &std::path::Path, display: &str) -> Result<Destination, WriteError> {
         let bad = |reason: String| WriteError::Destination { url: display.to_string(), reason };
         std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
-        let store =
-            LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?.with_automatic_cleanup(true);
+        // fsync: a file (and the state that counts on it) survives a power cut once committed.
+        let store = LocalFileSystem::new_with_prefix(path)
+            .map_err(|e| bad(e.to_string()))?
+            .with_automatic_cleanup(true)
+            .with_fsync(true);
         Ok(Destination {
             store: Arc::new(store),
             prefix: Path::default(),
             display: display.to_string(),
             part_size: LOCAL_PART_BYTES,
+            local_root: Some(path.canonicalize().map_err(|e| bad(e.to_string()))?),
         })
     }
 
     /// A destination over any store (tests, memory, decorated stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: Path, display: impl Into<String>) -> Destination {
-        Destination { store, prefix, display: display.into(), part_size: CLOUD_PART_BYTES }
+        Destination { store, prefix, display: display.into(), part_size: CLOUD_PART_BYTES, local_root: None }
     }
 
     /// Bytes per upload part: encoded bytes are handed over in parts this big, and a file larger
@@ -114,6 +130,49 @@ impl Destination {
         self.child(&[table.name(), &dir, &file])
     }
 
+    /// Where a data file is written before it is renamed to `final_path`, on stores where a
+    /// file being written is visible (local disk): `_botevents/tmp/{account}@{bot}/…part`.
+    /// `None` on object stores, whose uploads are invisible until complete.
+    pub fn staging_path(&self, table: Table, day: NaiveDate, account: &str, bot: &str) -> Option<Path> {
+        self.local_root.as_ref()?;
+        let name = format!("{}.{day}.{:016x}.part", table.name(), fastrand::u64(..));
+        Some(self.child(&[META_DIR, TMP_DIR, &format!("{account}@{bot}"), &name]))
+    }
+
+    /// Removes what an earlier run of this (account, bot) left behind when it was killed: its
+    /// staged files under `_botevents/tmp/` and the object store's own staging files
+    /// (`name#N`) next to its data, state and rejects files. Local destinations only (object
+    /// stores show no partial uploads). Returns the number of files removed.
+    ///
+    /// Run before a bot's export starts and after it ends; a second export of the same bot running at the same
+    /// time (which its state commit would refuse anyway) loses its uploads in flight.
+    pub fn sweep_leftovers(&self, account: &str, bot: &str) -> std::io::Result<usize> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        let staged = root.join(META_DIR).join(TMP_DIR).join(format!("{account}@{bot}"));
+        removed += remove_matching(&staged, |_| true)?;
+        // Empty folders go too (a folder still in use by another bot's run stays: not empty).
+        let _ = std::fs::remove_dir(&staged);
+        let _ = std::fs::remove_dir(root.join(META_DIR).join(TMP_DIR));
+        let state_prefix = format!("{bot}.json#");
+        removed += remove_matching(&root.join(META_DIR).join("state").join(account), |n| n.starts_with(&state_prefix))?;
+        let data_prefix = format!("{account}@{bot}.parquet#");
+        for table in Table::ALL {
+            let Ok(days) = std::fs::read_dir(root.join(table.name())) else { continue };
+            for day in days.flatten() {
+                removed += remove_matching(&day.path(), |n| n.starts_with(&data_prefix))?;
+            }
+            let rejects = root.join(META_DIR).join("rejects").join(table.name()).join(account).join(bot);
+            removed += remove_matching(&rejects, |n| n.contains('#'))?;
+        }
+        if removed > 0 {
+            tracing::info!(account, bot, removed, "removed files left behind by an interrupted run");
+        }
+        Ok(removed)
+    }
+
     /// `_botevents/state/{account}/{bot}.json`.
     pub fn state_path(&self, account: &str, bot: &str) -> Path {
         self.child(&[META_DIR, "state", account, &format!("{bot}.json")])
@@ -128,6 +187,27 @@ impl Destination {
     pub fn rejects_named(&self, table: Table, account: &str, bot: &str, name: &str) -> Path {
         self.child(&[META_DIR, "rejects", table.name(), account, bot, &format!("{name}.jsonl")])
     }
+}
+
+/// Removes the files of `dir` whose names satisfy `matches`; a missing folder has none.
+fn remove_matching(dir: &std::path::Path, matches: impl Fn(&str) -> bool) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name().to_str().is_some_and(&matches) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Retries of the object store's own requests: sized for flaky networks (a dozen retries over up

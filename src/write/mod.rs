@@ -151,7 +151,16 @@ pub struct PartitionWriter {
     /// The days this writer owns: files of these days without rows are removed at commit.
     /// `None` (offline conversion): any day, nothing removed.
     window: Option<Window>,
-    uploads: BTreeMap<NaiveDate, (Path, BufWriter, u64)>,
+    uploads: BTreeMap<NaiveDate, Upload>,
+}
+
+/// One day's file on its way: written to `staged` (local disk) or straight to `path` (object
+/// stores, where it stays invisible until complete).
+struct Upload {
+    path: Path,
+    staged: Option<Path>,
+    writer: BufWriter,
+    bytes: u64,
 }
 
 impl PartitionWriter {
@@ -178,15 +187,17 @@ impl PartitionWriter {
             {
                 return Err(WriteError::OutsideWindow { table: self.table, day, window });
             }
-            let (path, up, n) = self.uploads.entry(day).or_insert_with(|| {
+            let up = self.uploads.entry(day).or_insert_with(|| {
                 let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
-                let w = BufWriter::with_capacity(self.dest.store(), path.clone(), self.dest.part_size());
-                (path, w, 0)
+                let staged = self.dest.staging_path(self.table, day, &self.account, &self.bot);
+                let target = staged.clone().unwrap_or_else(|| path.clone());
+                let writer = BufWriter::with_capacity(self.dest.store(), target, self.dest.part_size());
+                Upload { path, staged, writer, bytes: 0 }
             });
-            *n += bytes.len() as u64;
-            up.put(Bytes::from(bytes)).await.map_err(|source| WriteError::Store {
+            up.bytes += bytes.len() as u64;
+            up.writer.put(Bytes::from(bytes)).await.map_err(|source| WriteError::Store {
                 op: "uploading",
-                path: path.to_string(),
+                path: up.staged.as_ref().unwrap_or(&up.path).to_string(),
                 source,
             })?;
         }
@@ -209,14 +220,30 @@ impl PartitionWriter {
         let mut written = Written::default();
         let uploads = std::mem::take(&mut self.uploads);
         let mut pending = uploads.into_iter();
-        while let Some((day, (path, mut up, bytes))) = pending.next() {
-            if let Err(source) = up.shutdown().await {
+        while let Some((day, up)) = pending.next() {
+            let Upload { path, staged, mut writer, bytes } = up;
+            let mut result = writer
+                .shutdown()
+                .await
+                .map_err(|source| WriteError::Upload { path: staged.as_ref().unwrap_or(&path).to_string(), source });
+            if let (Ok(()), Some(staged)) = (&result, &staged) {
+                // An atomic rename: readers see the old file or the new one, never a part.
+                result = self.dest.store().rename(staged, &path).await.map_err(|source| WriteError::Store {
+                    op: "renaming into place",
+                    path: path.to_string(),
+                    source,
+                });
+                if result.is_err() {
+                    let _ = self.dest.store().delete(staged).await;
+                }
+            }
+            if let Err(e) = result {
                 // A failed completion leaves nothing visible; the writer cannot be aborted after
                 // shutdown, so only the remaining uploads are.
-                for (_, (_, mut rest, _)) in pending {
-                    let _ = rest.abort().await;
+                for (_, mut rest) in pending {
+                    let _ = rest.writer.abort().await;
                 }
-                return Err(WriteError::Upload { path: path.to_string(), source });
+                return Err(e);
             }
             let rows = rows_of.get(&day).copied().unwrap_or_default();
             tracing::debug!(table = %self.table, bot = %self.bot, %day, rows, bytes, path = %path, "wrote partition");
@@ -247,9 +274,9 @@ impl PartitionWriter {
 
     /// Abandons every upload: no object of this window changes.
     pub async fn abort(&mut self) {
-        for (_, (path, mut up, _)) in std::mem::take(&mut self.uploads) {
-            if let Err(e) = up.abort().await {
-                tracing::warn!(path = %path, error = %e, "aborting an upload failed");
+        for (_, mut up) in std::mem::take(&mut self.uploads) {
+            if let Err(e) = up.writer.abort().await {
+                tracing::warn!(path = %up.path, error = %e, "aborting an upload failed");
             }
         }
     }
