@@ -53,6 +53,12 @@ pub async fn convert_files(
         store: crate::write::store_summary(&cfg.dest),
         ..RunSummary::default()
     };
+    let sweep = |summary: &mut RunSummary| {
+        if let Err(e) = cfg.dest.sweep_leftovers(&cfg.account, &cfg.bot) {
+            summary.warnings.insert(format!("cannot remove the files an interrupted run left behind: {e}"));
+        }
+    };
+    sweep(&mut summary);
     let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None);
     let outcome = {
         let work = convert_inner(&cfg, &mut writer, &mut summary);
@@ -88,6 +94,7 @@ pub async fn convert_files(
             Err(e)
         }
     };
+    sweep(&mut summary);
     summary.conclude(started, &result);
     (summary, result)
 }
