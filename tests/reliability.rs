@@ -302,3 +302,36 @@ async fn ids_that_could_escape_the_layout_are_refused() {
     assert!(all_files(h.dest()).is_empty(), "nothing written");
     assert_eq!(h.sim.stats().requests, 0, "nothing sent");
 }
+
+/// The fault flags of `export --simulate` (the same as `botevents simulate`'s): a chaotic export
+/// equals a clean one, and a simulator that fails every request fails the run, naming the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_flags_of_the_built_in_simulator() {
+    let run = |dest: &Path, extra: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"))
+            .args(["export", "--simulate", "--now", NOW, "--last", "3d", "--bot", "bot-sales", "--dest"])
+            .arg(dest)
+            .args(extra)
+            .env_clear()
+            .env("BOTEVENTS_LOG", "warn")
+            .output()
+    };
+    let (clean, chaos, broken) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert_ok(&run(clean.path(), &[]).await.unwrap());
+    let flags = ["--fault-rate", "50", "--fault-mix", "503,drop,short:500,hang", "--fault-seed", "9", "--fault-auth"];
+    let out = run(
+        chaos.path(),
+        &[&flags[..], &["--token-calls", "2", "--read-timeout", "1s", "--max-retries", "30"]].concat(),
+    )
+    .await
+    .unwrap();
+    assert_ok(&out);
+    assert_eq!(layout(clean.path()), layout(chaos.path()));
+    let out = run(broken.path(), &["--fault-rate", "100", "--fault-mix", "502", "--max-retries", "1"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 502"), "{}", stderr(&out));
+    let out = run(broken.path(), &["--fault-rate", "10", "--fault-mix", "teapot"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unknown fault 'teapot'"), "{}", stderr(&out));
+}
