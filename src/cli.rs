@@ -18,6 +18,8 @@ use crate::error::UsageError;
 use crate::export::{DEFAULT_ROW_CAP, ExportConfig, Stream};
 use crate::fetch::limiter::DEFAULT_MAX_RPS;
 use crate::fetch::{ApiConfig, Credentials, DEFAULT_DISCOVERY_URL, RetryConfig};
+use crate::ops::plan::PlanConfig;
+use crate::ops::state::StateConfig;
 use crate::plan::{RangeRequest, StartFrom};
 use crate::secret::Secret;
 use crate::write::{Destination, WriteOptions, validate_id};
@@ -69,6 +71,131 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run the API simulator on loopback until stopped, printing its URLs and credentials.
     Simulate(SimulateArgs),
+    /// Print the ranges, windows and requests an export with the same options would make, and
+    /// the time they take at --max-rps; sends nothing (reads the cursors at the destination).
+    Plan(Box<PlanArgs>),
+    /// Check configuration and credentials: login, SSO and one small data call (one hour of the
+    /// last complete day, first bot). Exit 0 when all pass, 3 on an authentication failure.
+    Check(Box<ExportArgs>),
+    /// Show or reset the per-bot cursors at a destination.
+    State(StateArgs),
+}
+
+/// Options of `botevents plan`: those of `export`, plus the output format.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The export to plan.
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `botevents state show|reset`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+/// The state subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Print each bot's cursors (per stream), when and by whom they were written, and the days
+    /// not exported yet that are about to fall out of retention.
+    Show(StateShowArgs),
+    /// Move a bot's cursors back (--to DAY), or remove them so that the next run starts at the
+    /// oldest retained day; the next export then fetches those days again.
+    Reset(StateResetArgs),
+}
+
+/// Where the states are (shared by `state show` and `state reset`).
+#[derive(Debug, Args)]
+pub struct StateTarget {
+    /// Conversational Cloud account (brand) id.
+    #[arg(long, env = "BOTEVENTS_ACCOUNT")]
+    pub account: Option<String>,
+    /// Destination, as for export [default: ./botevents-data].
+    #[arg(long, env = "BOTEVENTS_DEST")]
+    pub dest: Option<String>,
+    /// TOML config file (account, dest, retention_days and [store] are used).
+    #[arg(long, env = "BOTEVENTS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The API's retention in days (for the days at risk).
+    #[arg(long)]
+    pub retention_days: Option<u32>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Pretend the time is this RFC 3339 instant (testing).
+    #[arg(long, hide = true)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Options of `botevents state show`.
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    /// Where the states are.
+    #[command(flatten)]
+    pub target: StateTarget,
+    /// Only these bots (repeatable) [default: every bot with a state].
+    #[arg(long = "bot", value_delimiter = ',')]
+    pub bots: Vec<String>,
+}
+
+/// Options of `botevents state reset`.
+#[derive(Debug, Args)]
+pub struct StateResetArgs {
+    /// Where the state is.
+    #[command(flatten)]
+    pub target: StateTarget,
+    /// The bot whose cursors to reset.
+    #[arg(long)]
+    pub bot: String,
+    /// Only this stream's cursor (detail or total) [default: every stream's].
+    #[arg(long)]
+    pub stream: Option<Stream>,
+    /// Move the cursors back to this UTC day (the first day the next run exports); without it
+    /// the cursors are removed and the next run starts at the oldest retained day.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+}
+
+impl StateTarget {
+    /// Validates the target; `bots` are the bots named on the command line.
+    pub fn into_config(
+        self,
+        bots: Vec<String>,
+        env: EnvSecrets,
+        now: DateTime<Utc>,
+    ) -> Result<StateConfig, crate::Error> {
+        let mut file = load_config_file(self.config.as_deref())?;
+        let account = self
+            .account
+            .or(file.account.take())
+            .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
+        validate_id("account", &account)?;
+        for b in &bots {
+            validate_id("bot", b)?;
+        }
+        let dest = open_dest(self.dest, &mut file, env.store_options)?;
+        Ok(StateConfig {
+            account,
+            dest,
+            bots,
+            retention_days: self.retention_days.or(file.retention_days).unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
+            now: self.now.unwrap_or(now),
+        })
+    }
+}
+
+impl StateResetArgs {
+    /// What to reset.
+    pub fn reset(&self) -> crate::commit::Reset {
+        crate::commit::Reset { stream: self.stream.map(|s| s.as_str().to_string()), to: self.to }
+    }
 }
 
 /// Options of `botevents export`.
@@ -597,41 +724,13 @@ impl ExportArgs {
     /// Validates the arguments into an export configuration. `sim` is set when `--simulate`
     /// started a simulator; `now` is the clock unless `--now` overrides it.
     pub fn into_config(
-        self,
+        mut self,
         env: EnvSecrets,
         sim: Option<&SimulatorDefaults>,
         now: DateTime<Utc>,
     ) -> Result<ExportConfig, crate::Error> {
-        let file = match &self.config {
-            Some(p) => ConfigFile::load(p)?,
-            None => ConfigFile::default(),
-        };
-        let account = self
-            .account
-            .or(file.account)
-            .or_else(|| sim.map(|s| s.account.clone()))
-            .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
-        validate_id("account", &account)?;
-        let mut bots = if !self.bots.is_empty() {
-            self.bots
-        } else if !file.bots.is_empty() {
-            file.bots
-        } else {
-            sim.map(|s| s.bots.clone()).unwrap_or_default()
-        };
-        bots.retain(|b| !b.trim().is_empty());
-        if bots.is_empty() {
-            return Err(UsageError::Missing {
-                what: "bots",
-                hint: "pass --bot ID (repeatable) or set BOTEVENTS_BOTS=a,b",
-            }
-            .into());
-        }
-        for b in &bots {
-            validate_id("bot", b)?;
-        }
-        let mut seen = std::collections::HashSet::new();
-        bots.retain(|b| seen.insert(b.clone()));
+        let mut file = load_config_file(self.config.as_deref())?;
+        let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
         let region_url = match (self.region, file.region.as_deref()) {
             (Some(r), _) => Some(r.api_url().to_string()),
             (None, Some(r)) => Some(
@@ -643,24 +742,24 @@ impl ExportArgs {
             (None, None) => None,
         };
         let sim_url = sim.map(|s| s.url.clone());
-        let api_url = match (self.api_url, file.api_url, sim_url.clone(), region_url) {
+        let api_url = match (self.api_url.take(), file.api_url.take(), sim_url.clone(), region_url) {
             (Some(u), ..) | (None, Some(u), ..) | (None, None, Some(u), _) => u,
             (None, None, None, Some(r)) => Url::parse(&r).map_err(|e| invalid("--region", &r, e))?,
             (None, None, None, None) => {
                 Url::parse(crate::fetch::DEFAULT_API_URL).map_err(|e| invalid("--api-url", "", e))?
             }
         };
-        let login_url = self.login_url.or(file.login_url).or_else(|| sim_url.clone());
+        let login_url = self.login_url.take().or(file.login_url.take()).or_else(|| sim_url.clone());
         // A loopback API is a stand-in that serves every endpoint itself (SPEC §6): discover the
         // login host there too, rather than asking the real domain service.
         let loopback_api = crate::fetch::check_secure(&api_url).is_ok() && api_url.scheme() == "http";
         let local_discovery = loopback_api.then(|| api_url.clone());
-        let discovery_url = match self.discovery_url.or(file.discovery_url).or(sim_url).or(local_discovery) {
-            Some(u) => u,
-            None => {
-                Url::parse(DEFAULT_DISCOVERY_URL).map_err(|e| invalid("--discovery-url", DEFAULT_DISCOVERY_URL, e))?
-            }
-        };
+        let discovery_url =
+            match self.discovery_url.take().or(file.discovery_url.take()).or(sim_url).or(local_discovery) {
+                Some(u) => u,
+                None => Url::parse(DEFAULT_DISCOVERY_URL)
+                    .map_err(|e| invalid("--discovery-url", DEFAULT_DISCOVERY_URL, e))?,
+            };
         for (what, u) in [
             ("--api-url", Some(&api_url)),
             ("--login-url", login_url.as_ref()),
@@ -674,13 +773,14 @@ impl ExportArgs {
                 })?;
             }
         }
-        let api_key = env.api_key.or(file.api_key).or_else(|| sim.map(|s| Secret::new(s.api_key.clone()))).ok_or(
-            UsageError::Missing { what: "API key", hint: "set BOTEVENTS_API_KEY (or api_key in the config file)" },
-        )?;
+        let api_key =
+            env.api_key.or(file.api_key.take()).or_else(|| sim.map(|s| Secret::new(s.api_key.clone()))).ok_or(
+                UsageError::Missing { what: "API key", hint: "set BOTEVENTS_API_KEY (or api_key in the config file)" },
+            )?;
         let credentials = Credentials {
             api_key,
-            username: env.username.or(file.username).or_else(|| sim.map(|s| Secret::new(s.username.clone()))),
-            password: env.password.or(file.password).or_else(|| sim.map(|s| Secret::new(s.password.clone()))),
+            username: env.username.or(file.username.take()).or_else(|| sim.map(|s| Secret::new(s.username.clone()))),
+            password: env.password.or(file.password.take()).or_else(|| sim.map(|s| Secret::new(s.password.clone()))),
             access_token: env.access_token,
             organization_id: env.organization_id,
         };
@@ -699,23 +799,9 @@ impl ExportArgs {
             }
             .into());
         }
-        let dest_url = self.dest.or(file.dest).unwrap_or_else(|| crate::write::DEFAULT_DEST.to_string());
-        let mut store_opts: Vec<(String, String)> = file.store.into_iter().collect();
-        store_opts.extend(env.store_options);
-        let dest = Destination::open(&dest_url, &store_opts)?;
-        let start = match (self.start, self.last) {
-            (Some(d), _) => StartFrom::Day(d),
-            (None, Some(n)) => StartFrom::Last(n),
-            (None, None) => StartFrom::Cursor(None),
-        };
-        if let (Some(s), Some(e)) = (self.start, self.end)
-            && e <= s
-        {
-            return Err(crate::plan::PlanError::EmptyRange { start: s, end: e }.into());
-        }
-        let mut streams = self.streams;
-        let mut seen = std::collections::HashSet::new();
-        streams.retain(|st| seen.insert(*st));
+        let dest = open_dest(self.dest.take(), &mut file, env.store_options)?;
+        let range = self.range()?;
+        let streams = self.unique_streams();
         let compression = parse_compression(&self.compression)?;
         Ok(ExportConfig {
             api: ApiConfig {
@@ -734,12 +820,7 @@ impl ExportArgs {
             },
             bots,
             dest,
-            range: RangeRequest {
-                start,
-                end: self.end,
-                lookback_days: self.lookback_days,
-                allow_partial_days: self.allow_partial_days,
-            },
+            range,
             streams,
             interval: self.interval,
             write: WriteOptions { compression, ..WriteOptions::default() },
@@ -749,6 +830,116 @@ impl ExportArgs {
             now: self.now.unwrap_or(now),
         })
     }
+
+    /// Validates the arguments into what `plan` needs: no credentials and no URL, since a plan
+    /// sends nothing.
+    pub fn into_plan_config(
+        mut self,
+        env: EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanConfig, crate::Error> {
+        let mut file = load_config_file(self.config.as_deref())?;
+        let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
+        let dest = open_dest(self.dest.take(), &mut file, env.store_options)?;
+        Ok(PlanConfig {
+            account,
+            bots,
+            dest,
+            range: self.range()?,
+            streams: self.unique_streams(),
+            retention_days: self.retention_days.or(file.retention_days).unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
+            row_cap: self.row_cap.max(1),
+            max_rps: self
+                .max_rps
+                .or(file.max_rps)
+                .unwrap_or(NonZeroU32::new(DEFAULT_MAX_RPS).unwrap_or(NonZeroU32::MIN)),
+            now: self.now.unwrap_or(now),
+        })
+    }
+
+    /// `--start`, `--end`, `--last`, `--lookback-days`, `--allow-partial-days`.
+    fn range(&self) -> Result<RangeRequest, crate::Error> {
+        let start = match (self.start, self.last) {
+            (Some(d), _) => StartFrom::Day(d),
+            (None, Some(n)) => StartFrom::Last(n),
+            (None, None) => StartFrom::Cursor(None),
+        };
+        if let (Some(s), Some(e)) = (self.start, self.end)
+            && e <= s
+        {
+            return Err(crate::plan::PlanError::EmptyRange { start: s, end: e }.into());
+        }
+        Ok(RangeRequest {
+            start,
+            end: self.end,
+            lookback_days: self.lookback_days,
+            allow_partial_days: self.allow_partial_days,
+        })
+    }
+
+    /// `--streams`, each once, in the order given.
+    fn unique_streams(&self) -> Vec<Stream> {
+        let mut streams = self.streams.clone();
+        let mut seen = std::collections::HashSet::new();
+        streams.retain(|st| seen.insert(*st));
+        streams
+    }
+}
+
+/// The config file named by `--config`, or an empty one.
+fn load_config_file(path: Option<&std::path::Path>) -> Result<ConfigFile, UsageError> {
+    match path {
+        Some(p) => ConfigFile::load(p),
+        None => Ok(ConfigFile::default()),
+    }
+}
+
+/// The account and the bots (each once, validated): flags and environment, then the config file,
+/// then the simulator's.
+fn account_and_bots(
+    account: Option<String>,
+    bots: Vec<String>,
+    file: &mut ConfigFile,
+    sim: Option<&SimulatorDefaults>,
+) -> Result<(String, Vec<String>), crate::Error> {
+    let account = account
+        .or(file.account.take())
+        .or_else(|| sim.map(|s| s.account.clone()))
+        .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
+    validate_id("account", &account)?;
+    let mut bots = if !bots.is_empty() {
+        bots
+    } else if !file.bots.is_empty() {
+        std::mem::take(&mut file.bots)
+    } else {
+        sim.map(|s| s.bots.clone()).unwrap_or_default()
+    };
+    bots.retain(|b| !b.trim().is_empty());
+    if bots.is_empty() {
+        return Err(
+            UsageError::Missing { what: "bots", hint: "pass --bot ID (repeatable) or set BOTEVENTS_BOTS=a,b" }.into()
+        );
+    }
+    for b in &bots {
+        validate_id("bot", b)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    bots.retain(|b| seen.insert(b.clone()));
+    Ok((account, bots))
+}
+
+/// The destination: `--dest`, then the config file, then the default; store options from the
+/// config file's `[store]` table, then the environment.
+fn open_dest(
+    dest: Option<String>,
+    file: &mut ConfigFile,
+    env_store_options: Vec<(String, String)>,
+) -> Result<Destination, crate::Error> {
+    let dest_url = dest.or(file.dest.take()).unwrap_or_else(|| crate::write::DEFAULT_DEST.to_string());
+    let mut store_opts: Vec<(String, String)> = std::mem::take(&mut file.store).into_iter().collect();
+    store_opts.extend(env_store_options);
+    Ok(Destination::open(&dest_url, &store_opts)?)
 }
 
 fn invalid(what: &'static str, value: &str, e: impl std::fmt::Display) -> UsageError {

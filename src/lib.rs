@@ -16,6 +16,8 @@
 //!   visible whole or not at all.
 //! * [`commit`] — per-bot cursors, written only after a window's files are durable.
 //! * [`export`] — the pipeline that ties the stages together, and its [`export::RunSummary`].
+//! * [`ops`] — operating an export: `plan` (what a run would do, sending nothing), `check`
+//!   (login, SSO, one small call) and `state` (show or reset the per-bot cursors).
 //! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
 //! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
@@ -29,6 +31,7 @@ pub mod ddl;
 pub mod error;
 pub mod export;
 pub mod fetch;
+pub mod ops;
 pub mod plan;
 pub mod schema;
 pub mod secret;

@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use botevents::cli::{Cli, Command, ConvertArgs, EnvSecrets, ExportArgs, LogFormat, SimulateArgs, SimulatorDefaults};
+use botevents::cli::{
+    Cli, Command, ConvertArgs, EnvSecrets, ExportArgs, LogFormat, PlanArgs, SimulateArgs, SimulatorDefaults,
+    StateAction, StateArgs,
+};
 use botevents::error::{EXIT_FAILURE, EXIT_OK, Report};
 use botevents::export::RunSummary;
 use botevents::simulate::{SimConfig, Simulator};
@@ -28,6 +31,9 @@ fn main() -> ExitCode {
                 EXIT_OK
             }
             Command::Simulate(args) => simulate(args).await,
+            Command::Plan(args) => plan(*args).await,
+            Command::Check(args) => check(*args).await,
+            Command::State(args) => state(args).await,
         }
     });
     // A read of stdin that was abandoned on a signal sits in a blocking thread: don't wait for it.
@@ -76,42 +82,55 @@ async fn shutdown_signal() -> String {
     }
 }
 
+/// Starts the built-in simulator when `--simulate` asks for it.
+async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, i32> {
+    if !args.simulate {
+        return Ok(None);
+    }
+    let config = SimConfig {
+        now: args.now,
+        chaos: args.faults.chaos(),
+        token_calls: args.faults.token_calls,
+        ..SimConfig::default()
+    };
+    match Simulator::start(config, ([127, 0, 0, 1], 0).into()).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            eprintln!("botevents: cannot start the simulator: {e}");
+            Err(EXIT_FAILURE)
+        }
+    }
+}
+
+/// What `--simulate` fills in: the simulator's account, bots, URL and credentials.
+fn simulator_defaults(c: &SimConfig, url: url::Url) -> SimulatorDefaults {
+    SimulatorDefaults {
+        url,
+        account: c.account.clone(),
+        bots: c.bots.iter().map(|b| b.id.clone()).collect(),
+        api_key: c.api_key.clone(),
+        username: c.username.clone(),
+        password: c.password.clone(),
+    }
+}
+
+/// Prints an error (its whole chain, once) and returns its exit status.
+fn print_error(e: &botevents::Error) -> i32 {
+    eprintln!("botevents: {}", Report(e));
+    e.exit_code()
+}
+
 async fn export(args: ExportArgs) -> i32 {
     let summary_path = args.summary_json.clone();
     let max_duration = args.max_duration;
-    let mut sim = None;
-    if args.simulate {
-        let config = SimConfig {
-            now: args.now,
-            chaos: args.faults.chaos(),
-            token_calls: args.faults.token_calls,
-            ..SimConfig::default()
-        };
-        match Simulator::start(config, ([127, 0, 0, 1], 0).into()).await {
-            Ok(s) => sim = Some(s),
-            Err(e) => {
-                eprintln!("botevents: cannot start the simulator: {e}");
-                return EXIT_FAILURE;
-            }
-        }
-    }
-    let defaults = sim.as_ref().map(|s| {
-        let c = s.config();
-        SimulatorDefaults {
-            url: s.base_url(),
-            account: c.account.clone(),
-            bots: c.bots.iter().map(|b| b.id.clone()).collect(),
-            api_key: c.api_key.clone(),
-            username: c.username.clone(),
-            password: c.password.clone(),
-        }
-    });
+    let sim = match start_simulator(&args).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
     let cfg = match args.into_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("botevents: {}", Report(&e));
-            return e.exit_code();
-        }
+        Err(e) => return print_error(&e),
     };
     let stop = async move {
         match max_duration {
@@ -129,14 +148,105 @@ async fn export(args: ExportArgs) -> i32 {
     report(&summary, summary_path.as_deref(), result)
 }
 
+/// Writes a command's output on stdout (a closed pipe, as under `| head`, is not an error).
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// Writes `value` as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) {
+    out(&format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default()));
+}
+
+async fn plan(args: PlanArgs) -> i32 {
+    // A plan sends nothing: with --simulate it takes the simulator's account and bots without
+    // starting one.
+    let defaults = args
+        .export
+        .simulate
+        .then(|| url::Url::parse("http://127.0.0.1/").ok())
+        .flatten()
+        .map(|placeholder| simulator_defaults(&SimConfig::default(), placeholder));
+    let cfg = match args.export.into_plan_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+        Ok(c) => c,
+        Err(e) => return print_error(&e),
+    };
+    match botevents::ops::plan::plan(&cfg).await {
+        Ok(p) => {
+            if args.json {
+                print_json(&p);
+            } else {
+                out(&p.human());
+            }
+            EXIT_OK
+        }
+        Err(e) => print_error(&e),
+    }
+}
+
+async fn check(args: ExportArgs) -> i32 {
+    let sim = match start_simulator(&args).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
+    let cfg = match args.into_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+        Ok(c) => c,
+        Err(e) => return print_error(&e),
+    };
+    let report = botevents::ops::check::check(&cfg).await;
+    if let Some(s) = sim {
+        s.shutdown().await;
+    }
+    out(&report.human());
+    match report.failure() {
+        None => EXIT_OK,
+        Some((step, e)) => {
+            eprintln!("botevents: check failed at {step}: {}", Report(e));
+            e.exit_code()
+        }
+    }
+}
+
+async fn state(args: StateArgs) -> i32 {
+    let now = chrono::Utc::now();
+    match args.action {
+        StateAction::Show(a) => {
+            let json = a.target.json;
+            let cfg = match a.target.into_config(a.bots, EnvSecrets::from_env(), now) {
+                Ok(c) => c,
+                Err(e) => return print_error(&e),
+            };
+            match botevents::ops::state::show(&cfg).await {
+                Ok(r) if json => print_json(&r),
+                Ok(r) => out(&r.human()),
+                Err(e) => return print_error(&e),
+            }
+        }
+        StateAction::Reset(a) => {
+            let reset = a.reset();
+            let json = a.target.json;
+            let bot = a.bot.clone();
+            let cfg = match a.target.into_config(vec![a.bot], EnvSecrets::from_env(), now) {
+                Ok(c) => c,
+                Err(e) => return print_error(&e),
+            };
+            match botevents::ops::state::reset(&cfg, &bot, &reset).await {
+                Ok(r) if json => print_json(&r),
+                Ok(r) => out(&r.human()),
+                Err(e) => return print_error(&e),
+            }
+        }
+    }
+    EXIT_OK
+}
+
 async fn convert(args: ConvertArgs) -> i32 {
     let summary_path = args.summary_json.clone();
     let cfg = match args.into_config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("botevents: {}", Report(&e));
-            return e.exit_code();
-        }
+        Err(e) => return print_error(&e),
     };
     let (summary, result) = botevents::export::convert_files(cfg, shutdown_signal()).await;
     report(&summary, summary_path.as_deref(), result)

@@ -64,6 +64,92 @@ impl BotState {
     }
 }
 
+/// What `state reset` is asked to do to one bot's cursors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    /// Only this stream's cursor; `None`: every stream's.
+    pub stream: Option<String>,
+    /// Move the cursors back to this day; `None`: remove them, so that the next run starts from
+    /// the oldest retained day.
+    pub to: Option<NaiveDate>,
+}
+
+/// A reset that would not move a cursor back.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ResetError {
+    /// `--to` lies after the cursor: moving it forward would skip days without exporting them.
+    #[error(
+        "--to {to} is after the {stream} cursor {cursor}; a reset only moves cursors back (days after the cursor are exported by the next run anyway)"
+    )]
+    Forward {
+        /// The stream.
+        stream: String,
+        /// Its cursor.
+        cursor: NaiveDate,
+        /// The requested day.
+        to: NaiveDate,
+    },
+    /// The stream has no cursor to move.
+    #[error("bot {bot} has no {stream} cursor (streams with one: {have})")]
+    NoCursor {
+        /// The bot.
+        bot: String,
+        /// The stream asked for.
+        stream: String,
+        /// The streams that have a cursor.
+        have: String,
+    },
+}
+
+/// One cursor as a reset changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CursorChange {
+    /// The stream.
+    pub stream: String,
+    /// The cursor before.
+    pub from: NaiveDate,
+    /// The cursor after; `None`: removed.
+    pub to: Option<NaiveDate>,
+}
+
+impl BotState {
+    /// Moves cursors back (or removes them) as `reset` says, the one way a cursor moves backwards.
+    /// Nothing changes when the reset is refused.
+    pub fn reset(&mut self, reset: &Reset) -> Result<Vec<CursorChange>, ResetError> {
+        let streams: Vec<String> = match &reset.stream {
+            Some(s) if self.cursors.contains_key(s) => vec![s.clone()],
+            Some(s) => {
+                let have: Vec<&str> = self.cursors.keys().map(String::as_str).collect();
+                return Err(ResetError::NoCursor {
+                    bot: self.bot.clone(),
+                    stream: s.clone(),
+                    have: if have.is_empty() { "none".into() } else { have.join(", ") },
+                });
+            }
+            None => self.cursors.keys().cloned().collect(),
+        };
+        if let Some(to) = reset.to {
+            for st in &streams {
+                let cursor = self.cursors[st];
+                if to > cursor {
+                    return Err(ResetError::Forward { stream: st.clone(), cursor, to });
+                }
+            }
+        }
+        let mut changes = Vec::new();
+        for st in streams {
+            let from = match reset.to {
+                Some(to) => self.cursors.insert(st.clone(), to),
+                None => self.cursors.remove(&st),
+            };
+            if let Some(from) = from {
+                changes.push(CursorChange { stream: st, from, to: reset.to });
+            }
+        }
+        Ok(changes)
+    }
+}
+
 /// A state operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -127,6 +213,35 @@ impl StateStore {
     pub fn new(dest: Destination) -> StateStore {
         let run_id = format!("{:016x}", fastrand::u64(..));
         StateStore { dest, run_id, commits: Default::default() }
+    }
+
+    /// The state store of a destination, for a writer other than an export run: `label`
+    /// (e.g. `state-reset`) starts the `written_by` of what it writes.
+    pub fn with_writer(dest: Destination, label: &str) -> StateStore {
+        let run_id = format!("{label}-{:016x}", fastrand::u64(..));
+        StateStore { dest, run_id, commits: Default::default() }
+    }
+
+    /// The bots of `account` that have a state at the destination, sorted.
+    pub async fn bots(&self, account: &str) -> Result<Vec<String>, StateError> {
+        use futures::TryStreamExt;
+        let dir = self.dest.state_path(account, "_");
+        let dir = object_store::path::Path::from_iter(dir.parts().take(dir.parts().count().saturating_sub(1)));
+        let listed: Vec<object_store::ObjectMeta> =
+            self.dest.store().list(Some(&dir)).try_collect().await.map_err(|source| StateError::Store {
+                op: "listing",
+                path: dir.to_string(),
+                source,
+            })?;
+        let depth = dir.parts().count() + 1;
+        let mut bots: Vec<String> = listed
+            .iter()
+            .filter(|m| m.location.parts().count() == depth)
+            .filter_map(|m| m.location.filename()?.strip_suffix(".json").map(str::to_string))
+            .filter(|b| crate::write::validate_id("bot", b).is_ok())
+            .collect();
+        bots.sort();
+        Ok(bots)
     }
 
     /// Loads a bot's state, or a new empty one.
@@ -251,6 +366,44 @@ mod tests {
     async fn local_disk() {
         let dir = tempfile::tempdir().unwrap();
         round_trip_and_conflict(Destination::open(dir.path().to_str().unwrap(), &[]).unwrap()).await;
+    }
+
+    #[test]
+    fn reset_moves_cursors_back_or_removes_them() {
+        let mut s = BotState::new("a", "b", now());
+        s.advance("detail", day("2026-11-24"));
+        s.advance("total", day("2026-11-22"));
+        let forward = Reset { stream: None, to: Some(day("2026-11-23")) };
+        let err = s.reset(&forward).unwrap_err();
+        assert_eq!(
+            err,
+            ResetError::Forward { stream: "total".into(), cursor: day("2026-11-22"), to: day("2026-11-23") }
+        );
+        assert_eq!(s.cursors["detail"], day("2026-11-24"), "a refused reset changes nothing");
+        let one = Reset { stream: Some("detail".into()), to: Some(day("2026-11-20")) };
+        let changes = s.reset(&one).unwrap();
+        assert_eq!(
+            changes,
+            vec![CursorChange { stream: "detail".into(), from: day("2026-11-24"), to: Some(day("2026-11-20")) }]
+        );
+        assert_eq!(s.cursors["total"], day("2026-11-22"));
+        let missing = s.reset(&Reset { stream: Some("catalog".into()), to: None }).unwrap_err();
+        assert!(missing.to_string().contains("no catalog cursor (streams with one: detail, total)"), "{missing}");
+        assert_eq!(s.reset(&Reset { stream: None, to: None }).unwrap().len(), 2);
+        assert!(s.cursors.is_empty());
+    }
+
+    #[tokio::test]
+    async fn bots_lists_the_states_of_one_account() {
+        let dest =
+            Destination::from_store(Arc::new(object_store::memory::InMemory::new()), Default::default(), "memory");
+        let store = StateStore::new(dest);
+        assert!(store.bots("acc").await.unwrap().is_empty());
+        for (acc, bot) in [("acc", "zeta"), ("acc", "alpha"), ("other", "beta")] {
+            let mut l = store.load(acc, bot, now()).await.unwrap();
+            store.commit(&mut l, now()).await.unwrap();
+        }
+        assert_eq!(store.bots("acc").await.unwrap(), vec!["alpha", "zeta"]);
     }
 
     #[test]

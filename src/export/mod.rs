@@ -20,13 +20,16 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
-pub use summary::{DaysLost, RunSummary, StoreSummary, TableSummary};
+pub use summary::{BotDayAtRisk, DaysLost, RunSummary, StoreSummary, TableSummary};
 
+use crate::commit::BotState;
 use crate::commit::StateStore;
 use crate::convert::Interval;
 use crate::error::Error;
 use crate::fetch::{ApiClient, ApiConfig};
-use crate::plan::{Calendar, RangeRequest, StartFrom, plan_range, windows};
+use crate::plan::{
+    Calendar, DEFAULT_RISK_DAYS, RangeRequest, earliest_cursor, plan_range, resume, retention_risk, windows,
+};
 use crate::schema::Table;
 use crate::write::{Destination, WriteOptions};
 
@@ -196,13 +199,45 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         (Ok(()), Some(reason)) if run.skipped.load(Ordering::Relaxed) => Err(Error::Stopped { reason }),
         (r, _) => r,
     };
+    let at_risk = days_at_risk(&run.states, &run.cfg).await;
     let stats = run.client.stats();
     let mut summary = run.summary.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    summary.days_at_risk = at_risk;
     summary.requests = stats.requests.load(Ordering::Relaxed);
     summary.data_requests = stats.data_requests.load(Ordering::Relaxed);
     summary.throttled_429 = stats.throttled.load(Ordering::Relaxed);
     summary.reauthentications = stats.reauthentications.load(Ordering::Relaxed);
     finish(summary, started, result)
+}
+
+/// The first day not yet exported of the stream furthest behind (`None`: one of `streams` has
+/// never been exported), which is where an incremental run of `streams` starts.
+pub fn bot_cursor(state: &BotState, streams: &[Stream]) -> Option<chrono::NaiveDate> {
+    earliest_cursor(streams.iter().map(|s| state.cursors.get(s.as_str())))
+}
+
+/// Per bot, the days after its committed cursor that fall out of retention within
+/// [`DEFAULT_RISK_DAYS`], read back from the state as committed (so that a failed run reports
+/// what is still missing). A state that cannot be read is left out, with a warning.
+async fn days_at_risk(states: &StateStore, cfg: &ExportConfig) -> Vec<BotDayAtRisk> {
+    let cal = Calendar::new(cfg.now, cfg.retention_days);
+    let mut out = Vec::new();
+    for bot in &cfg.bots {
+        match states.load(&cfg.api.account, bot, cfg.now).await {
+            Ok(loaded) => {
+                let risk = retention_risk(bot_cursor(&loaded.state, &cfg.streams), &cal, DEFAULT_RISK_DAYS);
+                out.extend(risk.at_risk.into_iter().map(|d| BotDayAtRisk {
+                    bot: bot.clone(),
+                    day: d.day,
+                    days_left: d.days_left,
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(bot, error = %crate::error::Report(&e), "cannot read the state to assess retention risk")
+            }
+        }
+    }
+    out
 }
 
 fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) -> (RunSummary, Result<(), Error>) {
@@ -229,13 +264,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
     // idempotent, and one window then serves every stream (the totals check the details).
-    let req = match cfg.range.start {
-        StartFrom::Cursor(_) => {
-            let cursor = cfg.streams.iter().map(|s| loaded.state.cursors.get(s.as_str()).copied()).min().flatten();
-            RangeRequest { start: StartFrom::Cursor(cursor), ..cfg.range }
-        }
-        _ => cfg.range,
-    };
+    let req = resume(&cfg.range, bot_cursor(&loaded.state, &cfg.streams));
     let planned = plan_range(&req, &cal)?;
     if let Some(lost) = planned.lost {
         let days = lost.len_days() as i64;

@@ -32,6 +32,17 @@ pub struct DaysLost {
     pub days: i64,
 }
 
+/// A day not exported yet that the API is about to stop serving.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BotDayAtRisk {
+    /// The bot.
+    pub bot: String,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Days left before it falls out of retention (0: today is the last chance).
+    pub days_left: i64,
+}
+
 /// The destination's upload and retry settings in force for the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StoreSummary {
@@ -92,6 +103,9 @@ pub struct RunSummary {
     pub total_mismatches: u64,
     /// Days lost to retention since the last run.
     pub days_lost: Vec<DaysLost>,
+    /// Days after each bot's committed cursor that fall out of the API's retention within
+    /// three days (most urgent first): export them soon or lose them.
+    pub days_at_risk: Vec<BotDayAtRisk>,
     /// Per bot, per stream: the cursor after the run (first day not yet exported).
     pub cursors: BTreeMap<String, BTreeMap<String, NaiveDate>>,
     /// Warnings, each once.
@@ -172,6 +186,19 @@ impl RunSummary {
         for lost in &self.days_lost {
             let _ =
                 writeln!(s, "  bot {}: {} days lost to retention ({}..{})", lost.bot, lost.days, lost.start, lost.end);
+        }
+        let mut at_risk: BTreeMap<&str, Vec<&BotDayAtRisk>> = BTreeMap::new();
+        for d in &self.days_at_risk {
+            at_risk.entry(d.bot.as_str()).or_default().push(d);
+        }
+        for (bot, days) in at_risk {
+            let list: Vec<String> = days.iter().map(|d| format!("{} ({} days left)", d.day, d.days_left)).collect();
+            let _ = writeln!(
+                s,
+                "  bot {bot}: {} days not exported yet fall out of retention soon: {}",
+                days.len(),
+                list.join(", ")
+            );
         }
         for w in &self.warnings {
             let _ = writeln!(s, "  warning: {w}");

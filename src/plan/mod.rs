@@ -8,8 +8,10 @@
 //! Nothing here does I/O: the clock is a parameter.
 
 mod calendar;
+mod risk;
 
 pub use calendar::{Calendar, DEFAULT_RETENTION_DAYS, READY_HOUR_EASTERN, ready_at};
+pub use risk::{DEFAULT_RISK_DAYS, DayAtRisk, RetentionRisk, retention_risk};
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 
@@ -230,6 +232,22 @@ pub enum PlanError {
         /// The requested end.
         end: NaiveDate,
     },
+}
+
+/// The request of one bot: an incremental request (`StartFrom::Cursor`) continues from `cursor`,
+/// the first day not yet exported of the stream furthest behind; explicit starts stay as they are.
+/// Export and `plan` both go through here, so that a plan shows the range the export will take.
+pub fn resume(req: &RangeRequest, cursor: Option<NaiveDate>) -> RangeRequest {
+    match req.start {
+        StartFrom::Cursor(_) => RangeRequest { start: StartFrom::Cursor(cursor), ..*req },
+        _ => *req,
+    }
+}
+
+/// The cursor that decides where an incremental run of several streams starts: the earliest of
+/// the streams' cursors, or `None` when any of them has none (it starts at the oldest day).
+pub fn earliest_cursor<'a>(cursors: impl IntoIterator<Item = Option<&'a NaiveDate>>) -> Option<NaiveDate> {
+    cursors.into_iter().min().flatten().copied()
 }
 
 /// Resolves a range request against the calendar.

@@ -140,3 +140,40 @@ proptest! {
         prop_assert!(now >= ready_at(h - Days::new(1)));
     }
 }
+
+#[test]
+fn retention_risk_lists_pending_days_near_the_edge_and_lost_ones() {
+    let cal = Calendar::new(at("2026-11-24T12:00:00Z"), 30);
+    // Oldest retrievable 2026-10-26, horizon 2026-11-24.
+    let r = retention_risk(Some(d("2026-10-28")), &cal, 3);
+    assert_eq!(r.lost, None);
+    assert_eq!(
+        r.at_risk,
+        vec![DayAtRisk { day: d("2026-10-28"), days_left: 2 }, DayAtRisk { day: d("2026-10-29"), days_left: 3 }]
+    );
+    let r = retention_risk(Some(d("2026-10-20")), &cal, 3);
+    assert_eq!(r.lost, Window::new(d("2026-10-20"), d("2026-10-26")));
+    assert_eq!(r.at_risk.len(), 4);
+    assert_eq!(r.at_risk[0], DayAtRisk { day: d("2026-10-26"), days_left: 0 });
+    // Nothing exported yet: every retained day is pending, nothing is known lost.
+    let r = retention_risk(None, &cal, 3);
+    assert_eq!((r.lost, r.at_risk.len()), (None, 4));
+    // Up to date, or pending days far from the edge: nothing at risk.
+    assert_eq!(retention_risk(Some(d("2026-11-24")), &cal, 3), RetentionRisk::default());
+    assert_eq!(retention_risk(Some(d("2026-11-10")), &cal, 3), RetentionRisk::default());
+    // Incomplete days are not counted, even with a tiny retention.
+    let short = Calendar::new(at("2026-11-24T12:00:00Z"), 2);
+    assert_eq!(retention_risk(Some(d("2026-11-23")), &short, 3).at_risk.len(), 1);
+}
+
+#[test]
+fn resume_continues_incremental_requests_only() {
+    let req = RangeRequest { start: StartFrom::Cursor(None), end: None, lookback_days: 0, allow_partial_days: false };
+    assert_eq!(resume(&req, Some(d("2026-11-20"))).start, StartFrom::Cursor(Some(d("2026-11-20"))));
+    let explicit = RangeRequest { start: StartFrom::Day(d("2026-11-01")), ..req };
+    assert_eq!(resume(&explicit, Some(d("2026-11-20"))), explicit);
+    let a = d("2026-11-20");
+    let b = d("2026-11-22");
+    assert_eq!(earliest_cursor([Some(&b), Some(&a)]), Some(a));
+    assert_eq!(earliest_cursor([Some(&b), None]), None, "a stream never exported starts at the oldest day");
+}

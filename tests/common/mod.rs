@@ -81,6 +81,48 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// `botevents SUB` (`plan`, `check`, `export`) against the simulator, its credentials in an
+    /// otherwise empty environment, for `bots` (every simulated bot when empty), at [`NOW`] unless
+    /// `extra` gives `--now`.
+    pub fn botevents(&self, sub: &str, bots: &[&str], extra: &[&str]) -> tokio::process::Command {
+        let c = self.sim.config();
+        let url = self.sim.base_url().to_string();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+        cmd.arg(sub)
+            .args(["--api-url", &url, "--login-url", &url, "--discovery-url", &url])
+            .args(["--account", &c.account, "--dest", self.dest().to_str().unwrap()])
+            .args(if extra.contains(&"--now") { &[][..] } else { &["--now", NOW][..] })
+            .args(extra)
+            .env_clear()
+            .env("BOTEVENTS_API_KEY", &c.api_key)
+            .env("BOTEVENTS_USERNAME", &c.username)
+            .env("BOTEVENTS_PASSWORD", &c.password)
+            .env("BOTEVENTS_LOG", "warn");
+        let all: Vec<&str> = c.bots.iter().map(|b| b.id.as_str()).collect();
+        for b in if bots.is_empty() { &all[..] } else { bots } {
+            cmd.args(["--bot", b]);
+        }
+        cmd
+    }
+
+    /// `botevents state ACTION` for the simulator's account at the destination (at [`NOW`]
+    /// unless `extra` gives `--now`).
+    pub fn state(&self, action: &str, extra: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+        cmd.args(["state", action, "--account", &self.sim.config().account, "--dest", self.dest().to_str().unwrap()])
+            .args(if extra.contains(&"--now") { &[][..] } else { &["--now", NOW][..] })
+            .args(extra)
+            .env_clear()
+            .env("BOTEVENTS_LOG", "warn");
+        cmd
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// `botevents export` for one bot against `sim`, its credentials in an otherwise empty environment;
 /// the caller adds the URLs it wants to give.
 pub fn bare_export(sim: &Simulator, dest: &Path, bot: &str) -> tokio::process::Command {
