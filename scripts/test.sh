@@ -10,9 +10,11 @@
 #   3. cargo test    cargo test --release --locked (unit + integration tests)
 #   4. python checks tests/python/check_export.py target/release/botevents:
 #                    the exported Parquet read back with DuckDB and pyarrow
+#   5. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
-#   --quick          only step 3 (no venv, no explicit build, no Python checks)
+#   --quick          only step 3 (no venv, no explicit build, no Python checks, no fuzzing)
 #   -- ARGS...       extra arguments for `cargo test` (e.g. a test name filter)
 #   -h, --help       this text
 #
@@ -114,5 +116,10 @@ if [[ $QUICK -eq 0 ]]; then
 fi
 
 step "stop servers" stop_servers
+
+if [[ $QUICK -eq 0 ]]; then
+  step "fuzz" bash scripts/fuzz.sh --seconds 20
+fi
+
 print_timings
 echo "scripts/test.sh: all steps passed"

@@ -2,7 +2,8 @@
 //!
 //! A thin layer over `csv_core` (the push parser under the `csv` crate) that keeps the partial
 //! record between pushes, skips blank lines (the vendor puts one between records), strips a UTF-8
-//! BOM and counts lines so that every error can name one. Memory: one record's bytes, capped at
+//! BOM and counts lines so that every error can name one. A line ends where `csv_core` can end a
+//! record: at `\n`, `\r\n` or a bare `\r`. Memory: one record's bytes, capped at
 //! [`RecordReader::max_record_bytes`], plus the first line (at most [`SNIFF_BYTES`]) held back
 //! until it shows whether the body is CSV at all (see [`super::sniff`]).
 //!
@@ -71,8 +72,11 @@ pub struct RecordReader {
     ends: Vec<usize>,
     out_len: usize,
     ends_len: usize,
-    /// Newlines consumed so far.
+    /// Line breaks consumed so far (`\n`, `\r\n` and a bare `\r` count one each).
     newlines: u64,
+    /// Whether the last byte consumed was a `\r`: it has been counted as a line break, so a `\n`
+    /// right after it (at the start of the next push) is the rest of that break, not another.
+    after_cr: bool,
     record_line: u64,
     in_record: bool,
     /// Bytes seen so far, to recognise a BOM split across pushes.
@@ -98,6 +102,7 @@ impl RecordReader {
             out_len: 0,
             ends_len: 0,
             newlines: 0,
+            after_cr: false,
             record_line: 1,
             in_record: false,
             head: Vec::new(),
@@ -134,7 +139,10 @@ impl RecordReader {
     {
         self.head_done = true;
         let body = head.strip_prefix(BOM).unwrap_or(head);
-        if let Some(s) = sniff::sniff(&body[..body.len().min(SNIFF_BYTES)]) {
+        // Exactly the bytes `can_decide` waited for, whatever the chunking; at the end of input
+        // (`finish`), all there is.
+        let decisive = sniff::decisive_len(body).unwrap_or(body.len()).min(SNIFF_BYTES);
+        if let Some(s) = sniff::sniff(&body[..decisive]) {
             return Err(ConvertError::WrongFormat { line: s.line, looks_like: s.looks_like, start: s.start });
         }
         self.feed(body, on_record)
@@ -153,17 +161,20 @@ impl RecordReader {
             // End a last record that has no terminator with one. It ends the record exactly as the
             // end of input would, except inside quotes, where it does not: `csv_core` keeps its
             // state private (and its `Clone` does not copy it whole), so this is how to tell that
-            // the input ended inside a quoted field.
+            // the input ended inside a quoted field. The terminator is not part of the input, so
+            // the line count is left as it was.
+            let (newlines, after_cr) = (self.newlines, self.after_cr);
             self.feed(b"\n", on_record)?;
             if self.in_record {
                 return Err(ConvertError::UnterminatedQuote { line: self.record_line, column: self.ends_len + 1 });
             }
-            self.newlines -= 1;
+            (self.newlines, self.after_cr) = (newlines, after_cr);
         }
         self.feed(&[], on_record)
     }
 
-    /// The 1-based line of the next byte to be read.
+    /// The 1-based line of the next byte to be read (after a `\r`, the next line, even when the
+    /// `\n` of a CRLF is still to come).
     pub fn line(&self) -> u64 {
         self.newlines + 1
     }
@@ -177,7 +188,7 @@ impl RecordReader {
             if !self.in_record {
                 // Skip blank lines between records ourselves, so a record's line is exact.
                 let skip = input.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
-                self.newlines += input[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+                self.count_lines(&input[..skip]);
                 input = &input[skip..];
                 if input.is_empty() {
                     return Ok(());
@@ -185,22 +196,27 @@ impl RecordReader {
                 self.in_record = true;
                 self.record_line = self.newlines + 1;
             }
+            // The record's bytes may fill the buffer up to one past the cap, even when the cap is
+            // below the buffer's initial size: `csv_core` stops at a full buffer before it looks at
+            // the next byte, so only a byte past the cap shows that the record is too long.
+            let limit = self.max_record_bytes.saturating_add(1);
+            let cap = self.out.len().min(limit).max(self.out_len);
             let (res, nin, nout, nend) =
-                self.rdr.read_record(input, &mut self.out[self.out_len..], &mut self.ends[self.ends_len..]);
-            self.newlines += memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
+                self.rdr.read_record(input, &mut self.out[self.out_len..cap], &mut self.ends[self.ends_len..]);
+            self.count_lines(&input[..nin]);
             input = &input[nin..];
             self.out_len += nout;
             self.ends_len += nend;
             match res {
                 ReadRecordResult::InputEmpty => return Ok(()),
                 ReadRecordResult::OutputFull => {
-                    if self.out.len() >= self.max_record_bytes {
+                    if cap >= limit {
                         return Err(ConvertError::RecordTooLong {
                             line: self.record_line,
                             limit: self.max_record_bytes,
                         });
                     }
-                    let new_len = (self.out.len() * 2).min(self.max_record_bytes);
+                    let new_len = (self.out.len() * 2).min(limit);
                     self.out.resize(new_len, 0);
                 }
                 ReadRecordResult::OutputEndsFull => {
@@ -230,6 +246,23 @@ impl RecordReader {
                 ReadRecordResult::End => return Ok(()),
             }
         }
+    }
+
+    /// Counts the line breaks in `consumed`, the next bytes consumed: `\n`, `\r\n` and a bare
+    /// `\r`, where `csv_core` ends a record too, one each. A `\r` is counted when it is consumed
+    /// (whatever follows, the next byte is on a new line), and a `\n` right after a `\r` is not,
+    /// also when the pair is split between pushes. Two SIMD scans, no work per byte.
+    #[inline]
+    fn count_lines(&mut self, consumed: &[u8]) {
+        let Some(&last) = consumed.last() else { return };
+        let mut n = memchr::memchr_iter(b'\n', consumed).count();
+        if self.after_cr && consumed[0] == b'\n' {
+            n -= 1;
+        }
+        // Each `\r` counts; one followed by a `\n` here takes that `\n`'s count instead.
+        n += memchr::memchr_iter(b'\r', consumed).filter(|&i| consumed.get(i + 1) != Some(&b'\n')).count();
+        self.newlines += n as u64;
+        self.after_cr = last == b'\r';
     }
 }
 
@@ -319,6 +352,85 @@ mod tests {
             let want =
                 ConvertError::WrongFormat { line: 3, looks_like: "JSON", start: r#""{\"error\": \"quota\"}""#.into() };
             assert_eq!(res, Err(want), "chunk size {size}");
+        }
+    }
+
+    /// `body` whole and in chunks of 1, 2, 3, 7 and 100 bytes: each must give `want`.
+    fn check_chunkings(body: &[u8], want: &[(u64, Vec<String>)]) {
+        assert_eq!(collect(&[body]), want, "whole");
+        for size in [1, 2, 3, 7, 100] {
+            let chunks: Vec<&[u8]> = body.chunks(size).collect();
+            assert_eq!(collect(&chunks), want, "chunk size {size}");
+        }
+    }
+
+    fn rec(line: u64, fields: &[&str]) -> (u64, Vec<String>) {
+        (line, fields.iter().map(|f| f.to_string()).collect())
+    }
+
+    #[test]
+    fn a_bare_cr_ends_a_line_and_a_crlf_is_one_break_in_any_chunking() {
+        // Old Mac line ends, a blank CR line, CRLF, a blank CRLF line, no terminator at the end.
+        check_chunkings(
+            b"a,b\rx,y\r\rz\r\n\r\nw",
+            &[rec(1, &["a", "b"]), rec(2, &["x", "y"]), rec(4, &["z"]), rec(6, &["w"])],
+        );
+        // Line ends inside a quoted field count too, as `\n` does: the record after starts lower.
+        check_chunkings(
+            b"h\r\"x\ry\r\nz\"\r\nb\r\r\n\nc",
+            &[rec(1, &["h"]), rec(2, &["x\ry\r\nz"]), rec(5, &["b"]), rec(8, &["c"])],
+        );
+        // A CRLF split between pushes is one break, whichever side the blank lines are on.
+        assert_eq!(collect(&[b"a\r", b"\nb\r", b"\r\n", b"\nc"]), vec![rec(1, &["a"]), rec(2, &["b"]), rec(5, &["c"])]);
+    }
+
+    #[test]
+    fn the_line_count_ignores_the_terminator_finish_adds() {
+        for body in [&b"a\r\"x\""[..], b"a\r\n\"x\"", b"a\n\"x\r\""] {
+            for size in [1, 2, 100] {
+                let mut rr = RecordReader::new();
+                for c in body.chunks(size) {
+                    rr.push(c, &mut |_r: &Record<'_>| Ok(())).unwrap();
+                }
+                rr.finish(&mut |_r: &Record<'_>| Ok(())).unwrap();
+                let want = if body.ends_with(b"\r\"") { 3 } else { 2 };
+                assert_eq!(rr.line(), want, "{body:?} in chunks of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_cap_is_exact_also_below_the_initial_buffer() {
+        // 10 bytes of fields (quotes and separators aside) pass a cap of 10; 11 do not, however the
+        // body is chunked and whether or not the record is terminated.
+        for (body, ok) in [
+            (&b"h\n0123456789\n"[..], true),
+            (b"h\n0123456789", true),
+            (b"h\n\"01234\",\"\"\"\"567\"\n", true),
+            (b"h\n0123456789a\n", false),
+            (b"h\n0123456789a", false),
+            (b"h\n\"01234\",\"\"\"\"5678\"", false),
+        ] {
+            for size in [1, 3, 100] {
+                let mut rr = RecordReader::new();
+                rr.max_record_bytes = 10;
+                let mut records = 0;
+                let mut count = |_r: &Record<'_>| {
+                    records += 1;
+                    Ok(())
+                };
+                let res =
+                    body.chunks(size).try_for_each(|c| rr.push(c, &mut count)).and_then(|()| rr.finish(&mut count));
+                if ok {
+                    assert_eq!((res, records), (Ok(()), 2), "{body:?} in chunks of {size}");
+                } else {
+                    assert_eq!(
+                        res,
+                        Err(ConvertError::RecordTooLong { line: 2, limit: 10 }),
+                        "{body:?} in chunks of {size}"
+                    );
+                }
+            }
         }
     }
 

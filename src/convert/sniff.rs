@@ -1,11 +1,12 @@
 //! Recognising a body that is not CSV at all, from its first bytes.
 //!
-//! In: the start of a body (its first line, or its first [`SNIFF_BYTES`] bytes), UTF-8 BOM
-//! removed. Out: what it looks like, when it is something a download or a copy commonly turns
-//! into — an HTML or XML error page, a JSON error document, a gzip-compressed or zipped file, UTF-16
-//! text, binary data. None of these can start a valid header of either table, so recognising them
-//! never refuses a real CSV body; it only replaces "header not found" with a message that says what
-//! was found instead.
+//! In: the start of a body, UTF-8 BOM removed, up to and including the newline that ends its first
+//! non-blank line but at most [`SNIFF_BYTES`] bytes ([`decisive_len`]): the same bytes however the
+//! body is chunked, so that the verdict is too. Out: what it looks like, when it is something a
+//! download or a copy commonly turns into — an HTML or XML error page, a JSON error document, a
+//! gzip-compressed or zipped file, UTF-16 text, binary data. None of these can start a valid
+//! header of either table, so recognising them never refuses a real CSV body; it only replaces
+//! "header not found" with a message that says what was found instead.
 
 /// Bytes of the body held back (at most) before deciding; a header line ends well before.
 pub const SNIFF_BYTES: usize = 512;
@@ -27,13 +28,26 @@ pub struct Sniffed {
     pub start: String,
 }
 
+/// How many bytes of `head`, the bytes of a body seen so far (BOM removed), [`sniff`] is to look
+/// at: up to and including the newline that ends the first non-blank line, at most
+/// [`SNIFF_BYTES`]. `None` while neither is in, when more bytes could still change the answer; at
+/// the end of the body, all of it (then shorter than [`SNIFF_BYTES`]) is the answer.
+pub fn decisive_len(head: &[u8]) -> Option<usize> {
+    let blank = head.len() - trim_start(head).len();
+    match memchr::memchr(b'\n', &head[blank..]) {
+        Some(i) => Some((blank + i + 1).min(SNIFF_BYTES)),
+        None => (head.len() >= SNIFF_BYTES).then_some(SNIFF_BYTES),
+    }
+}
+
 /// Whether the bytes seen so far (BOM removed) are enough to decide: a non-blank line has ended,
 /// or [`SNIFF_BYTES`] bytes are in.
 pub fn can_decide(head: &[u8]) -> bool {
-    head.len() >= SNIFF_BYTES || trim_start(head).contains(&b'\n')
+    decisive_len(head).is_some()
 }
 
-/// What `head`, the start of a body without its UTF-8 BOM, looks like when it is not CSV.
+/// What `head`, the start of a body without its UTF-8 BOM, looks like when it is not CSV. Pass the
+/// first [`decisive_len`] bytes, so that the answer does not depend on how the body was chunked.
 pub fn sniff(head: &[u8]) -> Option<Sniffed> {
     let binary = |looks_like| Some(Sniffed { line: 1, looks_like, start: hex(head) });
     if head.starts_with(&[0x1f, 0x8b]) {
@@ -46,11 +60,12 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
         return binary("UTF-16 text (save it as UTF-8)");
     }
     let body = trim_start(head);
-    let line = &body[..memchr::memchr(b'\n', body).unwrap_or(body.len())];
+    let line_no = 1 + line_breaks(&head[..head.len() - body.len()]);
+    let line = &body[..memchr::memchr2(b'\n', b'\r', body).unwrap_or(body.len())];
     if line.contains(&0) {
-        return binary("binary data (a NUL byte in the first line)");
+        let looks_like = "binary data (a NUL byte in the first line)";
+        return Some(Sniffed { line: line_no, looks_like, start: hex(body) });
     }
-    let line_no = 1 + memchr::memchr_iter(b'\n', &head[..head.len() - body.len()]).count() as u64;
     let text = |looks_like| Some(Sniffed { line: line_no, looks_like, start: quote(line) });
     match body.first() {
         Some(b'<') if contains_ignore_case(body, b"html") => text("an HTML page"),
@@ -58,6 +73,12 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
         Some(b'{' | b'[') => text("JSON"),
         _ => None,
     }
+}
+
+/// Line breaks in `b`, counted as the record reader counts them: `\n`, `\r\n` and a bare `\r`.
+fn line_breaks(b: &[u8]) -> u64 {
+    let bare_cr = memchr::memchr_iter(b'\r', b).filter(|&i| b.get(i + 1) != Some(&b'\n')).count();
+    (memchr::memchr_iter(b'\n', b).count() + bare_cr) as u64
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -135,5 +156,37 @@ mod tests {
         assert!(!can_decide(b"\r\n\r\n"));
         assert!(can_decide(b"\r\n<html>\n"));
         assert!(can_decide(&[b' '; SNIFF_BYTES]));
+    }
+
+    #[test]
+    fn looks_at_the_first_non_blank_line_only() {
+        assert_eq!(decisive_len(b"\r\n<a>\n<html>\n"), Some(6));
+        assert_eq!(decisive_len(b"\0\n\n"), Some(2));
+        assert_eq!(decisive_len(b"\n\n<a"), None);
+        let long = [b'x'; 2 * SNIFF_BYTES];
+        assert_eq!(decisive_len(&long), Some(SNIFF_BYTES));
+        assert_eq!(decisive_len(&[&long[..10], b"\n"].concat()), Some(11));
+        // What the whole of a longer start would have said is not asked.
+        let head = b"<a>\n<html>\n";
+        assert_eq!(looks(&head[..decisive_len(head).unwrap()]), Some("an XML document"));
+    }
+
+    #[test]
+    fn names_the_line_where_the_content_starts() {
+        let bin = sniff(b"\n\r\n\r\0x\n").unwrap();
+        assert_eq!(
+            bin,
+            Sniffed {
+                line: 4,
+                looks_like: "binary data (a NUL byte in the first line)",
+                start: "bytes 00 78 0a".into()
+            }
+        );
+        // A bare `\r` ends a line, as it ends a record.
+        assert_eq!(
+            sniff(b"\r\r{\"a\": 1}\r[2]").unwrap(),
+            Sniffed { line: 3, looks_like: "JSON", start: "\"{\\\"a\\\": 1}\"".into() }
+        );
+        assert_eq!(sniff(b"a\r\0"), None, "a NUL byte on the second line");
     }
 }

@@ -259,6 +259,66 @@ fn bodies_that_are_not_csv_say_what_they_look_like() {
 }
 
 #[test]
+fn what_a_body_looks_like_does_not_depend_on_its_chunking() {
+    // Only the first non-blank line is looked at, however much of the body came in one push.
+    both_fail_with(b"<a>\n<html>\n", "line 1: not CSV, looks like an XML document: starts with \"<a>\"");
+    both_fail_with(
+        b"\0\n\n",
+        "line 1: not CSV, looks like binary data (a NUL byte in the first line): starts with bytes 00 0a",
+    );
+    // Binary data after blank lines: its own line, and its own bytes.
+    both_fail_with(
+        b"\r\n\n\0x\n",
+        "line 3: not CSV, looks like binary data (a NUL byte in the first line): starts with bytes 00 78 0a",
+    );
+    // Found by fuzzing: "html" only on the second line.
+    both_fail_with(
+        b"<ht\x93\x93\xc1\xc9head><title>503 Service Temporarily Unavailable</title></head>\n\
+          <body>try again later</body></html>\n",
+        "line 1: not CSV, looks like an XML document: starts with \
+         \"<ht\u{fffd}\u{fffd}\u{fffd}\u{fffd}head><title>503 Service Temporarily Unavailable</title></head>\"",
+    );
+}
+
+/// The rejects of `body` decoded by `dec` in chunks of `chunk` bytes: (line, reason).
+fn reject_lines(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Vec<(u64, String)> {
+    decode(dec, body, chunk).unwrap();
+    dec.take_rejects().into_iter().map(|r| (r.line, r.reason)).collect()
+}
+
+#[test]
+fn a_bare_cr_ends_a_line_for_the_line_numbers() {
+    for chunk in [1, 2, 3, 7, 100, 1 << 20] {
+        let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+        let got = reject_lines(&mut dec, b"eventName,platform,eventCreationTime,conversationId\rx\r", chunk);
+        assert_eq!(got, vec![(2, "expected 4 fields, found 1".to_string())], "chunk {chunk}");
+        let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+        let got = reject_lines(&mut dec, b"Event Name,Date\rx\r", chunk);
+        assert_eq!(got, vec![(2, "expected 2 fields, found 1".to_string())], "chunk {chunk}");
+        // Mixed line ends, blank lines of each kind, a CRLF that may be split between pushes.
+        let body = b"Event Name,Date\r\n\rx\r\n\r\ny\n\nz\r\r\n";
+        let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+        let got: Vec<u64> = reject_lines(&mut dec, body, chunk).into_iter().map(|r| r.0).collect();
+        assert_eq!(got, vec![3, 5, 7], "chunk {chunk}");
+    }
+}
+
+#[test]
+fn a_record_cap_below_4_kib_is_honoured() {
+    let opts = DecodeOptions { max_record_bytes: 100, ..DecodeOptions::default() };
+    let long = format!("{DETAIL_HEADER}\n\"{}\",SMS,,,2023-04-19T00:00:00Z,c,\n", "x".repeat(100));
+    for chunk in [1, 7, 1 << 20] {
+        let mut dec = DetailDecoder::new(ctx(), opts.clone());
+        let err = decode(&mut dec, long.as_bytes(), chunk).unwrap_err();
+        assert_eq!(err.to_string(), "line 2: record longer than 100 bytes (unterminated quote?)", "chunk {chunk}");
+    }
+    // The header is a record too.
+    let mut dec = DetailDecoder::new(ctx(), opts);
+    let err = decode(&mut dec, format!("{DETAIL_HEADER},{}\n", "y".repeat(30)).as_bytes(), 3).unwrap_err();
+    assert_eq!(err, ConvertError::RecordTooLong { line: 1, limit: 100 });
+}
+
+#[test]
 fn a_quote_open_at_the_end_is_an_error_naming_its_record_and_column() {
     let body =
         format!("{DETAIL_HEADER}\n\"a\",SMS,,,2023-04-19T00:00:00Z,c,\n\"b\",SMS,\"open,,2023-04-19T00:00:00Z,c,\nx\n");
