@@ -10,7 +10,9 @@
 #   3. cargo test    cargo test --release --locked (unit + integration tests)
 #   4. python checks tests/python/check_export.py target/release/botevents:
 #                    the exported Parquet read back with DuckDB and pyarrow
-#   5. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#   5. airflow dag   tests/airflow/check_dag.sh: examples/airflow loaded in a real Airflow
+#                    (target/airflow-venv, reused while its requirements are unchanged)
+#   6. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
 #                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
@@ -113,6 +115,7 @@ step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
 
 if [[ $QUICK -eq 0 ]]; then
   step "python checks" target/py-venv/bin/python tests/python/check_export.py target/release/botevents
+  step "airflow dag" bash tests/airflow/check_dag.sh target/release/botevents
 fi
 
 step "stop servers" stop_servers

@@ -20,7 +20,7 @@ use crate::fetch::limiter::DEFAULT_MAX_RPS;
 use crate::fetch::{ApiConfig, Credentials, DEFAULT_DISCOVERY_URL, RetryConfig};
 use crate::ops::plan::PlanConfig;
 use crate::ops::state::StateConfig;
-use crate::plan::{RangeRequest, StartFrom};
+use crate::plan::{RangeRequest, Shard, StartFrom};
 use crate::secret::Secret;
 use crate::write::{Destination, WriteOptions, validate_id};
 
@@ -154,7 +154,7 @@ pub struct StateResetArgs {
     /// The bot whose cursors to reset.
     #[arg(long)]
     pub bot: String,
-    /// Only this stream's cursor (detail or total) [default: every stream's].
+    /// Only this stream's cursor (detail, total, catalog or histogram) [default: every stream's].
     #[arg(long)]
     pub stream: Option<Stream>,
     /// Move the cursors back to this UTC day (the first day the next run exports); without it
@@ -226,10 +226,12 @@ pub struct ExportArgs {
     /// Backfill the last N complete days, e.g. `--last 30d` (clamped to retention).
     #[arg(long, value_parser = parse_days)]
     pub last: Option<u32>,
-    /// Streams to export, comma-separated.
+    /// Streams to export, comma-separated: detail, total, catalog (the event names of each
+    /// window), histogram (per-period counts of each event name: one request per event name per
+    /// window, the names taken from the window's catalog).
     #[arg(long, value_delimiter = ',', default_value = "detail,total")]
     pub streams: Vec<Stream>,
-    /// Granularity of the total stream.
+    /// Granularity of the total and histogram streams.
     #[arg(long, default_value = "daily")]
     pub interval: Interval,
     /// API region (picks the domain).
@@ -244,9 +246,14 @@ pub struct ExportArgs {
     /// The domain service used to discover the login host.
     #[arg(long, env = "BOTEVENTS_DISCOVERY_URL")]
     pub discovery_url: Option<Url>,
-    /// Request budget per API key, requests/second (the vendor allows 5).
+    /// Request budget per API key, requests/second (the vendor allows 5). Parallel runs with
+    /// the same key must share it: give each its part, e.g. 5 workers with --max-rps 1.
     #[arg(long)]
     pub max_rps: Option<NonZeroU32>,
+    /// Export only the (account, bot) pairs that hash to shard K of N (1-based, e.g. 2/4): N
+    /// workers given 1/N … N/N export disjoint sets of bots that together are all of them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Parquet compression: zstd, zstd:LEVEL, snappy, gzip or none.
     #[arg(long, default_value = "zstd")]
     pub compression: String,
@@ -396,7 +403,8 @@ pub struct SchemaArgs {
     /// stage such as @botevents (Snowflake).
     #[arg(long, default_value = crate::write::DEFAULT_DEST)]
     pub location: String,
-    /// Tables to print (repeatable) [default: detail and total].
+    /// Tables to print (repeatable): detail, total, catalog, histogram [default: detail and total,
+    /// the tables of the default streams].
     #[arg(long = "table", value_enum)]
     pub tables: Vec<SchemaTable>,
 }
@@ -731,6 +739,7 @@ impl ExportArgs {
     ) -> Result<ExportConfig, crate::Error> {
         let mut file = load_config_file(self.config.as_deref())?;
         let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
+        let bots = shard_bots(self.shard, &account, bots);
         let region_url = match (self.region, file.region.as_deref()) {
             (Some(r), _) => Some(r.api_url().to_string()),
             (None, Some(r)) => Some(
@@ -819,6 +828,7 @@ impl ExportArgs {
                 read_timeout: self.read_timeout,
             },
             bots,
+            shard: self.shard,
             dest,
             range,
             streams,
@@ -841,6 +851,7 @@ impl ExportArgs {
     ) -> Result<PlanConfig, crate::Error> {
         let mut file = load_config_file(self.config.as_deref())?;
         let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
+        let bots = shard_bots(self.shard, &account, bots);
         let dest = open_dest(self.dest.take(), &mut file, env.store_options)?;
         Ok(PlanConfig {
             account,
@@ -927,6 +938,20 @@ fn account_and_bots(
     let mut seen = std::collections::HashSet::new();
     bots.retain(|b| seen.insert(b.clone()));
     Ok((account, bots))
+}
+
+/// The bots of `--shard K/N` (all of them without it), saying how many and which: a shard with
+/// none is no error, so that N workers can be started whatever the number of bots.
+fn shard_bots(shard: Option<Shard>, account: &str, bots: Vec<String>) -> Vec<String> {
+    let Some(shard) = shard else { return bots };
+    let of = bots.len();
+    let mine = shard.select(account, bots);
+    if mine.is_empty() {
+        tracing::info!("shard {shard} holds none of the {of} bots: nothing to export");
+    } else {
+        tracing::info!(bots = %mine.join(","), "shard {shard}: {} of the {of} bots", mine.len());
+    }
+    mine
 }
 
 /// The destination: `--dest`, then the config file, then the default; store options from the

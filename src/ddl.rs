@@ -25,6 +25,13 @@ fn bigquery_type(dt: &DataType) -> &'static str {
     }
 }
 
+/// Column names that are reserved words in BigQuery (`interval` of the total and histogram
+/// tables) must be quoted with backticks; the others are left bare.
+fn bigquery_ident(name: &str) -> String {
+    const RESERVED: &[&str] = &["interval"];
+    if RESERVED.contains(&name) { format!("`{name}`") } else { name.to_string() }
+}
+
 fn snowflake_type(dt: &DataType) -> &'static str {
     match dt {
         DataType::Int64 => "NUMBER(19,0)",
@@ -51,7 +58,7 @@ pub fn ddl(table: Table, dialect: Dialect, location: &str) -> String {
                 .iter()
                 .map(|f| {
                     let null = if f.is_nullable() { "" } else { " NOT NULL" };
-                    format!("  {} {}{null}", f.name(), bigquery_type(f.data_type()))
+                    format!("  {} {}{null}", bigquery_ident(f.name()), bigquery_type(f.data_type()))
                 })
                 .collect();
             format!(
@@ -96,6 +103,7 @@ mod tests {
             "period_start TIMESTAMP NOT NULL",
             "WITH PARTITION COLUMNS (event_date DATE)",
             "hive_partition_uri_prefix = 'gs://lake/botevents/custom_event_total'",
+            "`interval` STRING NOT NULL",
         ] {
             assert!(bq.contains(part), "{part} missing from\n{bq}");
         }
@@ -107,5 +115,27 @@ mod tests {
         ] {
             assert!(sf.contains(part), "{part} missing from\n{sf}");
         }
+    }
+
+    #[test]
+    fn the_catalog_and_histogram_tables_too() {
+        let bq = ddl(Table::Catalog, Dialect::BigQuery, "gs://lake/botevents");
+        for part in ["has_children BOOL NOT NULL", "window_start TIMESTAMP NOT NULL", "window_end TIMESTAMP NOT NULL"] {
+            assert!(bq.contains(part), "{part} missing from\n{bq}");
+        }
+        let sf = ddl(Table::Catalog, Dialect::Snowflake, "@botevents");
+        assert!(sf.contains("has_children BOOLEAN AS (VALUE:has_children::BOOLEAN)"), "{sf}");
+        let sf = ddl(Table::Histogram, Dialect::Snowflake, "@botevents");
+        for part in [
+            "event_count NUMBER(19,0) AS (VALUE:event_count::NUMBER(19,0))",
+            "platform VARCHAR AS (VALUE:platform::VARCHAR)",
+            "interval VARCHAR AS (VALUE:interval::VARCHAR)",
+            "LOCATION = @botevents/custom_event_histogram/",
+        ] {
+            assert!(sf.contains(part), "{part} missing from\n{sf}");
+        }
+        assert!(
+            ddl(Table::Histogram, Dialect::DuckDb, "/lake").contains("'/lake/custom_event_histogram/**/*.parquet'")
+        );
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! * [`plan`] — requested range → UTC-midnight-aligned windows of ≤ 7 days, retention and freshness.
 //! * [`fetch`] — the API client: discovery, login, SSO, one rate limiter per API key, retries, streamed bodies.
-//! * [`convert`] — push decoders: CSV bytes → Arrow `RecordBatch`es of the fixed [`schema`]s.
+//! * [`convert`] — push decoders: CSV (and the small JSON answers) → Arrow `RecordBatch`es of the
+//!   fixed [`schema`]s.
 //! * [`write`] — one Parquet/Arrow file per (table, account, bot, UTC day) through `object_store`,
 //!   visible whole or not at all.
 //! * [`commit`] — per-bot cursors, written only after a window's files are durable.

@@ -8,8 +8,16 @@
 //!
 //! * [`DetailDecoder`] — `customEventDetail` → `custom_event_detail`
 //! * [`TotalDecoder`] — `customEventTotal` → `custom_event_total` (pivoted to long form)
+//! * [`CatalogDecoder`] — `customEvents` JSON → `custom_event_catalog`
+//! * [`HistogramDecoder`] — `customEvents/…/histogram` JSON → `custom_event_histogram`
+//!
+//! The JSON answers are small and parsed whole at the end of the body, capped at
+//! [`DEFAULT_MAX_JSON_BYTES`].
 
+mod catalog;
 mod detail;
+mod histogram;
+mod json;
 mod records;
 mod sniff;
 pub mod time;
@@ -19,7 +27,10 @@ use std::collections::BTreeSet;
 
 use arrow_array::RecordBatch;
 
+pub use catalog::CatalogDecoder;
 pub use detail::DetailDecoder;
+pub use histogram::HistogramDecoder;
+pub use json::DEFAULT_MAX_JSON_BYTES;
 pub use records::{DEFAULT_MAX_RECORD_BYTES, Record, RecordReader};
 pub use total::{Interval, TotalDecoder};
 
@@ -185,6 +196,22 @@ pub enum ConvertError {
         /// 1-based column.
         column: usize,
     },
+    /// A JSON answer (`customEvents`, `histogram`) that is not the documented shape.
+    #[error("{endpoint} answer: {reason}")]
+    BadJson {
+        /// The endpoint whose answer it is.
+        endpoint: &'static str,
+        /// What is wrong, and where (a path such as `histories[2].dateTime`).
+        reason: String,
+    },
+    /// A JSON answer larger than the cap (it is parsed whole, so it must fit in memory).
+    #[error("{endpoint} answer longer than {limit} bytes; refusing to buffer more")]
+    JsonTooLarge {
+        /// The endpoint whose answer it is.
+        endpoint: &'static str,
+        /// The cap.
+        limit: usize,
+    },
     /// Arrow refused to build a batch (a bug: the decoders build only valid columns).
     #[error("building a record batch: {0}")]
     Arrow(String),
@@ -204,6 +231,11 @@ pub trait BodyDecoder: Send {
     fn stats(&self) -> &DecodeStats;
     /// Rejected rows so far (at most [`MAX_REJECTS_KEPT`]).
     fn take_rejects(&mut self) -> Vec<Reject>;
+    /// The event names a catalog body listed, in its order (empty for every other body): the
+    /// histogram stream asks for each of them.
+    fn event_names(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// Decodes a field as text, or says why not: it is not UTF-8, or holds a NUL byte (which no

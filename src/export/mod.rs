@@ -47,6 +47,11 @@ pub enum Stream {
     Detail,
     /// `customEventTotal` → `custom_event_total`.
     Total,
+    /// `customEvents` (JSON) → `custom_event_catalog`: the event names of each window.
+    Catalog,
+    /// `customEvents/…/histogram` (JSON) → `custom_event_histogram`: one request per event name
+    /// of the window's catalog (fetched for it even when `catalog` is not exported).
+    Histogram,
 }
 
 impl Stream {
@@ -55,6 +60,8 @@ impl Stream {
         match self {
             Stream::Detail => "detail",
             Stream::Total => "total",
+            Stream::Catalog => "catalog",
+            Stream::Histogram => "histogram",
         }
     }
 
@@ -63,6 +70,8 @@ impl Stream {
         match self {
             Stream::Detail => Table::Detail,
             Stream::Total => Table::Total,
+            Stream::Catalog => Table::Catalog,
+            Stream::Histogram => Table::Histogram,
         }
     }
 }
@@ -73,7 +82,9 @@ impl std::str::FromStr for Stream {
         match s.trim() {
             "detail" => Ok(Stream::Detail),
             "total" => Ok(Stream::Total),
-            other => Err(format!("unknown stream {other:?} (expected detail or total)")),
+            "catalog" => Ok(Stream::Catalog),
+            "histogram" => Ok(Stream::Histogram),
+            other => Err(format!("unknown stream {other:?} (expected detail, total, catalog or histogram)")),
         }
     }
 }
@@ -83,15 +94,17 @@ impl std::str::FromStr for Stream {
 pub struct ExportConfig {
     /// The API client's settings (account, URLs, credentials, rate, retries).
     pub api: ApiConfig,
-    /// The bots to export.
+    /// The bots to export (those of `shard` only, when it is set).
     pub bots: Vec<String>,
+    /// `--shard K/N`: this run exports one of N disjoint sets of the account's bots.
+    pub shard: Option<crate::plan::Shard>,
     /// Where files go.
     pub dest: Destination,
     /// The requested range.
     pub range: RangeRequest,
     /// The streams to export, in request order.
     pub streams: Vec<Stream>,
-    /// Granularity of the `total` stream.
+    /// Granularity of the `total` and `histogram` streams.
     pub interval: Interval,
     /// Encoder settings.
     pub write: WriteOptions,
@@ -143,6 +156,7 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         account: cfg.api.account.clone(),
         destination: cfg.dest.to_string(),
         store: crate::write::store_summary(&cfg.dest),
+        shard: cfg.shard.map(|s| s.to_string()),
         ..RunSummary::default()
     };
     let client = match ApiClient::new(cfg.api.clone()) {

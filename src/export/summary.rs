@@ -71,6 +71,9 @@ pub struct RunSummary {
     pub account: String,
     /// Destination.
     pub destination: String,
+    /// `--shard K/N`, when the run exported one shard of the account's bots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The destination's upload and retry settings.
     pub store: StoreSummary,
     /// Wall time in milliseconds.
@@ -159,6 +162,16 @@ impl RunSummary {
                 self.throttled_429,
                 self.bytes_received as f64 / 1e6
             );
+        }
+        if let Some(shard) = &self.shard {
+            match self.cursors.len() {
+                0 if self.error.is_none() => {
+                    let _ = writeln!(s, "  shard {shard}: no bot of the account is in this shard, nothing to export");
+                }
+                n => {
+                    let _ = writeln!(s, "  shard {shard}: {n} bot(s) exported");
+                }
+            }
         }
         for (name, t) in &self.tables {
             let _ = writeln!(

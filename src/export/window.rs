@@ -1,4 +1,10 @@
 //! One window of one bot: every stream fetched, converted and written, then committed together.
+//!
+//! Order: totals first (they tell whether the details are complete), then details, then the
+//! catalog, then the histograms. The histogram stream asks for one event name per request, and
+//! the names are the window's catalog: when `catalog` is not exported itself, it is still fetched
+//! (and decoded, but not written) for its names. The names are deduplicated and sorted, so that
+//! the histogram files do not depend on the catalog's order.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +14,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{Run, Stream, step};
 use crate::convert::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, Reject, RowContext, TotalDecoder,
+    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, HistogramDecoder, Reject,
+    RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::fetch::retry::{Retry, Retryable, with_retries};
@@ -69,10 +76,22 @@ struct Fetched {
     tails: Vec<(NaiveDate, Vec<u8>, u64)>,
     stats: DecodeStats,
     rejects: Vec<(Slice, Reject)>,
-    /// Per day: rows (detail) or the sum of counts (total).
+    /// Per day: rows (detail) or the sum of counts (total, histogram).
     per_day: BTreeMap<NaiveDate, u64>,
     /// Largest number of records in one response (for the row cap).
     max_records: u64,
+    /// The event names the catalog listed (catalog only).
+    event_names: Vec<String>,
+}
+
+/// The streams of a window in fetch order: totals, details, catalog, histograms.
+fn fetch_rank(s: Stream) -> u8 {
+    match s {
+        Stream::Total => 0,
+        Stream::Detail => 1,
+        Stream::Catalog => 2,
+        Stream::Histogram => 3,
+    }
 }
 
 /// Exports one window of one bot: all streams, then their files, in one commit.
@@ -80,65 +99,39 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     let cfg = &run.cfg;
     let mut done: Vec<(Stream, Fetched)> = Vec::new();
     let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
-    // Totals first: they are small, and they tell whether the details are complete.
+    let mut catalog: Option<Vec<String>> = None;
     let mut order = cfg.streams.clone();
-    order.sort_by_key(|s| if *s == Stream::Total { 0 } else { 1 });
+    order.sort_by_key(|s| fetch_rank(*s));
     for stream in order {
-        let mut g = start_granularity(stream, window, totals.as_ref(), cfg.row_cap);
-        if g != Granularity::Window {
-            tracing::info!(bot, %window, granularity = ?g, "the totals exceed the row cap: fetching in smaller slices");
-            run.note(|s| s.splits += 1);
-        }
-        let fetched = loop {
-            let f = match fetch_with_retries(run, bot, window, stream, g).await {
-                Ok(f) => f,
-                Err(AttemptError::Request(FetchError::Status { status: 400, .. }))
-                    if g == Granularity::Window && window.len_days() > 1 =>
-                {
-                    run.warn(format!(
-                        "bot {bot} window {window}: the API refused the {}-day request (400); fetching it day by day",
-                        window.len_days()
-                    ));
-                    run.note(|s| s.splits += 1);
-                    g = Granularity::Day;
-                    continue;
+        if stream == Stream::Histogram && catalog.is_none() {
+            // The histograms need the window's event names: fetch the catalog, write nothing.
+            match fetch_stream(run, bot, window, Stream::Catalog, None, &[]).await {
+                Ok(mut f) => {
+                    f.writer.abort().await;
+                    catalog = Some(std::mem::take(&mut f.event_names));
                 }
                 Err(e) => {
                     abort_all(&mut done).await;
-                    return Err(e.into());
+                    return Err(e);
                 }
-            };
-            if stream == Stream::Detail {
-                let capped = f.max_records >= cfg.row_cap;
-                let short = totals
-                    .as_ref()
-                    .is_some_and(|t| t.iter().any(|(day, &want)| f.per_day.get(day).copied().unwrap_or(0) < want));
-                let finer = g.finer().filter(|_| capped || (short && g == Granularity::Window));
-                if let Some(next) = finer {
-                    tracing::info!(bot, %window, granularity = ?next, capped, short, "re-fetching in smaller slices");
-                    run.note(|s| s.splits += 1);
-                    let mut f = f;
-                    f.writer.abort().await;
-                    g = next;
-                    continue;
-                }
-                if capped {
-                    abort_all(&mut done).await;
-                    let mut f = f;
-                    f.writer.abort().await;
-                    return Err(Error::RowCap {
-                        context: format!("{} bot {bot} window {window}", Endpoint::Detail),
-                        rows: f.max_records,
-                    });
-                }
-                if let Some(t) = &totals {
-                    reconcile(run, bot, window, t, &f.per_day);
-                }
-            } else {
-                totals = Some(f.per_day.clone());
             }
-            break f;
+        }
+        let names = match stream {
+            Stream::Histogram => histogram_names(run, bot, window, catalog.as_deref().unwrap_or_default()),
+            _ => Vec::new(),
         };
+        let fetched = match fetch_stream(run, bot, window, stream, totals.as_ref(), &names).await {
+            Ok(f) => f,
+            Err(e) => {
+                abort_all(&mut done).await;
+                return Err(e);
+            }
+        };
+        match stream {
+            Stream::Total => totals = Some(fetched.per_day.clone()),
+            Stream::Catalog => catalog = Some(fetched.event_names.clone()),
+            Stream::Detail | Stream::Histogram => {}
+        }
         done.push((stream, fetched));
     }
     // Rejected rows: written for inspection; over the allowance the window fails uncommitted.
@@ -184,6 +177,84 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
         note_written(run, stream.table(), &written);
     }
     Ok(())
+}
+
+/// Fetches one stream of a window, splitting it into smaller slices when the API refuses the
+/// whole window (400) or when the details are capped or short of the totals. `names` are the
+/// event names of the histogram stream (one request each per slice).
+async fn fetch_stream(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    stream: Stream,
+    totals: Option<&BTreeMap<NaiveDate, u64>>,
+    names: &[String],
+) -> Result<Fetched, Error> {
+    let cfg = &run.cfg;
+    let mut g = start_granularity(stream, window, totals, cfg.row_cap);
+    if g != Granularity::Window {
+        tracing::info!(bot, %window, granularity = ?g, "the totals exceed the row cap: fetching in smaller slices");
+        run.note(|s| s.splits += 1);
+    }
+    loop {
+        let f = match fetch_with_retries(run, bot, window, stream, g, names).await {
+            Ok(f) => f,
+            Err(AttemptError::Request(FetchError::Status { status: 400, .. }))
+                if g == Granularity::Window && window.len_days() > 1 =>
+            {
+                run.warn(format!(
+                    "bot {bot} window {window}: the API refused the {}-day request (400); fetching it day by day",
+                    window.len_days()
+                ));
+                run.note(|s| s.splits += 1);
+                g = Granularity::Day;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if stream == Stream::Detail {
+            let capped = f.max_records >= cfg.row_cap;
+            let short =
+                totals.is_some_and(|t| t.iter().any(|(day, &want)| f.per_day.get(day).copied().unwrap_or(0) < want));
+            let finer = g.finer().filter(|_| capped || (short && g == Granularity::Window));
+            if let Some(next) = finer {
+                tracing::info!(bot, %window, granularity = ?next, capped, short, "re-fetching in smaller slices");
+                run.note(|s| s.splits += 1);
+                let mut f = f;
+                f.writer.abort().await;
+                g = next;
+                continue;
+            }
+            if capped {
+                let mut f = f;
+                f.writer.abort().await;
+                return Err(Error::RowCap {
+                    context: format!("{} bot {bot} window {window}", Endpoint::Detail),
+                    rows: f.max_records,
+                });
+            }
+            if let Some(t) = totals {
+                reconcile(run, bot, window, t, &f.per_day);
+            }
+        }
+        return Ok(f);
+    }
+}
+
+/// The event names whose histograms a window asks for: the catalog's, each once, sorted (so that
+/// the files do not depend on the catalog's order). An empty name cannot be asked for (the API
+/// takes an empty `eventName` as none): it is skipped with a warning.
+fn histogram_names(run: &Run, bot: &str, window: Window, catalog: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = catalog.to_vec();
+    names.sort();
+    names.dedup();
+    if names.first().is_some_and(String::is_empty) {
+        names.remove(0);
+        run.warn(format!(
+            "bot {bot} window {window}: the catalog lists an event with an empty name; its histogram is skipped"
+        ));
+    }
+    names
 }
 
 /// Where the details of a window start: when the totals already say that a whole window (or a
@@ -239,14 +310,19 @@ fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeS
         run.warn(format!("{}: unknown CSV column {c:?} ignored", stream.table()));
     }
     if st.total_mismatches > 0 {
-        run.warn(format!(
-            "bot {bot} window {window}: {} totals rows whose Event total differs from the sum of their platform columns",
-            st.total_mismatches
-        ));
+        let what = match stream {
+            Stream::Histogram => "histogram periods (or totals) that differ from the sum of their platform counts",
+            _ => "totals rows whose Event total differs from the sum of their platform columns",
+        };
+        run.warn(format!("bot {bot} window {window}: {} {what}", st.total_mismatches));
     }
     if st.empty_body {
+        let what = match stream {
+            Stream::Catalog | Stream::Histogram => "no JSON",
+            Stream::Detail | Stream::Total => "no CSV header",
+        };
         run.warn(format!(
-            "bot {bot} window {window}: {} returned an empty body (no CSV header); taken as no rows",
+            "bot {bot} window {window}: {} returned an empty body ({what}); taken as no rows",
             stream.as_str()
         ));
     }
@@ -316,10 +392,11 @@ async fn fetch_with_retries(
     window: Window,
     stream: Stream,
     g: Granularity,
+    names: &[String],
 ) -> Result<Fetched, AttemptError> {
     with_retries(
         &run.cfg.api.retry,
-        |_attempt| attempt(run, bot, window, stream, g),
+        |_attempt| attempt(run, bot, window, stream, g, names),
         |e, n, wait| {
             tracing::warn!(bot, %window, stream = stream.as_str(), attempt = n, wait_ms = wait.as_millis() as u64, error = %e, "retrying the window");
             run.note(|s| s.retries += 1);
@@ -349,20 +426,28 @@ async fn send_with_retries(run: &Run, req: &DataRequest) -> Result<crate::fetch:
     .await
 }
 
-/// One attempt: every slice of the window, decoded and encoded; uploads started, nothing visible.
+/// One attempt: every request of the window (per slice, and per event name for the histogram
+/// stream), decoded and encoded; uploads started, nothing visible.
 async fn attempt(
     run: &Run,
     bot: &str,
     window: Window,
     stream: Stream,
     g: Granularity,
+    names: &[String],
 ) -> Result<Fetched, AttemptError> {
     let cfg = &run.cfg;
     let mut writer = PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(window));
-    match attempt_inner(run, bot, window, stream, g, &mut writer).await {
-        Ok((tails, stats, rejects, per_day, max_records)) => {
-            Ok(Fetched { writer, tails, stats, rejects, per_day, max_records })
-        }
+    match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
+        Ok(d) => Ok(Fetched {
+            writer,
+            tails: d.tails,
+            stats: d.stats,
+            rejects: d.rejects,
+            per_day: d.per_day,
+            max_records: d.max_records,
+            event_names: d.event_names,
+        }),
         Err(e) => {
             writer.abort().await;
             Err(e)
@@ -370,7 +455,29 @@ async fn attempt(
     }
 }
 
-type AttemptOk = (Vec<(NaiveDate, Vec<u8>, u64)>, DecodeStats, Vec<(Slice, Reject)>, BTreeMap<NaiveDate, u64>, u64);
+/// What one attempt decoded, apart from the writer its files go to.
+#[derive(Default)]
+struct Decoded {
+    tails: Vec<(NaiveDate, Vec<u8>, u64)>,
+    stats: DecodeStats,
+    rejects: Vec<(Slice, Reject)>,
+    per_day: BTreeMap<NaiveDate, u64>,
+    max_records: u64,
+    event_names: Vec<String>,
+}
+
+/// The requests of one slice: one, or one per event name for the histogram stream.
+fn requests(run: &Run, bot: &str, stream: Stream, slice: Slice, names: &[String]) -> Vec<DataRequest> {
+    let one =
+        |endpoint, interval, event_name| DataRequest { endpoint, bot: bot.to_string(), slice, interval, event_name };
+    let interval = run.cfg.interval;
+    match stream {
+        Stream::Detail => vec![one(Endpoint::Detail, None, None)],
+        Stream::Total => vec![one(Endpoint::Total, Some(interval), None)],
+        Stream::Catalog => vec![one(Endpoint::Catalog, None, None)],
+        Stream::Histogram => names.iter().map(|n| one(Endpoint::Histogram, Some(interval), Some(n.clone()))).collect(),
+    }
+}
 
 async fn attempt_inner(
     run: &Run,
@@ -378,69 +485,65 @@ async fn attempt_inner(
     window: Window,
     stream: Stream,
     g: Granularity,
+    names: &[String],
     writer: &mut PartitionWriter,
-) -> Result<AttemptOk, AttemptError> {
+) -> Result<Decoded, AttemptError> {
     let cfg = &run.cfg;
     let table = stream.table();
     let ctx = RowContext { account: cfg.api.account.clone(), bot: bot.to_string() };
     let mut pipeline = step::Pipeline::new(TableEncoder::new(table, cfg.write.clone()), cfg.dest.part_size());
-    let mut stats = DecodeStats::default();
-    let mut rejects = Vec::new();
-    let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    let mut max_records = 0;
+    let mut out = Decoded::default();
     for slice in g.slices(window) {
-        let req = DataRequest {
-            endpoint: match stream {
-                Stream::Detail => Endpoint::Detail,
-                Stream::Total => Endpoint::Total,
-            },
-            bot: bot.to_string(),
-            slice,
-            interval: (stream == Stream::Total).then_some(cfg.interval),
-            event_name: None,
-        };
-        let mut body = send_with_retries(run, &req).await.map_err(AttemptError::Request)?;
-        let target = body.target().clone();
-        let context = format!("{target}, {}", body.correlation);
-        let opts = DecodeOptions {
-            keep_range: Some((slice.start.timestamp_micros(), slice.end.timestamp_micros())),
-            ..DecodeOptions::default()
-        };
-        let decoder: Box<dyn BodyDecoder> = match stream {
-            Stream::Detail => Box::new(DetailDecoder::new(ctx.clone(), opts)),
-            Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
-        };
-        pipeline.begin(decoder);
-        let mut buf = BytesMut::new();
-        let mut done = false;
-        while !done {
-            match body.chunk().await.map_err(AttemptError::Fetch)? {
-                Some(c) => {
-                    buf.extend_from_slice(&c);
-                    if buf.len() < DECODE_CHUNK_BYTES {
-                        continue;
+        for req in requests(run, bot, stream, slice, names) {
+            let mut body = send_with_retries(run, &req).await.map_err(AttemptError::Request)?;
+            let target = body.target().clone();
+            let context = format!("{target}, {}", body.correlation);
+            let range = (slice.start.timestamp_micros(), slice.end.timestamp_micros());
+            let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
+            let decoder: Box<dyn BodyDecoder> = match stream {
+                Stream::Detail => Box::new(DetailDecoder::new(ctx.clone(), opts)),
+                Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
+                Stream::Catalog => Box::new(CatalogDecoder::new(ctx.clone(), range, opts)),
+                Stream::Histogram => Box::new(HistogramDecoder::new(
+                    ctx.clone(),
+                    cfg.interval,
+                    req.event_name.clone().unwrap_or_default(),
+                    opts,
+                )),
+            };
+            pipeline.begin(decoder);
+            let mut buf = BytesMut::new();
+            let mut done = false;
+            while !done {
+                match body.chunk().await.map_err(AttemptError::Fetch)? {
+                    Some(c) => {
+                        buf.extend_from_slice(&c);
+                        if buf.len() < DECODE_CHUNK_BYTES {
+                            continue;
+                        }
                     }
+                    None => done = true,
                 }
-                None => done = true,
+                let chunk = buf.split().freeze();
+                let (parts, day_counts) = pipeline.feed(chunk, done).await.map_err(|e| match e {
+                    step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
+                    step::StepError::Write(w) => AttemptError::Write(w),
+                })?;
+                for (day, n) in day_counts {
+                    *out.per_day.entry(day).or_default() += n;
+                }
+                writer.upload(parts).await.map_err(AttemptError::Write)?;
             }
-            let chunk = buf.split().freeze();
-            let (parts, day_counts) = pipeline.feed(chunk, done).await.map_err(|e| match e {
-                step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
-                step::StepError::Write(w) => AttemptError::Write(w),
-            })?;
-            for (day, n) in day_counts {
-                *per_day.entry(day).or_default() += n;
+            run.note(|s| s.bytes_received += body.bytes);
+            if let Some(decoder) = pipeline.decoder_mut() {
+                let st = decoder.stats();
+                out.max_records = out.max_records.max(st.records);
+                step::merge_stats(&mut out.stats, st);
+                out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
+                out.event_names.extend(decoder.event_names().iter().cloned());
             }
-            writer.upload(parts).await.map_err(AttemptError::Write)?;
-        }
-        run.note(|s| s.bytes_received += body.bytes);
-        if let Some(decoder) = pipeline.decoder_mut() {
-            let st = decoder.stats();
-            max_records = max_records.max(st.records);
-            step::merge_stats(&mut stats, st);
-            rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
         }
     }
-    let tails = pipeline.finish().await.map_err(AttemptError::Write)?;
-    Ok((tails, stats, rejects, per_day, max_records))
+    out.tails = pipeline.finish().await.map_err(AttemptError::Write)?;
+    Ok(out)
 }

@@ -6,6 +6,12 @@
 //! Request counts are exact for the `total` stream. For `detail` they are a minimum, one request
 //! per window: a window whose totals exceed the row cap is fetched day by day (or hour by hour)
 //! instead, which only the totals — fetched during the run — can tell.
+//!
+//! The `histogram` stream sends one request per event name per window, and the names are the
+//! window's catalog, which only a request can tell: its cost is "1 catalog + 1 per event name"
+//! per window. The plan counts the catalog requests (shared with the `catalog` stream when both
+//! are exported) as the minimum and gives the per-event-name part separately
+//! ([`HistogramCost`], [`RunPlan::requests_per_event_name`]).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -58,8 +64,11 @@ pub struct BotPlan {
     pub range: Option<DayRange>,
     /// The windows, oldest first (at most 7 days each).
     pub windows: Vec<DayRange>,
-    /// Data requests per stream (for `detail`, a minimum when `may_split`).
+    /// Data requests per stream (for `detail`, a minimum when `may_split`; for `histogram`, a
+    /// minimum: its catalog requests, 0 when the `catalog` stream sends them, see `histogram`).
     pub requests: BTreeMap<String, u64>,
+    /// The cost of the `histogram` stream, when it is exported.
+    pub histogram: Option<HistogramCost>,
     /// Whether detail windows may be split (one request per day or hour instead of one per
     /// window) once their totals show more rows than the row cap.
     pub may_split: bool,
@@ -70,6 +79,23 @@ pub struct BotPlan {
     /// Days after the cursor that are already out of retention.
     pub days_lost: Option<DayRange>,
 }
+
+/// What the `histogram` stream of one bot costs: per window, one catalog request (to learn the
+/// event names) plus one request per event name. The names are unknown until the run asks.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistogramCost {
+    /// `1 catalog + 1 per event name, per window`.
+    pub requests: &'static str,
+    /// Catalog requests the histograms need (one per window).
+    pub catalog_requests: u64,
+    /// Whether those catalog requests are the `catalog` stream's own (not counted twice).
+    pub catalog_shared: bool,
+    /// Requests per distinct event name: one per window in which it occurs, at most this many.
+    pub per_event_name: u64,
+}
+
+/// How the histogram's cost reads.
+pub const HISTOGRAM_REQUESTS: &str = "1 catalog + 1 per event name, per window";
 
 impl BotPlan {
     /// Data requests of the bot (a minimum when `may_split`).
@@ -101,8 +127,13 @@ pub struct RunPlan {
     pub bots: Vec<BotPlan>,
     /// Data requests of the whole run (authentication not included).
     pub requests: u64,
-    /// Whether `requests` is a minimum (some detail window may split).
+    /// Whether `requests` is a minimum (some detail window may split, or the histogram stream
+    /// adds one request per event name).
     pub requests_are_minimum: bool,
+    /// With the `histogram` stream: the requests it adds per distinct event name (one per
+    /// window), on top of `requests`; the run sends `requests + requests_per_event_name × N`
+    /// at most, for N event names. 0 without it.
+    pub requests_per_event_name: u64,
     /// `requests / max_rps`: the least time the run takes at the rate limit.
     pub seconds: f64,
 }
@@ -129,7 +160,22 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
             }
         }
     }
-    let requests = cfg.streams.iter().map(|s| (s.as_str().to_string(), wins.len() as u64)).collect();
+    let n = wins.len() as u64;
+    let catalog_shared = cfg.streams.contains(&Stream::Catalog);
+    let requests = cfg
+        .streams
+        .iter()
+        .map(|s| {
+            let count = if *s == Stream::Histogram && catalog_shared { 0 } else { n };
+            (s.as_str().to_string(), count)
+        })
+        .collect();
+    let histogram = cfg.streams.contains(&Stream::Histogram).then_some(HistogramCost {
+        requests: HISTOGRAM_REQUESTS,
+        catalog_requests: n,
+        catalog_shared,
+        per_event_name: n,
+    });
     let risk = retention_risk(cursor, cal, DEFAULT_RISK_DAYS);
     Ok(BotPlan {
         bot: state.bot.clone(),
@@ -138,6 +184,7 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
         range: planned.range.map(DayRange::from),
         windows: wins.iter().copied().map(DayRange::from).collect(),
         requests,
+        histogram,
         may_split: cfg.streams.contains(&Stream::Detail) && !wins.is_empty(),
         cursors_after: after.cursors,
         days_at_risk: risk.at_risk,
@@ -155,6 +202,7 @@ pub async fn plan(cfg: &PlanConfig) -> Result<RunPlan, crate::Error> {
         bots.push(plan_bot(cfg, &loaded.state, &cal)?);
     }
     let requests: u64 = bots.iter().map(BotPlan::request_count).sum();
+    let per_name: u64 = bots.iter().filter_map(|b| b.histogram.as_ref()).map(|h| h.per_event_name).sum();
     Ok(RunPlan {
         account: cfg.account.clone(),
         destination: cfg.dest.to_string(),
@@ -164,7 +212,8 @@ pub async fn plan(cfg: &PlanConfig) -> Result<RunPlan, crate::Error> {
         retention_days: cal.retention_days(),
         max_rps: cfg.max_rps.get(),
         row_cap: cfg.row_cap,
-        requests_are_minimum: bots.iter().any(|b| b.may_split),
+        requests_are_minimum: bots.iter().any(|b| b.may_split) || per_name > 0,
+        requests_per_event_name: per_name,
         seconds: requests as f64 / f64::from(cfg.max_rps.get()),
         requests,
         bots,
@@ -208,7 +257,9 @@ impl RunPlan {
                         .requests
                         .iter()
                         .map(|(st, n)| {
-                            if st == Stream::Detail.as_str() && b.may_split {
+                            if (st == Stream::Detail.as_str() && b.may_split)
+                                || (st == Stream::Histogram.as_str() && !b.windows.is_empty())
+                            {
                                 format!("{st} ≥ {n}")
                             } else {
                                 format!("{st} {n}")
@@ -216,6 +267,17 @@ impl RunPlan {
                         })
                         .collect();
                     let _ = writeln!(s, "  requests: {}", per.join(", "));
+                    if let Some(h) = &b.histogram {
+                        let catalog = if h.catalog_shared { " (the catalog stream's)" } else { "" };
+                        let _ = writeln!(
+                            s,
+                            "  histogram: {}: {} catalog request{}{catalog} + {} per event name (unknown until the run asks)",
+                            h.requests,
+                            h.catalog_requests,
+                            if h.catalog_requests == 1 { "" } else { "s" },
+                            h.per_event_name
+                        );
+                    }
                     if b.may_split {
                         let _ = writeln!(
                             s,
@@ -247,6 +309,13 @@ impl RunPlan {
             self.seconds,
             if self.requests > 0 { " (plus login and SSO)" } else { "" }
         );
+        if self.requests_per_event_name > 0 {
+            let _ = writeln!(
+                s,
+                "  plus up to {} histogram requests per event name ({HISTOGRAM_REQUESTS}): {} + {} × N for N event names",
+                self.requests_per_event_name, self.requests, self.requests_per_event_name
+            );
+        }
         s
     }
 }

@@ -5,13 +5,16 @@
 //! oldest first — and the days lost to retention. Guarantees: windows of one range never overlap
 //! and cover every instant of the range exactly once (property-tested below); no window starts
 //! before the oldest retrievable day; no complete-days plan reaches past the freshness horizon.
+//! [`Shard`] picks the bots of one of N parallel workers (`--shard K/N`).
 //! Nothing here does I/O: the clock is a parameter.
 
 mod calendar;
 mod risk;
+mod shard;
 
 pub use calendar::{Calendar, DEFAULT_RETENTION_DAYS, READY_HOUR_EASTERN, ready_at};
 pub use risk::{DEFAULT_RISK_DAYS, DayAtRisk, RetentionRisk, retention_risk};
+pub use shard::Shard;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 

@@ -174,8 +174,9 @@ pub fn detail_events(config: &SimConfig, bot: &str, day: NaiveDate) -> Vec<SimEv
     }
 }
 
-/// Whether a catalog entry for `name` has `hasChildrens: true`.
-pub(crate) fn has_children(name: &str) -> bool {
+/// Whether a catalog entry for `name` has `hasChildrens: true` (ground truth for tests, like
+/// [`detail_events`]).
+pub fn has_children(name: &str) -> bool {
     EVENT_KINDS.iter().any(|kind| kind.name == name && !kind.children.is_empty())
 }
 

@@ -48,7 +48,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use data::{SimEvent, detail_events};
+pub use data::{SimEvent, detail_events, has_children};
 pub use fault::{Chaos, Fault, Scope};
 
 /// Seed of the default configuration.

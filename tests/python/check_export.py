@@ -9,8 +9,8 @@ and checks the contract of SPEC.md sections 4 and 5: Hive layout, column types
 and nullability, compression and statistics, partition = UTC day, row counts
 against the run summary, totals against details, duplicates kept, and
 byte-identical re-runs. Also runs tests/python/readme_query.sql (when present)
-against the output, with the literal `botevents-data` replaced by the
-destination.
+and examples/duckdb/*.sql against the output, with the literal
+`botevents-data` replaced by the destination.
 
 Each check prints one line; the first failure stops the run with a message and
 exit status 1. On success the last line is `check_export: N passed, 0 failed`.
@@ -45,6 +45,7 @@ DETAIL = "custom_event_detail"
 TOTAL = "custom_event_total"
 HERE = Path(__file__).resolve().parent
 README_QUERY = HERE / "readme_query.sql"
+DUCKDB_EXAMPLES = HERE.parent.parent / "examples" / "duckdb"
 
 DICT16 = pa.dictionary(pa.int16(), pa.string())
 TS_UTC = pa.timestamp("us", tz="UTC")
@@ -431,6 +432,50 @@ def check_readme_query(con, ex: Export) -> str:
     return f"{README_QUERY.name} returned {len(rows)} rows, first {rows[0]}"
 
 
+def check_duckdb_examples(ex: Export) -> str:
+    """examples/duckdb/*.sql, in order, on one connection, with `botevents-data` pointing at the
+    export: the views file is what `schema --dialect duckdb` prints; every query returns rows;
+    a query with an `events` column agrees with count(*) of the detail table per its keys."""
+    files = sorted(DUCKDB_EXAMPLES.glob("*.sql"))
+    require(files, f"no .sql files in {DUCKDB_EXAMPLES}")
+    proc = subprocess.run([str(ex.binary), "schema", "--dialect", "duckdb", "--location", "botevents-data"],
+                          capture_output=True, text=True, timeout=60)
+    require(proc.returncode == 0, f"schema --dialect duckdb exited {proc.returncode}: {tail(proc.stderr)}")
+    generated = proc.stdout.strip()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    detail = f"read_parquet({sql_str(ex.glob(DETAIL))}, hive_partitioning=true)"
+    done = []
+    for f in files:
+        text = f.read_text()
+        if "CREATE OR REPLACE VIEW" in text:
+            body = "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
+            require(body == generated, f"{f.name} is not what `botevents schema --dialect duckdb "
+                                       f"--location botevents-data` prints now:\n{generated}")
+        sql = text.replace("botevents-data", str(ex.dest).replace("'", "''"))
+        con.execute(sql)
+        if con.extract_statements(sql)[-1].type != duckdb.StatementType.SELECT:
+            done.append(f"{f.name} (DDL)")
+            continue
+        cols = [d[0] for d in con.description]
+        rows = con.fetchall()
+        require(rows, f"{f.name} returned no rows")
+        if "events" in cols:
+            keys = [c for c in cols if c in ("event_date", "bot_id", "platform", "event_name")]
+            require(keys, f"{f.name}: an events column without event_date/bot_id/platform/event_name: {cols}")
+            got = {tuple(str(r[cols.index(k)]) for k in keys): r[cols.index("events")] for r in rows}
+            select = ", ".join(f"CAST({k} AS VARCHAR)" for k in keys)
+            want = {tuple(r[:-1]): r[-1]
+                    for r in con.execute(f"SELECT {select}, count(*) FROM {detail} GROUP BY ALL").fetchall()}
+            bad = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+            require(not bad, f"{f.name}: events per {keys} differ from count(*) of {DETAIL} for {len(bad)} "
+                             f"groups, e.g. {[(k, got.get(k), want.get(k)) for k in bad[:3]]}")
+            done.append(f"{f.name} {len(rows)} rows = detail count per {','.join(keys)}")
+        else:
+            done.append(f"{f.name} {len(rows)} rows")
+    return "; ".join(done)
+
+
 def check_duckdb_ddl(con, ex: Export, summary: dict) -> str:
     """`botevents schema --dialect duckdb` runs as is against real output and sees every row."""
     proc = subprocess.run(
@@ -494,6 +539,7 @@ def main() -> int:
         else:
             print(f"skip README query: {README_QUERY.relative_to(HERE.parent.parent)} not present", flush=True)
         c.check("schema --dialect duckdb DDL runs on real output", check_duckdb_ddl, con, ex, first)
+        c.check("examples/duckdb/*.sql on real output", check_duckdb_examples, ex)
         ok = True
     finally:
         if ok and not args.keep:

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Checks the example DAG in a real Airflow. Run by tests/airflow/check_dag.sh.
+
+Usage: check_dag.py DAG_FOLDER [BOTEVENTS_BINARY]
+
+Each check prints one line; the first failure stops the run with exit status 1. On success the
+last line is `check_dag: N passed, 0 failed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pendulum
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.serialization.serialized_objects import DagSerialization
+
+DAG_ID = "botevents_export"
+TASK_ID = "export_shard"
+CONN_ENV = "AIRFLOW_CONN_BOTEVENTS_LIVEPERSON"
+SECRETS = {"login": "user-5ecret", "password": "pass-5ecret", "api_key": "key-5ecret"}
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(cond: bool, message: str) -> None:
+    if not cond:
+        raise CheckFailed(message)
+
+
+def load(folder: Path):
+    bag = DagBag(dag_folder=str(folder))
+    require(not bag.import_errors, f"import errors: {bag.import_errors}")
+    require(DAG_ID in bag.dags, f"no DAG {DAG_ID!r} in {folder}: {bag.dag_ids}")
+    return bag.dags[DAG_ID]
+
+
+def check_mapped(dag) -> str:
+    task = dag.get_task(TASK_ID)
+    require(task.is_mapped, f"{TASK_ID} is not a mapped task")
+    shards = task._get_specified_expand_input().value.get("shard")
+    n = len(shards or [])
+    require(shards == [f"{k}/{n}" for k in range(1, n + 1)] and n >= 1, f"expand(shard=...) is {shards}")
+    kw = task.partial_kwargs
+    require((kw.get("retries") or 0) > 0 and kw.get("retry_delay"), f"no retries: {kw.get('retries')}")
+    g = task.python_callable.__globals__
+    parallel, per_task = kw.get("max_active_tis_per_dag"), g["MAX_RPS_PER_TASK"]
+    require(parallel and parallel * per_task <= 5,
+            f"{parallel} tasks at once × --max-rps {per_task} exceeds the key's 5 requests/s")
+    return f"{n} shards, retries {kw['retries']} every {kw['retry_delay']}, {parallel} at once × {per_task} req/s"
+
+
+def check_rendered(dag) -> str:
+    # What the scheduler stores and reads back (a DAG that does not serialize never runs).
+    sdag = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    run_after = pendulum.datetime(2026, 11, 21, 9, tz="UTC")
+    di = sdag.timetable.infer_manual_data_interval(run_after=run_after)
+    task = dag.get_task(TASK_ID)
+    context = {"data_interval_start": di.start, "data_interval_end": di.end}
+    rendered = task.render_template(task.partial_kwargs["op_kwargs"], context, jinja_env=dag.get_template_env())
+    want = {"start": "2026-11-20", "end": "2026-11-21"}
+    require(rendered == want, f"run at {run_after}: rendered {rendered}, expected {want}")
+    argv = task.python_callable.__globals__["botevents_argv"]("botevents", "2/5", rendered["start"],
+                                                               rendered["end"], "/tmp/s.json")
+    line = " ".join(argv)
+    require("--shard 2/5 --start 2026-11-20 --end 2026-11-21" in line, line)
+    return f"interval [{di.start}, {di.end}) → {line}"
+
+
+def stub(tmp: Path) -> Path:
+    """A stand-in binary that records its argv and environment and exits $STUB_RC."""
+    path = tmp / "botevents-stub"
+    path.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$STUB_OUT.argv"\nenv > "$STUB_OUT.env"\n'
+                    'printf \'{"tables":{"custom_event_detail":{"rows":7}},"data_requests":2}\' '
+                    '> "$(sed -n "/--summary-json/{n;p;}" "$STUB_OUT.argv")"\nexit "${STUB_RC:-0}"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def check_exit_codes(dag, tmp: Path) -> str:
+    fn = dag.get_task(TASK_ID).python_callable
+    out = tmp / "stub"
+    os.environ.update({
+        CONN_ENV: json.dumps({"conn_type": "generic", "login": SECRETS["login"], "password": SECRETS["password"],
+                              "extra": {"api_key": SECRETS["api_key"], "account": "12345678"}}),
+        "AIRFLOW_VAR_BOTEVENTS_BOTS": "bot-a,bot-b",
+        "AIRFLOW_VAR_BOTEVENTS_DEST": "s3://lake/botevents",
+        "AIRFLOW_VAR_BOTEVENTS_BINARY": str(stub(tmp)),
+        "STUB_OUT": str(out),
+    })
+    seen = []
+    for rc in (0, 75, 1, 2, 3, 4):
+        os.environ["STUB_RC"] = str(rc)
+        try:
+            result = fn(shard="3/5", start="2026-11-20", end="2026-11-21")
+            outcome = "ok"
+            require(result["rows"] == {"custom_event_detail": 7}, f"exit 0 returned {result}")
+        except AirflowFailException:
+            outcome = "fail"
+        except AirflowException:
+            outcome = "retry"
+        want = {0: "ok", 75: "retry"}.get(rc, "fail")
+        require(outcome == want, f"exit {rc}: the task would {outcome}, expected {want}")
+        seen.append(f"{rc}→{outcome}")
+    argv = (tmp / "stub.argv").read_text()
+    env = dict(line.split("=", 1) for line in (tmp / "stub.env").read_text().splitlines() if "=" in line)
+    for name, value in SECRETS.items():
+        require(value not in argv, f"the {name} is on the command line: {argv!r}")
+    require(env.get("BOTEVENTS_API_KEY") == SECRETS["api_key"] and env.get("BOTEVENTS_PASSWORD") == SECRETS["password"]
+            and env.get("BOTEVENTS_USERNAME") == SECRETS["login"], "credentials missing from the environment")
+    require(env.get("BOTEVENTS_BOTS") == "bot-a,bot-b" and env.get("BOTEVENTS_ACCOUNT") == "12345678",
+            "Variables missing from the environment")
+    return ", ".join(seen) + "; secrets in the environment only"
+
+
+def check_real_run(dag, binary: Path, tmp: Path) -> str:
+    """One mapped task, run as Airflow would call it, against `botevents simulate` (real clock)."""
+    sim = subprocess.Popen([str(binary), "simulate", "--port", "0"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        settings = {}
+        for line in sim.stdout:
+            if line.startswith("export "):
+                k, v = line[len("export "):].strip().split("=", 1)
+                settings[k] = v
+            if line.startswith("(simulated credentials"):
+                break
+        require("BOTEVENTS_API_URL" in settings, f"the simulator printed {settings}")
+        dest = tmp / "lake"
+        os.environ.update({
+            CONN_ENV: json.dumps({"conn_type": "generic", "login": settings["BOTEVENTS_USERNAME"],
+                                  "password": settings["BOTEVENTS_PASSWORD"],
+                                  "extra": {"api_key": settings["BOTEVENTS_API_KEY"],
+                                            "account": settings["BOTEVENTS_ACCOUNT"]}}),
+            "AIRFLOW_VAR_BOTEVENTS_BOTS": settings["BOTEVENTS_BOTS"],
+            "AIRFLOW_VAR_BOTEVENTS_DEST": str(dest),
+            "AIRFLOW_VAR_BOTEVENTS_API_URL": settings["BOTEVENTS_API_URL"],
+            "AIRFLOW_VAR_BOTEVENTS_BINARY": str(binary),
+        })
+        # Two days ago is complete whatever the hour (a day is complete by 08:00 UTC the next day).
+        today = dt.datetime.now(dt.timezone.utc).date()
+        start, end = str(today - dt.timedelta(days=2)), str(today - dt.timedelta(days=1))
+        # Shard 1 of 3 holds bot-support only (FNV-1a of "account/bot", pinned in the Rust tests).
+        t0 = time.monotonic()
+        result = dag.get_task(TASK_ID).python_callable(shard="1/3", start=start, end=end)
+        took = time.monotonic() - t0
+        rows = result["rows"].get("custom_event_detail", 0)
+        require(rows > 0, f"no detail rows exported: {result}")
+        files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.parquet"))
+        require(files and all(p.endswith("@bot-support.parquet") for p in files), f"files {files}")
+        require(result["throttled_429"] == 0, f"throttled: {result}")
+        return f"shard 1/3 for {start}: {rows} detail rows, {len(files)} files, {took:.1f}s"
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+
+
+def main() -> int:
+    folder = Path(sys.argv[1])
+    binary = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None
+    signal.alarm(300)  # nothing here should take minutes
+    passed = 0
+
+    def check(name, fn, *args):
+        nonlocal passed
+        t0 = time.monotonic()
+        try:
+            detail = fn(*args)
+        except Exception as e:  # CheckFailed, or anything Airflow raised
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+            print(f"check_dag: {passed} passed, 1 failed", flush=True)
+            sys.exit(1)
+        passed += 1
+        print(f"ok   {name}: {detail} ({time.monotonic() - t0:.1f}s)", flush=True)
+
+    import airflow
+    print(f"check_dag: Airflow {airflow.__version__}, {folder}", flush=True)
+    dags = []
+    check("DagBag loads with no import error", lambda: dags.append(load(folder)) or DAG_ID)
+    dag = dags[0]
+    check("export task mapped over the shards", check_mapped, dag)
+    check("--start/--end rendered from the data interval", check_rendered, dag)
+    with tempfile.TemporaryDirectory(prefix="check-dag-") as tmp:
+        check("exit statuses: 75 retries, others fail", check_exit_codes, dag, Path(tmp))
+        if binary is not None:
+            check("one mapped task against botevents simulate", check_real_run, dag, binary, Path(tmp))
+    print(f"check_dag: {passed} passed, 0 failed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
