@@ -233,6 +233,33 @@ async fn incremental_runs_continue_from_the_cursor() {
     assert!(detail_path(h.dest(), day("2026-11-24"), &later.config().account, "bot-a").exists());
 }
 
+/// Backfilling an older range adds its days and leaves the cursor and every newer file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_never_moves_the_cursor_back_or_wipes_anything() {
+    // Busy enough to have events every day (quieter bots have empty days, and no file for them).
+    let h = Harness::new(vec![SimBot::new("bot-a", 600)]).await;
+    assert_ok(&h.export(&["--start", "2026-11-20"]).await);
+    let recent = files(h.dest());
+    assert_eq!(recent.len(), 8, "4 days × detail and total");
+    let state_path = h.dest().join("_botevents/state/12345678/bot-a.json");
+    let cursors = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap()["cursors"].clone()
+    };
+    let before = cursors(&state_path);
+    assert_ok(&h.export(&["--start", "2026-11-10", "--end", "2026-11-13"]).await);
+    assert_eq!(cursors(&state_path), before, "the cursor stays where it was");
+    let all = files(h.dest());
+    assert_eq!(all.len(), 8 + 6, "three older days added");
+    for (p, bytes) in &recent {
+        assert!(all[p] == *bytes, "{p:?} changed");
+    }
+    assert!(detail_path(h.dest(), day("2026-11-10"), "12345678", "bot-a").exists());
+    // The next incremental run continues from the cursor, not from the backfill's end.
+    let sent = h.sim.stats().data_requests;
+    assert_ok(&h.export(&[]).await);
+    assert_eq!(h.sim.stats().data_requests, sent, "up to date");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_are_retried_and_change_nothing() {
     let clean = Harness::new(vec![SimBot::new("bot-a", 300)]).await;
