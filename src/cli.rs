@@ -22,7 +22,7 @@ use crate::ops::plan::PlanConfig;
 use crate::ops::state::StateConfig;
 use crate::plan::{RangeRequest, Shard, StartFrom};
 use crate::secret::Secret;
-use crate::write::{Destination, WriteOptions, validate_id};
+use crate::write::{Destination, FileFormat, IpcCompression, WriteOptions, validate_id};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
 /// Parquet files on local disk, S3, GCS or Azure.
@@ -120,7 +120,8 @@ pub struct StateTarget {
     /// Destination, as for export [default: ./botevents-data].
     #[arg(long, env = "BOTEVENTS_DEST")]
     pub dest: Option<String>,
-    /// TOML config file (account, dest, retention_days and [store] are used).
+    /// TOML config file (account, dest, retention_days and [store] are used; with [[accounts]],
+    /// those of every account, or of --account's).
     #[arg(long, env = "BOTEVENTS_CONFIG")]
     pub config: Option<PathBuf>,
     /// The API's retention in days (for the days at risk).
@@ -164,30 +165,58 @@ pub struct StateResetArgs {
 }
 
 impl StateTarget {
-    /// Validates the target; `bots` are the bots named on the command line.
+    /// Validates the target; `bots` are the bots named on the command line. A config file with
+    /// several accounts is a usage error here: see [`into_configs`](Self::into_configs).
     pub fn into_config(
         self,
         bots: Vec<String>,
         env: EnvSecrets,
         now: DateTime<Utc>,
     ) -> Result<StateConfig, crate::Error> {
-        let mut file = load_config_file(self.config.as_deref())?;
-        let account = self
-            .account
-            .or(file.account.take())
-            .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
-        validate_id("account", &account)?;
+        one_account(self.into_configs(bots, env, now)?)
+    }
+
+    /// Validates the target, one per account of the config file (only `--account`'s when given).
+    pub fn into_configs(
+        self,
+        bots: Vec<String>,
+        env: EnvSecrets,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StateConfig>, crate::Error> {
+        let files = load_config_file(self.config.as_deref())?.into_accounts(self.account.as_deref())?;
+        if files.len() > 1 && !bots.is_empty() {
+            return Err(UsageError::Invalid {
+                what: "--bot",
+                value: bots.join(","),
+                reason: "bots belong to one account, but the config file lists several: pick one with --account ID"
+                    .into(),
+            }
+            .into());
+        }
         for b in &bots {
             validate_id("bot", b)?;
         }
-        let dest = open_dest(self.dest, &mut file, env.store_options)?;
-        Ok(StateConfig {
-            account,
-            dest,
-            bots,
-            retention_days: self.retention_days.or(file.retention_days).unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
-            now: self.now.unwrap_or(now),
-        })
+        let mut out = Vec::new();
+        for mut file in files {
+            let account = self
+                .account
+                .clone()
+                .or(file.account.take())
+                .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
+            validate_id("account", &account)?;
+            let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
+            out.push(StateConfig {
+                account,
+                dest,
+                bots: bots.clone(),
+                retention_days: self
+                    .retention_days
+                    .or(file.retention_days)
+                    .unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
+                now: self.now.unwrap_or(now),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -254,7 +283,11 @@ pub struct ExportArgs {
     /// workers given 1/N … N/N export disjoint sets of bots that together are all of them.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
-    /// Parquet compression: zstd, zstd:LEVEL, snappy, gzip or none.
+    /// File format: parquet, or arrow (Arrow IPC files, also known as Feather v2, named .arrow).
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    pub format: FormatArg,
+    /// Compression: zstd, zstd:LEVEL or none; also snappy, gzip or gzip:LEVEL (Parquet only)
+    /// and lz4 (Arrow only).
     #[arg(long, default_value = "zstd")]
     pub compression: String,
     /// The API's retention in days.
@@ -282,7 +315,9 @@ pub struct ExportArgs {
     /// Longest wait for a connection to the API.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub connect_timeout: std::time::Duration,
-    /// TOML config file (keys as the long options, plus api_key, username, password).
+    /// TOML config file (keys as the long options, plus api_key, username, password, or
+    /// api_key_env … naming the variables that hold them); [[accounts]] entries describe several
+    /// accounts, each with its own key, which run at the same time (--account picks one).
     #[arg(long, env = "BOTEVENTS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Write a machine-readable run summary to PATH (or - for stdout).
@@ -376,7 +411,11 @@ pub struct ConvertArgs {
     /// Destination (as for export) [default: ./botevents-data].
     #[arg(long, env = "BOTEVENTS_DEST")]
     pub dest: Option<String>,
-    /// Parquet compression: zstd, zstd:LEVEL, snappy, gzip or none.
+    /// File format: parquet, or arrow (Arrow IPC files, also known as Feather v2, named .arrow).
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    pub format: FormatArg,
+    /// Compression: zstd, zstd:LEVEL or none; also snappy, gzip or gzip:LEVEL (Parquet only)
+    /// and lz4 (Arrow only).
     #[arg(long, default_value = "zstd")]
     pub compression: String,
     /// Granularity of a totals file.
@@ -396,7 +435,8 @@ pub struct ConvertArgs {
 /// Options of `botevents schema`.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// Print DDL for this warehouse instead of the schemas.
+    /// Print DDL for this warehouse instead of the schemas (over Parquet files: the DDL reads
+    /// *.parquet, not the .arrow files of --format arrow).
     #[arg(long, value_enum)]
     pub dialect: Option<DialectArg>,
     /// Where the data is: the --dest of the export (DuckDB), gs://bucket/prefix (BigQuery), or a
@@ -511,7 +551,7 @@ impl ConvertArgs {
             bot: self.bot,
             interval: self.interval,
             dest,
-            write: WriteOptions { compression: parse_compression(&self.compression)?, ..WriteOptions::default() },
+            write: write_options(self.format, &self.compression)?,
             inputs: self.files,
             max_bad_rows: self.max_bad_rows,
         })
@@ -565,6 +605,50 @@ fn parse_days(s: &str) -> Result<u32, String> {
     }
 }
 
+/// File formats (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Parquet files (.parquet).
+    Parquet,
+    /// Arrow IPC files, also known as Feather v2 (.arrow).
+    Arrow,
+}
+
+/// The encoder settings of `--format` and `--compression`.
+pub fn write_options(format: FormatArg, compression: &str) -> Result<WriteOptions, UsageError> {
+    Ok(match format {
+        FormatArg::Parquet => WriteOptions { compression: parse_compression(compression)?, ..WriteOptions::default() },
+        FormatArg::Arrow => WriteOptions {
+            format: FileFormat::Arrow,
+            ipc_compression: parse_ipc_compression(compression)?,
+            ..WriteOptions::default()
+        },
+    })
+}
+
+/// Parses `--compression` for Arrow IPC files: zstd, zstd:LEVEL, lz4 or none.
+pub fn parse_ipc_compression(s: &str) -> Result<IpcCompression, UsageError> {
+    let bad = |reason: String| UsageError::Invalid { what: "--compression", value: s.to_string(), reason };
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l.parse::<i32>().map_err(|e| bad(format!("level: {e}")))?)),
+        None => (s, None),
+    };
+    match (name.to_ascii_lowercase().as_str(), level) {
+        ("zstd", l) => {
+            let level = l.unwrap_or(crate::write::DEFAULT_ZSTD_LEVEL);
+            ZstdLevel::try_new(level).map_err(|e| bad(e.to_string()))?;
+            Ok(IpcCompression::Zstd { level })
+        }
+        ("lz4", None) => Ok(IpcCompression::Lz4),
+        ("none" | "uncompressed", None) => Ok(IpcCompression::None),
+        ("snappy" | "gzip", _) => {
+            Err(bad("Arrow IPC files are compressed with zstd, lz4 or none; snappy and gzip are for --format parquet"
+                .into()))
+        }
+        _ => Err(bad("expected zstd, zstd:LEVEL, lz4 or none for --format arrow".into())),
+    }
+}
+
 /// Parses `--compression`.
 pub fn parse_compression(s: &str) -> Result<Compression, UsageError> {
     let bad = |reason: String| UsageError::Invalid { what: "--compression", value: s.to_string(), reason };
@@ -601,6 +685,25 @@ pub struct EnvSecrets {
     /// Object-store settings: every `AWS_*`, `GOOGLE_*`, `AZURE_*` and `AZURITE_*` variable,
     /// passed to the store builder of the destination's scheme (later entries win).
     pub store_options: Vec<(String, String)>,
+    /// Every variable of the environment, for the config file's `api_key_env`, `username_env`
+    /// and `password_env` (which name the variable that holds an account's secret).
+    pub vars: BTreeMap<String, Secret>,
+}
+
+impl EnvSecrets {
+    /// The credential variables that are set (they belong to one account).
+    fn credentials_set(&self) -> Vec<&'static str> {
+        [
+            ("BOTEVENTS_API_KEY", self.api_key.is_some()),
+            ("BOTEVENTS_USERNAME", self.username.is_some()),
+            ("BOTEVENTS_PASSWORD", self.password.is_some()),
+            ("BOTEVENTS_ACCESS_TOKEN", self.access_token.is_some()),
+            ("BOTEVENTS_ORGANIZATION_ID", self.organization_id.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 impl EnvSecrets {
@@ -614,6 +717,9 @@ impl EnvSecrets {
             access_token: get("BOTEVENTS_ACCESS_TOKEN").map(Secret::new),
             organization_id: get("BOTEVENTS_ORGANIZATION_ID"),
             store_options: store_options_from_env(),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, Secret::new(v.into_string().ok()?))))
+                .collect(),
         }
     }
 }
@@ -669,6 +775,13 @@ fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
 }
 
 /// The config file (TOML). Every key is optional; flags and environment win.
+///
+/// It describes one account with the top-level keys, or several with `[[accounts]]` entries:
+/// each entry takes every top-level key but `accounts` (`account` is required there), and the
+/// top-level keys other than `account` and `bots` are defaults for every entry. An entry's
+/// value wins over the top level's; flags and environment win over both. Secrets can be given
+/// as values (`api_key`) or as the name of an environment variable that holds them
+/// (`api_key_env`), so that the file itself need not hold any.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -693,13 +806,28 @@ pub struct ConfigFile {
     pub retention_days: Option<u32>,
     /// API key.
     pub api_key: Option<Secret>,
+    /// The environment variable that holds the API key.
+    pub api_key_env: Option<String>,
     /// Login name.
     pub username: Option<Secret>,
+    /// The environment variable that holds the login name.
+    pub username_env: Option<String>,
     /// Password.
     pub password: Option<Secret>,
+    /// The environment variable that holds the password.
+    pub password_env: Option<String>,
     /// Object-store options (e.g. `aws_endpoint`, `aws_region`), passed to the store builder.
     #[serde(default)]
     pub store: BTreeMap<String, String>,
+    /// Several accounts, each with its own API key, credentials, bots and settings.
+    #[serde(default)]
+    pub accounts: Vec<ConfigFile>,
+    /// The file it was read from (for error messages).
+    #[serde(skip)]
+    path: Option<PathBuf>,
+    /// The account, when this is an `[[accounts]]` entry (merged with the top level's defaults).
+    #[serde(skip)]
+    entry: Option<String>,
 }
 
 impl ConfigFile {
@@ -707,8 +835,126 @@ impl ConfigFile {
     pub fn load(path: &std::path::Path) -> Result<ConfigFile, UsageError> {
         let cfg_err = |reason: String| UsageError::Config { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| cfg_err(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| cfg_err(e.to_string()))
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| cfg_err(e.to_string()))?;
+        file.path = Some(path.to_path_buf());
+        Ok(file)
     }
+
+    /// The accounts the file describes, each as a file of its own (an `[[accounts]]` entry with
+    /// the top level's defaults filled in), in the file's order; only `selected` when given
+    /// (`--account`). A file without `[[accounts]]` is one account, whichever `selected` is.
+    pub fn into_accounts(mut self, selected: Option<&str>) -> Result<Vec<ConfigFile>, UsageError> {
+        if self.accounts.is_empty() {
+            return Ok(vec![self]);
+        }
+        if self.account.is_some() || !self.bots.is_empty() {
+            return Err(self.error("`account` and `bots` belong in the [[accounts]] entries when the file has them"));
+        }
+        let entries = std::mem::take(&mut self.accounts);
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (i, e) in entries.into_iter().enumerate() {
+            let Some(account) = e.account.clone() else {
+                return Err(self.error(format!("[[accounts]] entry {} has no `account`", i + 1)));
+            };
+            if !e.accounts.is_empty() {
+                return Err(self.error(format!("account {account:?}: an [[accounts]] entry cannot hold accounts")));
+            }
+            if !seen.insert(account.clone()) {
+                return Err(self.error(format!("account {account:?} is listed twice")));
+            }
+            if selected.is_none_or(|s| s == account) {
+                out.push(self.defaults_for(e));
+            }
+        }
+        if out.is_empty() {
+            let listed: Vec<&str> =
+                seen.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            return Err(self.error(format!(
+                "account {:?} is not in the file (it lists {})",
+                selected.unwrap_or_default(),
+                listed.join(", ")
+            )));
+        }
+        Ok(out)
+    }
+
+    /// `entry`, with what it leaves open taken from this (top-level) file.
+    fn defaults_for(&self, e: ConfigFile) -> ConfigFile {
+        let mut store = self.store.clone();
+        store.extend(e.store);
+        // A secret given in the entry, by value or by variable, replaces the top level's.
+        let (api_key, api_key_env) = secret_or(e.api_key, e.api_key_env, &self.api_key, &self.api_key_env);
+        let (username, username_env) = secret_or(e.username, e.username_env, &self.username, &self.username_env);
+        let (password, password_env) = secret_or(e.password, e.password_env, &self.password, &self.password_env);
+        ConfigFile {
+            account: e.account.clone(),
+            bots: e.bots,
+            dest: e.dest.or_else(|| self.dest.clone()),
+            api_url: e.api_url.or_else(|| self.api_url.clone()),
+            login_url: e.login_url.or_else(|| self.login_url.clone()),
+            discovery_url: e.discovery_url.or_else(|| self.discovery_url.clone()),
+            region: e.region.or_else(|| self.region.clone()),
+            max_rps: e.max_rps.or(self.max_rps),
+            retention_days: e.retention_days.or(self.retention_days),
+            api_key,
+            api_key_env,
+            username,
+            username_env,
+            password,
+            password_env,
+            store,
+            accounts: Vec::new(),
+            path: self.path.clone(),
+            entry: e.account.clone(),
+        }
+    }
+
+    /// A configuration error about this file.
+    fn error(&self, reason: impl Into<String>) -> UsageError {
+        let path = self.path.as_ref().map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+        UsageError::Config { path, reason: reason.into() }
+    }
+
+    /// Where an error about this account's settings points: the account's entry, or the file.
+    fn account_error(&self, reason: impl std::fmt::Display) -> UsageError {
+        match &self.entry {
+            Some(a) => self.error(format!("account {a:?}: {reason}")),
+            None => self.error(reason.to_string()),
+        }
+    }
+
+    /// The secret given as `value`, or in the environment variable `var` names (`what_env`).
+    fn secret(
+        &self,
+        value: Option<Secret>,
+        var: Option<String>,
+        what: &str,
+        env: &EnvSecrets,
+    ) -> Result<Option<Secret>, UsageError> {
+        match (value, var) {
+            (Some(_), Some(_)) => Err(self.account_error(format!("give either {what} or {what}_env, not both"))),
+            (Some(v), None) => Ok(Some(v)),
+            (None, Some(name)) => {
+                match env.vars.get(&name) {
+                    Some(v) if !v.is_empty() => Ok(Some(v.clone())),
+                    _ => Err(self
+                        .account_error(format!("{what}_env names the environment variable {name}, which is not set"))),
+                }
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// An entry's secret (value or variable) if it gives one, else the top level's.
+fn secret_or(
+    value: Option<Secret>,
+    var: Option<String>,
+    top_value: &Option<Secret>,
+    top_var: &Option<String>,
+) -> (Option<Secret>, Option<String>) {
+    if value.is_some() || var.is_some() { (value, var) } else { (top_value.clone(), top_var.clone()) }
 }
 
 /// What the simulator offers when `--simulate` is given.
@@ -729,16 +975,67 @@ pub struct SimulatorDefaults {
 }
 
 impl ExportArgs {
-    /// Validates the arguments into an export configuration. `sim` is set when `--simulate`
-    /// started a simulator; `now` is the clock unless `--now` overrides it.
+    /// Validates the arguments into the configuration of one account's export. `sim` is set when
+    /// `--simulate` started a simulator; `now` is the clock unless `--now` overrides it. A config
+    /// file that runs several accounts is a usage error here: see [`into_configs`](Self::into_configs).
     pub fn into_config(
-        mut self,
+        self,
         env: EnvSecrets,
         sim: Option<&SimulatorDefaults>,
         now: DateTime<Utc>,
     ) -> Result<ExportConfig, crate::Error> {
-        let mut file = load_config_file(self.config.as_deref())?;
-        let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
+        one_account(self.into_configs(env, sim, now)?)
+    }
+
+    /// Validates the arguments into one export configuration per account: those of the config
+    /// file's `[[accounts]]` (only `--account`'s when given), or the one account of flags,
+    /// environment and a single-account file.
+    pub fn into_configs(
+        self,
+        env: EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExportConfig>, crate::Error> {
+        let files = self.account_files(&env)?;
+        files.into_iter().map(|f| self.export_config(f, &env, sim, now)).collect()
+    }
+
+    /// The config file's accounts that this run covers, checking that flags and environment
+    /// that belong to one account are not given for several.
+    fn account_files(&self, env: &EnvSecrets) -> Result<Vec<ConfigFile>, crate::Error> {
+        let files = load_config_file(self.config.as_deref())?.into_accounts(self.account.as_deref())?;
+        if files.len() > 1 {
+            let several = |what: &str| {
+                let ids: Vec<&str> = files.iter().filter_map(|f| f.account.as_deref()).collect();
+                UsageError::Invalid {
+                    what: "accounts",
+                    value: ids.join(","),
+                    reason: format!(
+                        "{what} belongs to one account, but the config file runs {}: give it in each [[accounts]] entry, or run one account with --account ID",
+                        ids.len()
+                    ),
+                }
+            };
+            if !self.bots.is_empty() {
+                return Err(several("--bot (or BOTEVENTS_BOTS)").into());
+            }
+            if let Some(var) = env.credentials_set().first() {
+                return Err(several(var).into());
+            }
+        }
+        Ok(files)
+    }
+
+    /// One account's export configuration, from the flags, the environment and `file` (the
+    /// account's entry with the top level's defaults, or the whole single-account file).
+    fn export_config(
+        &self,
+        mut file: ConfigFile,
+        env: &EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<ExportConfig, crate::Error> {
+        let (account, bots) = account_and_bots(self.account.clone(), self.bots.clone(), &mut file, sim)?;
         let bots = shard_bots(self.shard, &account, bots);
         let region_url = match (self.region, file.region.as_deref()) {
             (Some(r), _) => Some(r.api_url().to_string()),
@@ -751,20 +1048,20 @@ impl ExportArgs {
             (None, None) => None,
         };
         let sim_url = sim.map(|s| s.url.clone());
-        let api_url = match (self.api_url.take(), file.api_url.take(), sim_url.clone(), region_url) {
+        let api_url = match (self.api_url.clone(), file.api_url.take(), sim_url.clone(), region_url) {
             (Some(u), ..) | (None, Some(u), ..) | (None, None, Some(u), _) => u,
             (None, None, None, Some(r)) => Url::parse(&r).map_err(|e| invalid("--region", &r, e))?,
             (None, None, None, None) => {
                 Url::parse(crate::fetch::DEFAULT_API_URL).map_err(|e| invalid("--api-url", "", e))?
             }
         };
-        let login_url = self.login_url.take().or(file.login_url.take()).or_else(|| sim_url.clone());
+        let login_url = self.login_url.clone().or(file.login_url.take()).or_else(|| sim_url.clone());
         // A loopback API is a stand-in that serves every endpoint itself (SPEC §6): discover the
         // login host there too, rather than asking the real domain service.
         let loopback_api = crate::fetch::check_secure(&api_url).is_ok() && api_url.scheme() == "http";
         let local_discovery = loopback_api.then(|| api_url.clone());
         let discovery_url =
-            match self.discovery_url.take().or(file.discovery_url.take()).or(sim_url).or(local_discovery) {
+            match self.discovery_url.clone().or(file.discovery_url.take()).or(sim_url).or(local_discovery) {
                 Some(u) => u,
                 None => Url::parse(DEFAULT_DISCOVERY_URL)
                     .map_err(|e| invalid("--discovery-url", DEFAULT_DISCOVERY_URL, e))?,
@@ -782,18 +1079,49 @@ impl ExportArgs {
                 })?;
             }
         }
-        let api_key =
-            env.api_key.or(file.api_key.take()).or_else(|| sim.map(|s| Secret::new(s.api_key.clone()))).ok_or(
-                UsageError::Missing { what: "API key", hint: "set BOTEVENTS_API_KEY (or api_key in the config file)" },
-            )?;
+        let file_api_key = {
+            let (value, var) = (file.api_key.take(), file.api_key_env.take());
+            file.secret(value, var, "api_key", env)?
+        };
+        let file_username = {
+            let (value, var) = (file.username.take(), file.username_env.take());
+            file.secret(value, var, "username", env)?
+        };
+        let file_password = {
+            let (value, var) = (file.password.take(), file.password_env.take());
+            file.secret(value, var, "password", env)?
+        };
+        let api_key = match env.api_key.clone().or(file_api_key).or_else(|| sim.map(|s| Secret::new(s.api_key.clone())))
+        {
+            Some(k) => k,
+            None if file.entry.is_some() => {
+                return Err(file
+                    .account_error("no API key: set api_key, or api_key_env naming the variable that holds it")
+                    .into());
+            }
+            None => {
+                return Err(UsageError::Missing {
+                    what: "API key",
+                    hint: "set BOTEVENTS_API_KEY (or api_key in the config file)",
+                }
+                .into());
+            }
+        };
         let credentials = Credentials {
             api_key,
-            username: env.username.or(file.username.take()).or_else(|| sim.map(|s| Secret::new(s.username.clone()))),
-            password: env.password.or(file.password.take()).or_else(|| sim.map(|s| Secret::new(s.password.clone()))),
-            access_token: env.access_token,
-            organization_id: env.organization_id,
+            username: env.username.clone().or(file_username).or_else(|| sim.map(|s| Secret::new(s.username.clone()))),
+            password: env.password.clone().or(file_password).or_else(|| sim.map(|s| Secret::new(s.password.clone()))),
+            access_token: env.access_token.clone(),
+            organization_id: env.organization_id.clone(),
         };
         if credentials.access_token.is_none() && (credentials.username.is_none() || credentials.password.is_none()) {
+            if file.entry.is_some() {
+                return Err(file
+                    .account_error(
+                        "no username or password: set username and password (or username_env and password_env)",
+                    )
+                    .into());
+            }
             return Err(UsageError::Missing {
                 what: "credentials",
                 hint: "set BOTEVENTS_USERNAME and BOTEVENTS_PASSWORD, or BOTEVENTS_ACCESS_TOKEN and BOTEVENTS_ORGANIZATION_ID",
@@ -808,10 +1136,10 @@ impl ExportArgs {
             }
             .into());
         }
-        let dest = open_dest(self.dest.take(), &mut file, env.store_options)?;
+        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
         let range = self.range()?;
         let streams = self.unique_streams();
-        let compression = parse_compression(&self.compression)?;
+        let write = write_options(self.format, &self.compression)?;
         Ok(ExportConfig {
             api: ApiConfig {
                 account,
@@ -833,7 +1161,7 @@ impl ExportArgs {
             range,
             streams,
             interval: self.interval,
-            write: WriteOptions { compression, ..WriteOptions::default() },
+            write,
             retention_days: self.retention_days.or(file.retention_days).unwrap_or(crate::plan::DEFAULT_RETENTION_DAYS),
             max_bad_rows: self.max_bad_rows,
             row_cap: self.row_cap.max(1),
@@ -842,17 +1170,38 @@ impl ExportArgs {
     }
 
     /// Validates the arguments into what `plan` needs: no credentials and no URL, since a plan
-    /// sends nothing.
+    /// sends nothing. A config file that runs several accounts is a usage error here: see
+    /// [`into_plan_configs`](Self::into_plan_configs).
     pub fn into_plan_config(
-        mut self,
+        self,
         env: EnvSecrets,
         sim: Option<&SimulatorDefaults>,
         now: DateTime<Utc>,
     ) -> Result<PlanConfig, crate::Error> {
-        let mut file = load_config_file(self.config.as_deref())?;
-        let (account, bots) = account_and_bots(self.account.take(), std::mem::take(&mut self.bots), &mut file, sim)?;
+        one_account(self.into_plan_configs(env, sim, now)?)
+    }
+
+    /// What `plan` needs, per account (as [`into_configs`](Self::into_configs) picks them).
+    pub fn into_plan_configs(
+        self,
+        env: EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PlanConfig>, crate::Error> {
+        let files = self.account_files(&env)?;
+        files.into_iter().map(|f| self.plan_config(f, &env, sim, now)).collect()
+    }
+
+    fn plan_config(
+        &self,
+        mut file: ConfigFile,
+        env: &EnvSecrets,
+        sim: Option<&SimulatorDefaults>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanConfig, crate::Error> {
+        let (account, bots) = account_and_bots(self.account.clone(), self.bots.clone(), &mut file, sim)?;
         let bots = shard_bots(self.shard, &account, bots);
-        let dest = open_dest(self.dest.take(), &mut file, env.store_options)?;
+        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
         Ok(PlanConfig {
             account,
             bots,
@@ -895,6 +1244,20 @@ impl ExportArgs {
         let mut seen = std::collections::HashSet::new();
         streams.retain(|st| seen.insert(*st));
         streams
+    }
+}
+
+/// The only configuration of `configs`; several (a config file with several accounts) are a
+/// usage error.
+fn one_account<T>(mut configs: Vec<T>) -> Result<T, crate::Error> {
+    match configs.len() {
+        1 => Ok(configs.remove(0)),
+        n => Err(UsageError::Invalid {
+            what: "accounts",
+            value: n.to_string(),
+            reason: "this command takes one account: pick one with --account ID".into(),
+        }
+        .into()),
     }
 }
 
@@ -1054,5 +1417,165 @@ mod tests {
         assert!(matches!(parse_compression("none"), Ok(Compression::UNCOMPRESSED)));
         let err = parse_compression("brotli").unwrap_err().to_string();
         assert!(err.contains("\"brotli\""), "{err}");
+    }
+
+    #[test]
+    fn arrow_compression_values() {
+        let opts = write_options(FormatArg::Arrow, "zstd:3").unwrap();
+        assert_eq!((opts.format, opts.ipc_compression), (FileFormat::Arrow, IpcCompression::Zstd { level: 3 }));
+        assert_eq!(write_options(FormatArg::Arrow, "lz4").unwrap().ipc_compression, IpcCompression::Lz4);
+        assert_eq!(write_options(FormatArg::Arrow, "none").unwrap().ipc_compression, IpcCompression::None);
+        for refused in ["snappy", "gzip", "gzip:6"] {
+            let err = write_options(FormatArg::Arrow, refused).unwrap_err().to_string();
+            assert!(err.contains(&format!("{refused:?}")) && err.contains("--format parquet"), "{err}");
+        }
+        assert!(write_options(FormatArg::Parquet, "lz4").is_err());
+        assert_eq!(write_options(FormatArg::Parquet, "snappy").unwrap().format, FileFormat::Parquet);
+    }
+
+    /// Writes `text` as botevents.toml in a fresh folder; the folder lives as long as the guard.
+    fn config(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botevents.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn export_args(path: &std::path::Path, extra: &[&str]) -> ExportArgs {
+        let argv = [&["botevents", "export", "--config", path.to_str().unwrap()][..], extra].concat();
+        let Command::Export(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("export") };
+        *args
+    }
+
+    fn env_with(vars: &[(&str, &str)]) -> EnvSecrets {
+        EnvSecrets {
+            vars: vars.iter().map(|(k, v)| (k.to_string(), Secret::new(*v))).collect(),
+            ..EnvSecrets::default()
+        }
+    }
+
+    fn two_accounts(dir_dest: &str) -> String {
+        format!(
+            "dest = {dir_dest:?}\nmax_rps = 3\napi_url = \"https://api.example.com/\"\n\
+             login_url = \"https://login.example.com/\"\n[store]\naws_region = \"eu-west-1\"\n\
+             [[accounts]]\naccount = \"111\"\nbots = [\"a1\", \"a2\"]\napi_key_env = \"ACME_KEY\"\n\
+             username = \"ua\"\npassword_env = \"ACME_PASSWORD\"\n\
+             [[accounts]]\naccount = \"222\"\nbots = [\"b1\"]\napi_key = \"key-b\"\nusername = \"ub\"\n\
+             password = \"pb\"\nmax_rps = 1\ndest = {:?}\n",
+            format!("{dir_dest}-other")
+        )
+    }
+
+    #[test]
+    fn several_accounts_each_with_their_own_key_and_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("lake");
+        let (_guard, path) = config(&two_accounts(dest.to_str().unwrap()));
+        let env = env_with(&[("ACME_KEY", "key-a"), ("ACME_PASSWORD", "pa")]);
+        let cfgs = export_args(&path, &[]).into_configs(env.clone(), None, Utc::now()).unwrap();
+        assert_eq!(cfgs.len(), 2);
+        let (a, b) = (&cfgs[0], &cfgs[1]);
+        assert_eq!((a.api.account.as_str(), a.bots.clone()), ("111", vec!["a1".to_string(), "a2".to_string()]));
+        assert_eq!(a.api.credentials.api_key.expose(), "key-a", "api_key_env names the variable");
+        assert_eq!(a.api.credentials.password.as_ref().map(Secret::expose), Some("pa"));
+        assert_eq!(a.api.max_rps.get(), 3, "the top level is every account's default");
+        assert_eq!(a.dest.to_string(), Destination::open(dest.to_str().unwrap(), &[]).unwrap().to_string());
+        assert_eq!((b.api.account.as_str(), b.bots.clone()), ("222", vec!["b1".to_string()]));
+        assert_eq!(b.api.credentials.api_key.expose(), "key-b");
+        assert_eq!(b.api.max_rps.get(), 1, "an entry's value wins over the top level's");
+        assert!(b.dest.to_string().contains("lake-other"), "{}", b.dest);
+        assert_eq!(b.api.api_url.as_str(), "https://api.example.com/");
+        // Flags win over the file, for every account.
+        let cfgs = export_args(&path, &["--max-rps", "4"]).into_configs(env.clone(), None, Utc::now()).unwrap();
+        assert!(cfgs.iter().all(|c| c.api.max_rps.get() == 4));
+        // --account picks one; the environment's credentials then win over its entry's.
+        let mut one_env = env.clone();
+        one_env.password = Some(Secret::new("env-pb"));
+        let cfg =
+            export_args(&path, &["--account", "222", "--bot", "b9"]).into_config(one_env, None, Utc::now()).unwrap();
+        assert_eq!((cfg.api.account.as_str(), cfg.bots.clone()), ("222", vec!["b9".to_string()]));
+        assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("env-pb"));
+        let err = export_args(&path, &["--account", "333"]).into_configs(env.clone(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("\"333\" is not in the file (it lists 111, 222)"), "{err}");
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+        // What belongs to one account is refused for several, naming it.
+        let err = export_args(&path, &["--bot", "x"]).into_configs(env.clone(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("--bot") && err.to_string().contains("--account ID"), "{err}");
+        let mut key_env = env.clone();
+        key_env.api_key = Some(Secret::new("one-key"));
+        let err = export_args(&path, &[]).into_configs(key_env, None, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("BOTEVENTS_API_KEY") && err.contains("runs 2"), "{err}");
+        assert!(!err.contains("one-key"), "secrets are never printed: {err}");
+        // One-account commands say how to pick one.
+        let err = export_args(&path, &[]).into_config(env.clone(), None, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("--account ID"), "{err}");
+        let plans = export_args(&path, &[]).into_plan_configs(env, None, Utc::now()).unwrap();
+        assert_eq!(plans.iter().map(|p| p.account.as_str()).collect::<Vec<_>>(), ["111", "222"]);
+    }
+
+    #[test]
+    fn account_entries_are_validated_naming_the_account_or_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("lake");
+        let dest = dest.to_str().unwrap();
+        let base = two_accounts(dest);
+        // An account without an API key.
+        let (_g, path) = config(&base.replace("api_key_env = \"ACME_KEY\"\n", ""));
+        let env = env_with(&[("ACME_PASSWORD", "pa")]);
+        let err = export_args(&path, &[]).into_configs(env.clone(), None, Utc::now()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("botevents.toml") && text.contains("account \"111\": no API key"), "{text}");
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+        // A variable named but not set.
+        let (_g, path) = config(&base);
+        let err = export_args(&path, &[]).into_configs(env, None, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("account \"111\"") && err.contains("ACME_KEY, which is not set"), "{err}");
+        // Unknown keys, in an entry or at the top level, are refused by name.
+        let (_g, path) = config(&base.replace("bots = [\"b1\"]", "bots = [\"b1\"]\napi_kee = \"x\""));
+        let err = export_args(&path, &[]).into_configs(EnvSecrets::default(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("api_kee"), "{err}");
+        // The top level cannot hold one account's id or bots next to [[accounts]].
+        let (_g, path) = config(&format!("account = \"9\"\n{base}"));
+        let err = export_args(&path, &[]).into_configs(EnvSecrets::default(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("belong in the [[accounts]] entries"), "{err}");
+        // An account listed twice, an entry without an id, a secret given twice.
+        let (_g, path) = config(&format!("{base}[[accounts]]\naccount = \"222\"\n"));
+        let err = export_args(&path, &[]).into_configs(EnvSecrets::default(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("\"222\" is listed twice"), "{err}");
+        let (_g, path) = config(&format!("{base}[[accounts]]\nbots = [\"c\"]\n"));
+        let err = export_args(&path, &[]).into_configs(EnvSecrets::default(), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("entry 3 has no `account`"), "{err}");
+        let (_g, path) = config(&base.replace("api_key = \"key-b\"", "api_key = \"key-b\"\napi_key_env = \"B\""));
+        let err = export_args(&path, &["--account", "222"]).into_configs(env_with(&[]), None, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("either api_key or api_key_env"), "{err}");
+        // The single-account form takes *_env keys too.
+        let (_g, path) =
+            config("account = \"5\"\nbots = [\"x\"]\napi_key_env = \"K\"\nusername = \"u\"\npassword = \"p\"\n");
+        let cfg = export_args(&path, &[]).into_config(env_with(&[("K", "kk")]), None, Utc::now()).unwrap();
+        assert_eq!(cfg.api.credentials.api_key.expose(), "kk");
+    }
+
+    #[test]
+    fn state_targets_cover_every_account_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("lake");
+        let (_g, path) = config(&two_accounts(dest.to_str().unwrap()));
+        let parse = |extra: &[&str]| {
+            let argv = [&["botevents", "state", "show", "--config", path.to_str().unwrap()][..], extra].concat();
+            let Command::State(StateArgs { action: StateAction::Show(a) }) = Cli::try_parse_from(argv).unwrap().command
+            else {
+                panic!("state show")
+            };
+            a
+        };
+        let a = parse(&[]);
+        let cfgs = a.target.into_configs(a.bots, EnvSecrets::default(), Utc::now()).unwrap();
+        assert_eq!(cfgs.iter().map(|c| c.account.as_str()).collect::<Vec<_>>(), ["111", "222"]);
+        assert!(cfgs[1].dest.to_string().contains("lake-other"));
+        let a = parse(&["--account", "222", "--bot", "b1"]);
+        let cfg = a.target.into_config(a.bots, EnvSecrets::default(), Utc::now()).unwrap();
+        assert_eq!((cfg.account.as_str(), cfg.bots.len()), ("222", 1));
+        let a = parse(&["--bot", "b1"]);
+        assert!(a.target.into_configs(a.bots, EnvSecrets::default(), Utc::now()).is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! Warehouse DDL for the tables, generated from the schema files: DuckDB views, BigQuery and
-//! Snowflake external tables over the Hive layout (partition column `event_date`).
+//! Snowflake external tables over the Hive layout (partition column `event_date`). Parquet only:
+//! BigQuery and Snowflake do not load Arrow IPC files, and DuckDB reads them only through an
+//! extension, so the files of `--format arrow` get no DDL.
 
 use arrow_schema::DataType;
 

@@ -2,19 +2,23 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use botevents::cli::{
     Cli, Command, ConvertArgs, EnvSecrets, ExportArgs, LogFormat, PlanArgs, SimulateArgs, SimulatorDefaults,
     StateAction, StateArgs,
 };
 use botevents::error::{EXIT_FAILURE, EXIT_OK, Report};
-use botevents::export::RunSummary;
+use botevents::export::{AccountsSummary, Progress, RunSummary, worst_exit_code};
 use botevents::simulate::{SimConfig, Simulator};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
+    // A bar only where a person watches: on a terminal, with human logs that are not silenced.
+    let show_progress =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && cli.log_format == LogFormat::Text && !cli.quiet;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -24,7 +28,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Export(args) => export(*args).await,
+            Command::Export(args) => export(*args, show_progress).await,
             Command::Convert(args) => convert(args).await,
             Command::Schema(args) => {
                 print!("{}", args.render());
@@ -54,7 +58,8 @@ fn init_tracing(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BOTEVENTS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| progress_bar::LogWriter).with_ansi(ansi);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).init(),
@@ -120,7 +125,7 @@ fn print_error(e: &botevents::Error) -> i32 {
     e.exit_code()
 }
 
-async fn export(args: ExportArgs) -> i32 {
+async fn export(args: ExportArgs, show_progress: bool) -> i32 {
     let summary_path = args.summary_json.clone();
     let max_duration = args.max_duration;
     let sim = match start_simulator(&args).await {
@@ -128,7 +133,7 @@ async fn export(args: ExportArgs) -> i32 {
         Err(code) => return code,
     };
     let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
-    let cfg = match args.into_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let cfgs = match args.into_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
@@ -141,11 +146,34 @@ async fn export(args: ExportArgs) -> i32 {
             None => shutdown_signal().await,
         }
     };
-    let (summary, result) = botevents::export::run(cfg, stop).await;
+    let bar = show_progress.then(progress_bar::BarProgress::start);
+    let sink = bar.clone().map(|b| b as Arc<dyn Progress>);
+    let mut runs = botevents::export::run_accounts(cfgs, sink, stop).await;
+    if let Some(b) = bar {
+        b.finish();
+    }
     if let Some(s) = sim {
         s.shutdown().await;
     }
-    report(&summary, summary_path.as_deref(), result)
+    if runs.len() == 1 {
+        let (summary, result) = runs.remove(0);
+        return report(&summary, summary_path.as_deref(), result);
+    }
+    let mut summaries = Vec::with_capacity(runs.len());
+    let mut errors = Vec::new();
+    for (summary, result) in runs {
+        if let Err(e) = result {
+            errors.push((summary.account.clone(), e));
+        }
+        summaries.push(summary);
+    }
+    let all = AccountsSummary::new(summaries);
+    eprint!("{}", all.human());
+    write_summary_json(&all, summary_path.as_deref());
+    for (account, e) in &errors {
+        eprintln!("botevents: account {account}: {}", Report(e));
+    }
+    all.exit_code
 }
 
 /// Writes a command's output on stdout (a closed pipe, as under `| head`, is not an error).
@@ -168,21 +196,25 @@ async fn plan(args: PlanArgs) -> i32 {
         .then(|| url::Url::parse("http://127.0.0.1/").ok())
         .flatten()
         .map(|placeholder| simulator_defaults(&SimConfig::default(), placeholder));
-    let cfg = match args.export.into_plan_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let cfgs = match args.export.into_plan_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
-    match botevents::ops::plan::plan(&cfg).await {
-        Ok(p) => {
-            if args.json {
-                print_json(&p);
-            } else {
-                out(&p.human());
-            }
-            EXIT_OK
+    let mut plans = Vec::with_capacity(cfgs.len());
+    for cfg in &cfgs {
+        match botevents::ops::plan::plan(cfg).await {
+            Ok(p) => plans.push(p),
+            Err(e) => return print_error(&e),
         }
-        Err(e) => print_error(&e),
     }
+    if plans.len() == 1 {
+        let p = plans.remove(0);
+        if args.json { print_json(&p) } else { out(&p.human()) }
+    } else {
+        let all = botevents::ops::plan::AccountsPlan::new(plans);
+        if args.json { print_json(&all) } else { out(&all.human()) }
+    }
+    EXIT_OK
 }
 
 async fn check(args: ExportArgs) -> i32 {
@@ -191,22 +223,22 @@ async fn check(args: ExportArgs) -> i32 {
         Err(code) => return code,
     };
     let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
-    let cfg = match args.into_config(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let cfgs = match args.into_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
-    let report = botevents::ops::check::check(&cfg).await;
+    let reports = botevents::ops::check::check_all(&cfgs).await;
     if let Some(s) = sim {
         s.shutdown().await;
     }
-    out(&report.human());
-    match report.failure() {
-        None => EXIT_OK,
-        Some((step, e)) => {
-            eprintln!("botevents: check failed at {step}: {}", Report(e));
-            e.exit_code()
+    out(&reports.iter().map(|r| r.human()).collect::<Vec<_>>().join("\n"));
+    for r in &reports {
+        if let Some((step, e)) = r.failure() {
+            let account = if reports.len() > 1 { format!("account {}: ", r.account) } else { String::new() };
+            eprintln!("botevents: {account}check failed at {step}: {}", Report(e));
         }
     }
+    worst_exit_code(reports.iter().map(|r| r.exit_code()))
 }
 
 async fn state(args: StateArgs) -> i32 {
@@ -214,14 +246,23 @@ async fn state(args: StateArgs) -> i32 {
     match args.action {
         StateAction::Show(a) => {
             let json = a.target.json;
-            let cfg = match a.target.into_config(a.bots, EnvSecrets::from_env(), now) {
+            let cfgs = match a.target.into_configs(a.bots, EnvSecrets::from_env(), now) {
                 Ok(c) => c,
                 Err(e) => return print_error(&e),
             };
-            match botevents::ops::state::show(&cfg).await {
-                Ok(r) if json => print_json(&r),
-                Ok(r) => out(&r.human()),
-                Err(e) => return print_error(&e),
+            let mut reports = Vec::with_capacity(cfgs.len());
+            for cfg in &cfgs {
+                match botevents::ops::state::show(cfg).await {
+                    Ok(r) => reports.push(r),
+                    Err(e) => return print_error(&e),
+                }
+            }
+            if reports.len() == 1 {
+                let r = reports.remove(0);
+                if json { print_json(&r) } else { out(&r.human()) }
+            } else {
+                let all = botevents::ops::state::AccountsStateReport { accounts: reports };
+                if json { print_json(&all) } else { out(&all.human()) }
             }
         }
         StateAction::Reset(a) => {
@@ -256,20 +297,24 @@ async fn convert(args: ConvertArgs) -> i32 {
 /// whole chain, once) and returns the exit status.
 fn report(summary: &RunSummary, json_path: Option<&str>, result: Result<(), botevents::Error>) -> i32 {
     eprint!("{}", summary.human());
-    if let Some(path) = json_path {
-        let json = serde_json::to_string_pretty(summary).unwrap_or_default();
-        let written =
-            if path == "-" { writeln!(std::io::stdout(), "{json}") } else { std::fs::write(path, format!("{json}\n")) };
-        if let Err(e) = written {
-            eprintln!("botevents: cannot write the summary to {path}: {e}");
-        }
-    }
+    write_summary_json(summary, json_path);
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("botevents: {}", Report(&e));
             e.exit_code()
         }
+    }
+}
+
+/// Writes `summary` as pretty JSON to `path` (`-`: stdout), when asked.
+fn write_summary_json(summary: &impl serde::Serialize, path: Option<&str>) {
+    let Some(path) = path else { return };
+    let json = serde_json::to_string_pretty(summary).unwrap_or_default();
+    let written =
+        if path == "-" { writeln!(std::io::stdout(), "{json}") } else { std::fs::write(path, format!("{json}\n")) };
+    if let Err(e) = written {
+        eprintln!("botevents: cannot write the summary to {path}: {e}");
     }
 }
 
@@ -308,4 +353,103 @@ async fn simulate(args: SimulateArgs) -> i32 {
     tracing::info!(%reason, "simulator stopping");
     sim.shutdown().await;
     EXIT_OK
+}
+
+/// The progress bar of `export` on a terminal, and the log writer that prints above it.
+mod progress_bar {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use botevents::export::{Progress, ProgressSnapshot};
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+    /// The bar being drawn, if any: log lines are printed with it suspended.
+    static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+    /// The request rate is measured over this much recent time.
+    const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+    /// Writes log lines to stderr, clearing the bar for the line and drawing it again after.
+    pub struct LogWriter;
+
+    impl Write for LogWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match bar {
+                Some(bar) => bar.suspend(|| io::stderr().write_all(buf)).map(|()| buf.len()),
+                None => io::stderr().write(buf),
+            }
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            io::stderr().flush()
+        }
+    }
+
+    /// Shows the progress of every account of a run as one bar: windows done of planned, rows
+    /// written, bytes received and the recent request rate.
+    pub struct BarProgress {
+        bar: ProgressBar,
+        state: Mutex<State>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        /// The latest snapshot of each account.
+        accounts: BTreeMap<String, ProgressSnapshot>,
+        /// (when, data requests so far) over the last [`RATE_WINDOW`].
+        samples: VecDeque<(Instant, u64)>,
+    }
+
+    impl BarProgress {
+        /// Starts drawing the bar on stderr.
+        pub fn start() -> Arc<BarProgress> {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("[{elapsed_precise}] {bar:20} {pos}/{len} windows, {msg}")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(250));
+            *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+            Arc::new(BarProgress { bar, state: Mutex::new(State::default()) })
+        }
+
+        /// Removes the bar (the summary is printed where it was).
+        pub fn finish(&self) {
+            *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            self.bar.finish_and_clear();
+        }
+    }
+
+    impl Progress for BarProgress {
+        fn update(&self, snapshot: &ProgressSnapshot) {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.accounts.insert(snapshot.account.clone(), snapshot.clone());
+            let sum = |f: fn(&ProgressSnapshot) -> u64| st.accounts.values().map(f).sum::<u64>();
+            let (total, done, rows, bytes, requests) = (
+                sum(|s| s.windows_total),
+                sum(|s| s.windows_done),
+                sum(|s| s.rows),
+                sum(|s| s.bytes_received),
+                sum(|s| s.data_requests),
+            );
+            let now = Instant::now();
+            st.samples.push_back((now, requests));
+            while st.samples.len() > 2 && st.samples.front().is_some_and(|(t, _)| now - *t > RATE_WINDOW) {
+                st.samples.pop_front();
+            }
+            let rate = match (st.samples.front(), st.samples.back()) {
+                (Some((t0, r0)), Some((t1, r1))) if *t1 - *t0 >= Duration::from_millis(500) => {
+                    (r1 - r0) as f64 / (*t1 - *t0).as_secs_f64()
+                }
+                _ => 0.0,
+            };
+            drop(st);
+            self.bar.set_length(total.max(done));
+            self.bar.set_position(done);
+            self.bar.set_message(format!("{rows} rows, {:.1} MB in, {rate:.1} req/s", bytes as f64 / 1e6));
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! tables and layout as an export, with the same validation and errors.
 //!
 //! All files given for one (table, account, bot) feed one encoder, so each UTC day still gets
-//! exactly one file. Days are not known in advance, so nothing is removed at the destination.
+//! exactly one file. Days are not known in advance, so nothing is removed at the destination but
+//! the other format's file of each day written.
 
 use bytes::BytesMut;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -59,7 +60,7 @@ pub async fn convert_files(
         }
     };
     sweep(&mut summary);
-    let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None);
+    let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None, cfg.write.format);
     let outcome = {
         let work = convert_inner(&cfg, &mut writer, &mut summary);
         tokio::pin!(work);

@@ -5,14 +5,19 @@
 //! Guarantees: a window's files are all durable before its cursors move; a failure leaves every
 //! file already committed intact; a broken body restarts its window from the first request, with
 //! nothing of the partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
+//!
+//! [`run_accounts`] runs several accounts (each its own [`ExportConfig`]) at once, each with
+//! its own API client and the rate limiter of its API key, and reports each account's summary.
+//! A [`Progress`] sink, when given, is told where every run is after each change.
 
 mod files;
+mod progress;
 mod step;
 mod summary;
 mod window;
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,13 +25,14 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
-pub use summary::{BotDayAtRisk, DaysLost, RunSummary, StoreSummary, TableSummary};
+pub use progress::{Progress, ProgressSnapshot};
+pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunSummary, StoreSummary, TableSummary, worst_exit_code};
 
 use crate::commit::BotState;
 use crate::commit::StateStore;
 use crate::convert::Interval;
 use crate::error::Error;
-use crate::fetch::{ApiClient, ApiConfig};
+use crate::fetch::{ApiClient, ApiConfig, RateLimiter};
 use crate::plan::{
     Calendar, DEFAULT_RISK_DAYS, RangeRequest, earliest_cursor, plan_range, resume, retention_risk, windows,
 };
@@ -36,6 +42,10 @@ use crate::write::{Destination, WriteOptions};
 /// Bots exported at the same time. Requests are paced by the rate limiter anyway; a few bots in
 /// flight keep it busy while others decode and upload.
 pub const MAX_CONCURRENT_BOTS: usize = 4;
+
+/// Accounts exported at the same time by [`run_accounts`]. Each has its own API key and so its
+/// own request budget: running them together multiplies the throughput, up to this many.
+pub const MAX_CONCURRENT_ACCOUNTS: usize = 8;
 
 /// The vendor caps detail downloads at this many rows.
 pub const DEFAULT_ROW_CAP: u64 = 100_000;
@@ -127,12 +137,34 @@ pub(crate) struct Run {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// Set when a stop left windows unexported (the run then ends with exit 75).
     pub skipped: std::sync::atomic::AtomicBool,
+    /// Told after every change, when someone shows progress.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Windows planned over all bots (counted only for `progress`).
+    pub windows_total: AtomicU64,
 }
 
 impl Run {
     pub fn note(&self, f: impl FnOnce(&mut RunSummary)) {
-        let mut s = self.summary.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut s);
+        let snapshot = {
+            let mut s = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut s);
+            self.progress.is_some().then(|| self.snapshot(&s))
+        };
+        if let (Some(p), Some(snap)) = (&self.progress, snapshot) {
+            p.update(&snap);
+        }
+    }
+
+    /// Where the run is, from its summary so far.
+    fn snapshot(&self, s: &RunSummary) -> ProgressSnapshot {
+        ProgressSnapshot {
+            account: self.cfg.api.account.clone(),
+            windows_total: self.windows_total.load(Ordering::Relaxed),
+            windows_done: s.windows,
+            rows: s.rows(),
+            bytes_received: s.bytes_received,
+            data_requests: self.client.stats().data_requests.load(Ordering::Relaxed),
+        }
     }
 
     pub fn warn(&self, w: String) {
@@ -147,9 +179,64 @@ impl Run {
     }
 }
 
+/// What a run shares with the world beyond its [`ExportConfig`].
+#[derive(Clone, Default)]
+pub struct RunContext {
+    /// Told where the run is after every change; `None`: nobody shows progress.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// The request budget of the account's API key, when other runs use the same key (all
+    /// requests of one key must share one limiter); `None`: a limiter of the run's own.
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("progress", &self.progress.is_some())
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
 /// Runs an export until done, failed, or `shutdown` resolves (then the windows in flight finish,
 /// no new one starts, and the result is [`Error::Stopped`]). The summary is returned either way.
 pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Send) -> (RunSummary, Result<(), Error>) {
+    run_with(cfg, RunContext::default(), shutdown).await
+}
+
+/// Runs the export of every account of `cfgs` (at most [`MAX_CONCURRENT_ACCOUNTS`] at once),
+/// each with its own API client; accounts that use the same API key share its rate limiter.
+/// `shutdown` stops them all. One failing account does not stop the others. Returns each
+/// account's summary and result, in the order of `cfgs`.
+pub async fn run_accounts(
+    cfgs: Vec<ExportConfig>,
+    progress: Option<Arc<dyn Progress>>,
+    shutdown: impl Future<Output = String> + Send + 'static,
+) -> Vec<(RunSummary, Result<(), Error>)> {
+    use futures::FutureExt;
+    let shutdown = shutdown.boxed().shared();
+    // Keyed by the key itself, only to find runs that share one; never printed.
+    let mut limiters: std::collections::HashMap<String, Arc<RateLimiter>> = std::collections::HashMap::new();
+    let runs: Vec<_> = cfgs
+        .into_iter()
+        .map(|cfg| {
+            let limiter = limiters
+                .entry(cfg.api.credentials.api_key.expose().to_string())
+                .or_insert_with(|| Arc::new(RateLimiter::new(cfg.api.max_rps)))
+                .clone();
+            let ctx = RunContext { progress: progress.clone(), limiter: Some(limiter) };
+            run_with(cfg, ctx, shutdown.clone())
+        })
+        .collect();
+    futures::stream::iter(runs).buffered(MAX_CONCURRENT_ACCOUNTS).collect().await
+}
+
+/// [`run`], with progress reporting and a shared rate limiter.
+pub async fn run_with(
+    cfg: ExportConfig,
+    ctx: RunContext,
+    shutdown: impl Future<Output = String> + Send,
+) -> (RunSummary, Result<(), Error>) {
     let started = Instant::now();
     let mut summary = RunSummary {
         status: "running".into(),
@@ -159,7 +246,11 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         shard: cfg.shard.map(|s| s.to_string()),
         ..RunSummary::default()
     };
-    let client = match ApiClient::new(cfg.api.clone()) {
+    let client = match ctx.limiter {
+        Some(limiter) => ApiClient::with_limiter(cfg.api.clone(), limiter),
+        None => ApiClient::new(cfg.api.clone()),
+    };
+    let client = match client {
         Ok(c) => c,
         Err(e) => return finish(summary, started, Err(e.into())),
     };
@@ -174,7 +265,13 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
         summary: Mutex::new(summary),
         stop: stop_rx,
         skipped: Default::default(),
+        progress: ctx.progress,
+        windows_total: AtomicU64::new(0),
     });
+    if run.progress.is_some() {
+        run.windows_total.store(planned_windows(&run).await, Ordering::Relaxed);
+        run.note(|_| {});
+    }
     let mut stopped = None::<String>;
     let work = {
         let run = run.clone();
@@ -228,6 +325,23 @@ pub async fn run(cfg: ExportConfig, shutdown: impl Future<Output = String> + Sen
 /// never been exported), which is where an incremental run of `streams` starts.
 pub fn bot_cursor(state: &BotState, streams: &[Stream]) -> Option<chrono::NaiveDate> {
     earliest_cursor(streams.iter().map(|s| state.cursors.get(s.as_str())))
+}
+
+/// The windows the run will export over all bots, planned as each bot's export plans them (for
+/// progress only: a bot whose state cannot be read or whose range is refused counts none, and
+/// fails in its own export).
+async fn planned_windows(run: &Run) -> u64 {
+    let cfg = &run.cfg;
+    let cal = Calendar::new(cfg.now, cfg.retention_days);
+    let mut total = 0;
+    for bot in &cfg.bots {
+        let Ok(loaded) = run.states.load(&cfg.api.account, bot, cfg.now).await else { continue };
+        let req = resume(&cfg.range, bot_cursor(&loaded.state, &cfg.streams));
+        if let Ok(crate::plan::PlannedRange { range: Some(range), .. }) = plan_range(&req, &cal) {
+            total += windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS).len() as u64;
+        }
+    }
+    total
 }
 
 /// Per bot, the days after its committed cursor that fall out of retention within

@@ -222,3 +222,133 @@ impl RunSummary {
         s
     }
 }
+
+/// Exit statuses from the most to the least urgent, for a run of several accounts (or checks):
+/// the run exits with the first of these that any account exits with. Configuration (2) and
+/// credentials (3) need a person before anything can work, as does rejected data (4); other
+/// failures (1) may pass on a retry; a stop (75) resumes by itself; 0 is success.
+pub const EXIT_PRECEDENCE: [i32; 6] = [
+    crate::error::EXIT_USAGE,
+    crate::error::EXIT_AUTH,
+    crate::error::EXIT_REJECTED,
+    crate::error::EXIT_FAILURE,
+    crate::error::EXIT_STOPPED,
+    crate::error::EXIT_OK,
+];
+
+/// The most urgent of `codes` by [`EXIT_PRECEDENCE`] (an unknown status ranks with 1); 0 when
+/// there are none.
+pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> i32 {
+    let rank = |c: i32| {
+        EXIT_PRECEDENCE
+            .iter()
+            .position(|&p| p == c)
+            .unwrap_or_else(|| EXIT_PRECEDENCE.iter().position(|&p| p == crate::error::EXIT_FAILURE).unwrap_or(0))
+    };
+    codes.into_iter().min_by_key(|&c| rank(c)).unwrap_or(crate::error::EXIT_OK)
+}
+
+/// What a run of several accounts did: each account's [`RunSummary`], and the outcome of the whole.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountsSummary {
+    /// `ok` when every account succeeded; else `failed`, or `stopped` when the worst outcome is
+    /// a stop.
+    pub status: String,
+    /// The process exit status: the most urgent of the accounts' ([`EXIT_PRECEDENCE`]).
+    pub exit_code: i32,
+    /// Wall time of the longest account, in milliseconds (the accounts run at the same time).
+    pub duration_ms: u64,
+    /// Rows written over every account and table.
+    pub rows: u64,
+    /// Windows completed over every account.
+    pub windows: u64,
+    /// Data requests sent over every account.
+    pub data_requests: u64,
+    /// Per account, in the order of the config file.
+    pub accounts: Vec<RunSummary>,
+}
+
+impl AccountsSummary {
+    /// Combines the summaries of the accounts of one run.
+    pub fn new(accounts: Vec<RunSummary>) -> AccountsSummary {
+        let exit_code = worst_exit_code(accounts.iter().map(|s| s.exit_code));
+        let status = match exit_code {
+            crate::error::EXIT_OK => "ok",
+            crate::error::EXIT_STOPPED => "stopped",
+            _ => "failed",
+        };
+        AccountsSummary {
+            status: status.into(),
+            exit_code,
+            duration_ms: accounts.iter().map(|s| s.duration_ms).max().unwrap_or(0),
+            rows: accounts.iter().map(RunSummary::rows).sum(),
+            windows: accounts.iter().map(|s| s.windows).sum(),
+            data_requests: accounts.iter().map(|s| s.data_requests).sum(),
+            accounts,
+        }
+    }
+
+    /// Each account's summary (headed by its id and destination), then one line for the whole.
+    pub fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        for a in &self.accounts {
+            let text = a.human();
+            let text = text.strip_prefix("botevents: ").unwrap_or(&text);
+            let _ = write!(s, "account {} → {}: {text}", a.account, a.destination);
+        }
+        let by_status = |st: &str| self.accounts.iter().filter(|a| a.status == st).count();
+        let _ = writeln!(
+            s,
+            "botevents: {} in {:.1}s — {} accounts ({} ok, {} failed, {} stopped), {} windows, {} rows, exit {}",
+            self.status,
+            self.duration_ms as f64 / 1000.0,
+            self.accounts.len(),
+            by_status("ok"),
+            by_status("failed"),
+            by_status("stopped"),
+            self.windows,
+            self.rows,
+            self.exit_code
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_urgent_exit_status_wins() {
+        assert_eq!(worst_exit_code([]), 0);
+        assert_eq!(worst_exit_code([0, 75, 0]), 75);
+        assert_eq!(worst_exit_code([75, 1]), 1);
+        assert_eq!(worst_exit_code([1, 4, 75]), 4);
+        assert_eq!(worst_exit_code([4, 3, 1]), 3);
+        assert_eq!(worst_exit_code([3, 2]), 2);
+        assert_eq!(worst_exit_code([0, 101]), 101, "an unknown status ranks with 1, above 75 and 0");
+    }
+
+    #[test]
+    fn accounts_summary_combines_and_names_each_account() {
+        let one = |account: &str, status: &str, exit_code: i32, windows: u64| RunSummary {
+            status: status.into(),
+            exit_code,
+            account: account.into(),
+            destination: "/lake".into(),
+            windows,
+            tables: [("custom_event_detail".to_string(), TableSummary { rows: 10, ..TableSummary::default() })].into(),
+            ..RunSummary::default()
+        };
+        let all = AccountsSummary::new(vec![one("111", "ok", 0, 2), one("222", "failed", 3, 0)]);
+        assert_eq!((all.status.as_str(), all.exit_code, all.windows, all.rows), ("failed", 3, 2, 20));
+        let text = all.human();
+        assert!(text.contains("account 111 → /lake: ok in") && text.contains("account 222 → /lake: failed"), "{text}");
+        assert!(text.contains("2 accounts (1 ok, 1 failed, 0 stopped)"), "{text}");
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(json["accounts"][1]["account"], "222");
+        assert_eq!(json["exit_code"], 3);
+        assert_eq!(AccountsSummary::new(vec![one("111", "stopped", 75, 1)]).status, "stopped");
+    }
+}

@@ -437,7 +437,8 @@ async fn attempt(
     names: &[String],
 ) -> Result<Fetched, AttemptError> {
     let cfg = &run.cfg;
-    let mut writer = PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(window));
+    let mut writer =
+        PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(window), cfg.write.format);
     match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
         Ok(d) => Ok(Fetched {
             writer,

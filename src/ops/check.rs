@@ -51,6 +51,11 @@ impl CheckReport {
         })
     }
 
+    /// The exit status of the check: 0 when every step passed, else the failure's.
+    pub fn exit_code(&self) -> i32 {
+        self.failure().map_or(crate::error::EXIT_OK, |(_, e)| e.exit_code())
+    }
+
     /// One line per step.
     pub fn human(&self) -> String {
         use std::fmt::Write;
@@ -151,6 +156,13 @@ pub async fn check(cfg: &ExportConfig) -> CheckReport {
     };
     steps.push(Step { name: "data", outcome });
     CheckReport { account, steps }
+}
+
+/// Checks every account of `cfgs` at the same time (each with its own client and rate limiter),
+/// returning their reports in the order of `cfgs`. The exit status of the whole is the most
+/// urgent of theirs ([`crate::export::worst_exit_code`]).
+pub async fn check_all(cfgs: &[ExportConfig]) -> Vec<CheckReport> {
+    futures::future::join_all(cfgs.iter().map(check)).await
 }
 
 /// Sends the request (with the export's retries) and reads its whole body: bytes, lines, and

@@ -323,3 +323,42 @@ impl RunPlan {
 fn join_cursors(c: &BTreeMap<String, NaiveDate>) -> String {
     c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
 }
+
+/// What an export of several accounts would do (they run at the same time, each at the rate of
+/// its own API key).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountsPlan {
+    /// Data requests over every account (a minimum when any account's is).
+    pub requests: u64,
+    /// Whether `requests` is a minimum.
+    pub requests_are_minimum: bool,
+    /// The least time the run takes: that of the slowest account, since they run side by side.
+    pub seconds: f64,
+    /// Per account, in the order of the config file.
+    pub accounts: Vec<RunPlan>,
+}
+
+impl AccountsPlan {
+    /// Combines the plans of the accounts of one run.
+    pub fn new(accounts: Vec<RunPlan>) -> AccountsPlan {
+        AccountsPlan {
+            requests: accounts.iter().map(|p| p.requests).sum(),
+            requests_are_minimum: accounts.iter().any(|p| p.requests_are_minimum),
+            seconds: accounts.iter().map(|p| p.seconds).fold(0.0, f64::max),
+            accounts,
+        }
+    }
+
+    /// Each account's plan, then the whole.
+    pub fn human(&self) -> String {
+        let mut s: String = self.accounts.iter().map(RunPlan::human).collect::<Vec<_>>().join("\n");
+        s.push_str(&format!(
+            "\nall {} accounts: {}{} data requests, at least {:.1} s (the accounts run at the same time)\n",
+            self.accounts.len(),
+            if self.requests_are_minimum { "at least " } else { "" },
+            self.requests,
+            self.seconds
+        ));
+        s
+    }
+}

@@ -197,3 +197,17 @@ impl ResetReport {
         s
     }
 }
+
+/// What `state show` prints for a config file with several accounts.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountsStateReport {
+    /// Per account, in the order of the config file.
+    pub accounts: Vec<StateReport>,
+}
+
+impl AccountsStateReport {
+    /// Each account's report.
+    pub fn human(&self) -> String {
+        self.accounts.iter().map(StateReport::human).collect::<Vec<_>>().join("\n")
+    }
+}

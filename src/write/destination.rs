@@ -10,7 +10,7 @@ use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreScheme};
 use url::Url;
 
-use super::WriteError;
+use super::{FileFormat, WriteError};
 use crate::plan::Window;
 use crate::schema::Table;
 
@@ -123,10 +123,10 @@ impl Destination {
         p
     }
 
-    /// `{table}/event_date={day}/{account}@{bot}.parquet`.
-    pub fn data_path(&self, table: Table, day: NaiveDate, account: &str, bot: &str) -> Path {
+    /// `{table}/event_date={day}/{account}@{bot}.parquet` (or `.arrow`).
+    pub fn data_path(&self, table: Table, day: NaiveDate, account: &str, bot: &str, format: FileFormat) -> Path {
         let dir = format!("event_date={}", day.format("%Y-%m-%d"));
-        let file = format!("{account}@{bot}.parquet");
+        let file = format!("{account}@{bot}.{}", format.extension());
         self.child(&[table.name(), &dir, &file])
     }
 
@@ -158,11 +158,11 @@ impl Destination {
         let _ = std::fs::remove_dir(root.join(META_DIR).join(TMP_DIR));
         let state_prefix = format!("{bot}.json#");
         removed += remove_matching(&root.join(META_DIR).join("state").join(account), |n| n.starts_with(&state_prefix))?;
-        let data_prefix = format!("{account}@{bot}.parquet#");
+        let data_prefixes = FileFormat::ALL.map(|f| format!("{account}@{bot}.{}#", f.extension()));
         for table in Table::ALL {
             let Ok(days) = std::fs::read_dir(root.join(table.name())) else { continue };
             for day in days.flatten() {
-                removed += remove_matching(&day.path(), |n| n.starts_with(&data_prefix))?;
+                removed += remove_matching(&day.path(), |n| data_prefixes.iter().any(|p| n.starts_with(p)))?;
             }
             let rejects = root.join(META_DIR).join("rejects").join(table.name()).join(account).join(bot);
             removed += remove_matching(&rejects, |n| n.contains('#'))?;
@@ -295,8 +295,12 @@ mod tests {
         let d = Destination::open(dir.path().to_str().unwrap(), &[]).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
         assert_eq!(
-            d.data_path(Table::Detail, day, "123", "bot-1").to_string(),
+            d.data_path(Table::Detail, day, "123", "bot-1", FileFormat::Parquet).to_string(),
             "custom_event_detail/event_date=2026-11-20/123@bot-1.parquet"
+        );
+        assert_eq!(
+            d.data_path(Table::Histogram, day, "123", "bot-1", FileFormat::Arrow).to_string(),
+            "custom_event_histogram/event_date=2026-11-20/123@bot-1.arrow"
         );
         assert_eq!(d.state_path("123", "bot-1").to_string(), "_botevents/state/123/bot-1.json");
     }

@@ -1,4 +1,4 @@
-//! The sync core of writing: batches → per-day Parquet bytes.
+//! The sync core of writing: batches → per-day Parquet (or Arrow IPC) bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::WriteError;
+use super::ipc::IpcFileEncoder;
 use crate::convert::time::day_of_micros;
 use crate::schema::Table;
 
@@ -27,11 +28,65 @@ pub const DEFAULT_WRITE_ROWS: usize = 8192;
 /// memory at a time; unordered input still gets row groups of a useful size.
 pub const SWITCH_FLUSH_ROWS: usize = 16 * 1024;
 
+/// The format of the data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FileFormat {
+    /// Apache Parquet (`.parquet`), the default: what warehouses load.
+    #[default]
+    Parquet,
+    /// The Arrow IPC file format, also known as Feather v2 (`.arrow`): what Arrow readers
+    /// (pyarrow, polars, arrow-rs) map without decoding.
+    Arrow,
+}
+
+impl FileFormat {
+    /// Every format.
+    pub const ALL: [FileFormat; 2] = [FileFormat::Parquet, FileFormat::Arrow];
+
+    /// The file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Arrow => "arrow",
+        }
+    }
+}
+
+impl std::fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// Compression of the bodies of Arrow IPC files (the format's own codecs: no snappy or gzip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcCompression {
+    /// Uncompressed: the files can be memory-mapped.
+    None,
+    /// zstd at `level`.
+    Zstd {
+        /// The zstd level.
+        level: i32,
+    },
+    /// LZ4 frames.
+    Lz4,
+}
+
+impl Default for IpcCompression {
+    fn default() -> Self {
+        IpcCompression::Zstd { level: DEFAULT_ZSTD_LEVEL }
+    }
+}
+
 /// Encoder settings.
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
-    /// Parquet compression codec.
+    /// Parquet or Arrow IPC files.
+    pub format: FileFormat,
+    /// Parquet compression codec (Parquet files).
     pub compression: Compression,
+    /// Body compression of Arrow IPC files.
+    pub ipc_compression: IpcCompression,
     /// Maximum rows per row group.
     pub row_group_rows: usize,
     /// Rows per batch written into the encoder.
@@ -41,6 +96,8 @@ pub struct WriteOptions {
 impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
+            format: FileFormat::Parquet,
+            ipc_compression: IpcCompression::default(),
             compression: Compression::ZSTD(ZstdLevel::try_new(DEFAULT_ZSTD_LEVEL).unwrap_or_default()),
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             write_rows: DEFAULT_WRITE_ROWS,
@@ -59,15 +116,60 @@ impl WriteOptions {
     }
 }
 
+/// One day's file being encoded.
+enum DayFile {
+    Parquet(ArrowWriter<Vec<u8>>),
+    Arrow(IpcFileEncoder),
+}
+
+impl DayFile {
+    fn write(&mut self, batch: &RecordBatch, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+        match self {
+            DayFile::Parquet(w) => w.write(batch).map_err(|source| WriteError::Encode { table, day, source }),
+            DayFile::Arrow(w) => w.write(batch).map_err(|source| WriteError::EncodeIpc { table, day, source }),
+        }
+    }
+
+    /// Rows buffered in a Parquet row group not closed yet (none for Arrow IPC, which encodes
+    /// each batch as it comes).
+    fn in_progress_rows(&self) -> usize {
+        match self {
+            DayFile::Parquet(w) => w.in_progress_rows(),
+            DayFile::Arrow(_) => 0,
+        }
+    }
+
+    fn buffered(&mut self) -> usize {
+        match self {
+            DayFile::Parquet(w) => w.inner_mut().len(),
+            DayFile::Arrow(w) => w.buffered(),
+        }
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        match self {
+            DayFile::Parquet(w) => std::mem::take(w.inner_mut()),
+            DayFile::Arrow(w) => w.take(),
+        }
+    }
+
+    fn finish(self, table: Table, day: NaiveDate) -> Result<Vec<u8>, WriteError> {
+        match self {
+            DayFile::Parquet(w) => w.into_inner().map_err(|source| WriteError::Encode { table, day, source }),
+            DayFile::Arrow(w) => w.finish().map_err(|source| WriteError::EncodeIpc { table, day, source }),
+        }
+    }
+}
+
 struct DayEncoder {
-    writer: ArrowWriter<Vec<u8>>,
+    writer: DayFile,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     rows: u64,
 }
 
-/// Encodes one table's rows of one window into one Parquet file per UTC day, in memory, for the
-/// async shell to upload. Sync, no I/O.
+/// Encodes one table's rows of one window into one Parquet (or Arrow IPC) file per UTC day, in
+/// memory, for the async shell to upload. Sync, no I/O.
 pub struct TableEncoder {
     table: Table,
     time_col: usize,
@@ -101,8 +203,9 @@ impl TableEncoder {
             if let Some(prev) = self.last_day.filter(|&p| p != day)
                 && let Some(enc) = self.days.get_mut(&prev)
                 && enc.writer.in_progress_rows() >= SWITCH_FLUSH_ROWS
+                && let DayFile::Parquet(writer) = &mut enc.writer
             {
-                enc.writer.flush().map_err(|source| WriteError::Encode { table, day: prev, source })?;
+                writer.flush().map_err(|source| WriteError::Encode { table, day: prev, source })?;
             }
             self.last_day = Some(day);
             self.day(day)?.push(batch.slice(start, end - start), table, day, write_rows)?;
@@ -113,8 +216,18 @@ impl TableEncoder {
 
     fn day(&mut self, day: NaiveDate) -> Result<&mut DayEncoder, WriteError> {
         if !self.days.contains_key(&day) {
-            let writer = ArrowWriter::try_new(Vec::new(), self.table.schema(), Some(self.props.clone()))
-                .map_err(|source| WriteError::Encode { table: self.table, day, source })?;
+            let table = self.table;
+            let writer = match self.opts.format {
+                FileFormat::Parquet => DayFile::Parquet(
+                    ArrowWriter::try_new(Vec::new(), table.schema(), Some(self.props.clone()))
+                        .map_err(|source| WriteError::Encode { table, day, source })?,
+                ),
+                FileFormat::Arrow => DayFile::Arrow(
+                    super::ipc::write_options(self.opts.ipc_compression)
+                        .and_then(|opts| IpcFileEncoder::try_new(table.schema(), opts))
+                        .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
+                ),
+            };
             self.days.insert(day, DayEncoder { writer, pending: Vec::new(), pending_rows: 0, rows: 0 });
         }
         Ok(self.days.get_mut(&day).expect("inserted above"))
@@ -124,8 +237,8 @@ impl TableEncoder {
     pub fn drain(&mut self, min_bytes: usize) -> Vec<(NaiveDate, Vec<u8>)> {
         let mut out = Vec::new();
         for (day, enc) in &mut self.days {
-            if enc.writer.inner_mut().len() >= min_bytes {
-                out.push((*day, std::mem::take(enc.writer.inner_mut())));
+            if enc.writer.buffered() >= min_bytes {
+                out.push((*day, enc.writer.take()));
             }
         }
         out
@@ -142,8 +255,7 @@ impl TableEncoder {
         for (day, mut enc) in self.days {
             enc.flush_pending(self.table, day, usize::MAX)?;
             let rows = enc.rows;
-            let bytes =
-                enc.writer.into_inner().map_err(|source| WriteError::Encode { table: self.table, day, source })?;
+            let bytes = enc.writer.finish(self.table, day)?;
             out.push((day, bytes, rows));
         }
         Ok(out)
@@ -180,7 +292,7 @@ impl DayEncoder {
         let mut off = 0;
         while n - off >= step && off < n {
             let chunk = all.slice(off, step);
-            self.writer.write(&chunk).map_err(|source| WriteError::Encode { table, day, source })?;
+            self.writer.write(&chunk, table, day)?;
             self.rows += step as u64;
             off += step;
         }
@@ -190,5 +302,183 @@ impl DayEncoder {
             self.pending.push(all.slice(off, n - off));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::StringDictionaryBuilder;
+    use arrow_array::types::Int16Type;
+    use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow_ipc::reader::FileReader;
+
+    use super::*;
+
+    const PLATFORMS: [&str; 4] = ["WEB", "IOS", "ANDROID", "FACEBOOK"];
+
+    /// Detail rows over two days, with nulls and several platforms: (platform, time, detail).
+    fn rows(n: usize) -> Vec<(usize, i64, Option<String>)> {
+        let day = 86_400_000_000i64;
+        let start = 20_412 * day; // 2025-11-20
+        (0..n)
+            .map(|i| {
+                let platform = (i * 7 / 5) % PLATFORMS.len();
+                // Newest first, as the API sends them, across a midnight.
+                let time = start + 2 * day - 1 - (i as i64) * (2 * day / n as i64);
+                let detail = (i % 3 != 0).then(|| format!("detail {i}"));
+                (platform, time, detail)
+            })
+            .collect()
+    }
+
+    /// One decoder batch of `rows`, with a dictionary of its own: every platform, in an order
+    /// that depends on `seed`, as two decoders would build them differently.
+    fn batch(rows: &[(usize, i64, Option<String>)], seed: usize) -> RecordBatch {
+        let n = rows.len();
+        let order: Vec<&str> = (0..PLATFORMS.len()).map(|i| PLATFORMS[(i + seed) % PLATFORMS.len()]).collect();
+        let mut platform =
+            StringDictionaryBuilder::<Int16Type>::new_with_dictionary(n, &StringArray::from(order)).unwrap();
+        for (p, _, _) in rows {
+            platform.append_value(PLATFORMS[*p]);
+        }
+        let text = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
+        let details: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>()));
+        let times = TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC");
+        let nulls: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>; n]));
+        let columns: Vec<ArrayRef> = vec![
+            text("123"),
+            text("bot-1"),
+            text("Welcome"),
+            Arc::new(platform.finish()),
+            details,
+            nulls.clone(),
+            Arc::new(times),
+            text("conv"),
+            nulls,
+        ];
+        RecordBatch::try_new(Table::Detail.schema(), columns).unwrap()
+    }
+
+    /// Encodes `rows` fed in chunks of `chunk` rows; returns each day's whole file.
+    fn encode(opts: &WriteOptions, rows: &[(usize, i64, Option<String>)], chunk: usize) -> Vec<(NaiveDate, Vec<u8>)> {
+        let mut enc = TableEncoder::new(Table::Detail, opts.clone());
+        let mut files: BTreeMap<NaiveDate, Vec<u8>> = BTreeMap::new();
+        for (i, part) in rows.chunks(chunk).enumerate() {
+            enc.write(&batch(part, i)).unwrap();
+            for (day, bytes) in enc.drain(64) {
+                files.entry(day).or_default().extend(bytes);
+            }
+        }
+        for (day, bytes, _) in enc.finish().unwrap() {
+            files.entry(day).or_default().extend(bytes);
+        }
+        files.into_iter().collect()
+    }
+
+    fn arrow(compression: IpcCompression) -> WriteOptions {
+        WriteOptions {
+            format: FileFormat::Arrow,
+            ipc_compression: compression,
+            write_rows: 10,
+            ..WriteOptions::default()
+        }
+    }
+
+    /// The rows of a file as text, dictionaries decoded.
+    fn read_arrow(bytes: &[u8]) -> (Vec<RecordBatch>, Vec<Vec<String>>) {
+        let reader = FileReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).unwrap();
+        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        let mut rows = Vec::new();
+        for b in &batches {
+            for i in 0..b.num_rows() {
+                let row = b.columns().iter().map(|c| arrow_cast_display(c.as_ref(), i)).collect::<Vec<_>>();
+                rows.push(row);
+            }
+        }
+        (batches, rows)
+    }
+
+    fn arrow_cast_display(c: &dyn Array, i: usize) -> String {
+        if c.is_null(i) {
+            return "∅".into();
+        }
+        match c.data_type() {
+            arrow_schema::DataType::Dictionary(..) => {
+                let d = c.as_dictionary::<Int16Type>();
+                let k = d.keys().value(i) as usize;
+                d.values().as_string::<i32>().value(k).to_string()
+            }
+            arrow_schema::DataType::Utf8 => c.as_string::<i32>().value(i).to_string(),
+            _ => c.as_primitive::<TimestampMicrosecondType>().value(i).to_string(),
+        }
+    }
+
+    #[test]
+    fn arrow_files_hold_one_dictionary_shared_by_every_batch() {
+        let rows = rows(95);
+        let files = encode(&arrow(IpcCompression::default()), &rows, 7);
+        assert_eq!(files.len(), 2, "two days");
+        let mut seen = 0;
+        for (day, bytes) in &files {
+            let (batches, got) = read_arrow(bytes);
+            assert!(batches.len() > 2, "{day}: several record batches");
+            let want: Vec<&(usize, i64, Option<String>)> = rows.iter().filter(|r| day_of_micros(r.1) == *day).collect();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g[3], PLATFORMS[w.0]);
+                assert_eq!(g[4], w.2.clone().unwrap_or_else(|| "∅".into()));
+                assert_eq!(g[6], w.1.to_string());
+            }
+            // One dictionary for the day, in order of first use, shared by every batch.
+            let first = batches[0].column(3).as_dictionary::<Int16Type>().values().clone();
+            let mut order: Vec<&str> = Vec::new();
+            for w in &want {
+                if !order.contains(&PLATFORMS[w.0]) {
+                    order.push(PLATFORMS[w.0]);
+                }
+            }
+            assert_eq!(first.as_string::<i32>().iter().flatten().collect::<Vec<_>>(), order);
+            for b in &batches {
+                assert_eq!(b.column(3).as_dictionary::<Int16Type>().values(), &first);
+            }
+            let footer_len = i32::from_le_bytes(bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap());
+            let footer =
+                arrow_ipc::root_as_footer(&bytes[bytes.len() - 10 - footer_len as usize..bytes.len() - 10]).unwrap();
+            assert_eq!(footer.dictionaries().unwrap().len(), 1, "{day}: one dictionary batch");
+            seen += got.len();
+        }
+        assert_eq!(seen, rows.len());
+    }
+
+    #[test]
+    fn bytes_do_not_depend_on_input_chunking() {
+        let rows = rows(95);
+        for opts in [
+            arrow(IpcCompression::default()),
+            arrow(IpcCompression::None),
+            arrow(IpcCompression::Lz4),
+            WriteOptions { write_rows: 10, ..WriteOptions::default() },
+        ] {
+            let whole = encode(&opts, &rows, rows.len());
+            for chunk in [1, 3, 7, 100] {
+                assert!(encode(&opts, &rows, chunk) == whole, "{:?} chunks of {chunk}", opts.format);
+            }
+        }
+    }
+
+    #[test]
+    fn arrow_compression_is_the_one_asked_for() {
+        let rows = rows(200);
+        let size = |c| encode(&arrow(c), &rows, 50).iter().map(|(_, b)| b.len()).sum::<usize>();
+        let none = size(IpcCompression::None);
+        assert!(size(IpcCompression::default()) < none);
+        assert!(size(IpcCompression::Lz4) < none);
+        for c in [IpcCompression::None, IpcCompression::Lz4, IpcCompression::Zstd { level: 9 }] {
+            for (_, bytes) in encode(&arrow(c), &rows, 50) {
+                assert!(!read_arrow(&bytes).1.is_empty());
+            }
+        }
     }
 }

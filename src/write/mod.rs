@@ -1,7 +1,9 @@
-//! Writing: Arrow batches → one Parquet file per (table, account, bot, UTC day) at the destination.
+//! Writing: Arrow batches → one Parquet (or Arrow IPC) file per (table, account, bot, UTC day)
+//! at the destination.
 //!
 //! In: batches of one table for one window, in API order. Out: objects at
-//! `{dest}/{table}/event_date=YYYY-MM-DD/{account}@{bot}.parquet`. Guarantees:
+//! `{dest}/{table}/event_date=YYYY-MM-DD/{account}@{bot}.parquet` (`.arrow` with
+//! [`FileFormat::Arrow`]). Guarantees:
 //!
 //! * **Whole or nothing.** A file becomes visible only when complete (a single put, or a
 //!   multipart upload completed at the end; on local disk a temp file renamed into place). An
@@ -10,12 +12,17 @@
 //!   into [`WriteOptions::write_rows`]-row batches so that network chunking or request splits
 //!   cannot change page boundaries, and nothing wall-clock goes into a file.
 //! * **Bounded memory.** Per open day: one row group in encoding (≤ [`WriteOptions::row_group_rows`]
-//!   rows) plus up to one upload part ([`Destination::part_size`]) of encoded bytes waiting to go out.
+//!   rows; an Arrow IPC file encodes each [`WriteOptions::write_rows`]-row batch at once) plus up
+//!   to one upload part ([`Destination::part_size`]) of encoded bytes waiting to go out.
+//! * **One format per day.** When a day's file is written, the file of the other format for the
+//!   same (table, day, account, bot), left by a run with the other `--format`, is removed after
+//!   the new one is in place; a day with no rows now loses the files of both formats.
 //!
 //! The sync core ([`TableEncoder`]) encodes; the async shell ([`PartitionWriter`]) moves bytes.
 
 mod destination;
 mod encoder;
+mod ipc;
 mod reader;
 
 pub use destination::{CLOUD_PART_BYTES, DEFAULT_DEST, LOCAL_PART_BYTES};
@@ -34,7 +41,10 @@ pub fn store_summary(dest: &Destination) -> crate::export::StoreSummary {
 pub use destination::{
     Destination, STORE_CONNECT_TIMEOUT, STORE_REQUEST_TIMEOUT, store_client_options, store_retry, validate_id,
 };
-pub use encoder::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, TableEncoder, WriteOptions};
+pub use encoder::{
+    DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, FileFormat, IpcCompression, TableEncoder,
+    WriteOptions,
+};
 pub use reader::ObjectFileReader;
 
 use std::collections::BTreeMap;
@@ -91,6 +101,17 @@ pub enum WriteError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// Encoding an Arrow IPC file failed.
+    #[error("encoding {table} for {day} as Arrow IPC")]
+    EncodeIpc {
+        /// The table.
+        table: Table,
+        /// The partition day.
+        day: NaiveDate,
+        /// Why.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
     /// A batch could not be split or assembled.
     #[error("assembling {table} batches")]
     Arrow {
@@ -125,7 +146,8 @@ pub enum WriteError {
 pub struct Written {
     /// Files written (replaced or new), with their rows and bytes.
     pub files: Vec<WrittenFile>,
-    /// Files removed because their day now has no rows.
+    /// Files removed: those of days that have no rows now, and those of the other format for
+    /// days written.
     pub removed: Vec<String>,
 }
 
@@ -148,6 +170,7 @@ pub struct PartitionWriter {
     table: Table,
     account: String,
     bot: String,
+    format: FileFormat,
     /// The days this writer owns: files of these days without rows are removed at commit.
     /// `None` (offline conversion): any day, nothing removed.
     window: Option<Window>,
@@ -164,13 +187,22 @@ struct Upload {
 }
 
 impl PartitionWriter {
-    /// A writer for `window` of `table` of one bot (`None`: any day, removing nothing).
-    pub fn new(dest: Destination, table: Table, account: &str, bot: &str, window: Option<Window>) -> PartitionWriter {
+    /// A writer of `format` files for `window` of `table` of one bot (`None`: any day, removing
+    /// only the other format's files of the days written).
+    pub fn new(
+        dest: Destination,
+        table: Table,
+        account: &str,
+        bot: &str,
+        window: Option<Window>,
+        format: FileFormat,
+    ) -> PartitionWriter {
         PartitionWriter {
             dest,
             table,
             account: account.to_string(),
             bot: bot.to_string(),
+            format,
             window,
             uploads: BTreeMap::new(),
         }
@@ -188,7 +220,7 @@ impl PartitionWriter {
                 return Err(WriteError::OutsideWindow { table: self.table, day, window });
             }
             let up = self.uploads.entry(day).or_insert_with(|| {
-                let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
+                let path = self.dest.data_path(self.table, day, &self.account, &self.bot, self.format);
                 let staged = self.dest.staging_path(self.table, day, &self.account, &self.bot);
                 let target = staged.clone().unwrap_or_else(|| path.clone());
                 let writer = BufWriter::with_capacity(self.dest.store(), target, self.dest.part_size());
@@ -249,27 +281,43 @@ impl PartitionWriter {
             tracing::debug!(table = %self.table, bot = %self.bot, %day, rows, bytes, path = %path, "wrote partition");
             written.files.push(WrittenFile { path: path.to_string(), day, rows, bytes });
         }
+        // The other format's file of each day written, then every file of the days without rows.
+        let mut stale = Vec::new();
+        for file in &written.files {
+            for format in FileFormat::ALL.into_iter().filter(|&f| f != self.format) {
+                stale.push((file.day, format, "removed the other format's file of a day rewritten"));
+            }
+        }
         for day in self.window.iter().flat_map(|w| w.days()) {
-            if rows_of.get(&day).is_some_and(|&r| r > 0) {
-                continue;
-            }
-            let path = self.dest.data_path(self.table, day, &self.account, &self.bot);
-            // Some stores report success for deleting a missing object: look first, so that only
-            // files that were there are counted.
-            match self.dest.store().head(&path).await {
-                Ok(_) => {}
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(source) => return Err(WriteError::Store { op: "checking", path: path.to_string(), source }),
-            }
-            match self.dest.store().delete(&path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                    tracing::info!(table = %self.table, bot = %self.bot, %day, path = %path, "removed partition that has no rows now");
-                    written.removed.push(path.to_string());
+            if rows_of.get(&day).copied().unwrap_or(0) == 0 {
+                for format in FileFormat::ALL {
+                    stale.push((day, format, "removed partition that has no rows now"));
                 }
-                Err(source) => return Err(WriteError::Store { op: "removing", path: path.to_string(), source }),
+            }
+        }
+        for (day, format, why) in stale {
+            let path = self.dest.data_path(self.table, day, &self.account, &self.bot, format);
+            if self.remove(&path).await? {
+                tracing::info!(table = %self.table, bot = %self.bot, %day, path = %path, "{why}");
+                written.removed.push(path.to_string());
             }
         }
         Ok(written)
+    }
+
+    /// Removes `path` if it is there; says whether it was.
+    async fn remove(&self, path: &Path) -> Result<bool, WriteError> {
+        // Some stores report success for deleting a missing object: look first, so that only
+        // files that were there are counted.
+        match self.dest.store().head(path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(source) => return Err(WriteError::Store { op: "checking", path: path.to_string(), source }),
+        }
+        match self.dest.store().delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(source) => Err(WriteError::Store { op: "removing", path: path.to_string(), source }),
+        }
     }
 
     /// Abandons every upload: no object of this window changes.
@@ -279,5 +327,56 @@ impl PartitionWriter {
                 tracing::warn!(path = %up.path, error = %e, "aborting an upload failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::TryStreamExt;
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    async fn objects(dest: &Destination) -> Vec<String> {
+        let list: Vec<_> = dest.store().list(None).try_collect().await.unwrap();
+        let mut names: Vec<String> = list.into_iter().map(|m| m.location.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_day_rewritten_in_another_format_keeps_only_the_new_file() {
+        let dest = Destination::from_store(Arc::new(InMemory::new()), Path::default(), "memory://");
+        let (d1, d2) = (day("2026-11-20"), day("2026-11-21"));
+        let window = Window::new(d1, day("2026-11-22"));
+        let path = |d, f| dest.data_path(Table::Detail, d, "123", "bot-1", f).to_string();
+        let write = |format, tails: Vec<(NaiveDate, Vec<u8>, u64)>| {
+            let w = PartitionWriter::new(dest.clone(), Table::Detail, "123", "bot-1", window, format);
+            w.commit(tails)
+        };
+        // A Parquet run with rows on both days.
+        let tails = vec![(d1, b"p1".to_vec(), 1), (d2, b"p2".to_vec(), 1)];
+        let w = write(FileFormat::Parquet, tails).await.unwrap();
+        assert!(w.removed.is_empty());
+        assert_eq!(objects(&dest).await, vec![path(d1, FileFormat::Parquet), path(d2, FileFormat::Parquet)]);
+        // An Arrow run: rows on the first day only. The first day's Parquet file makes way for
+        // the Arrow one; the second day has no rows now, in any format.
+        let w = write(FileFormat::Arrow, vec![(d1, b"a1".to_vec(), 1)]).await.unwrap();
+        assert_eq!(objects(&dest).await, vec![path(d1, FileFormat::Arrow)]);
+        assert_eq!(w.removed, vec![path(d1, FileFormat::Parquet), path(d2, FileFormat::Parquet)]);
+        // Back to Parquet, offline (no window): only the day written changes.
+        let w = PartitionWriter::new(dest.clone(), Table::Detail, "123", "bot-1", None, FileFormat::Parquet);
+        let w = w.commit(vec![(d2, b"p2".to_vec(), 1)]).await.unwrap();
+        assert!(w.removed.is_empty());
+        assert_eq!(objects(&dest).await, vec![path(d1, FileFormat::Arrow), path(d2, FileFormat::Parquet)]);
+        let w = write(FileFormat::Parquet, vec![]).await.unwrap();
+        assert_eq!(w.removed, vec![path(d1, FileFormat::Arrow), path(d2, FileFormat::Parquet)]);
+        assert!(objects(&dest).await.is_empty());
     }
 }

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 NOW = "2026-11-24T12:00:00Z"
@@ -423,6 +424,37 @@ def diff_files(before: dict[str, str], after: dict[str, str], when: str) -> None
             f"{len(added)} added {added[:3]}, {len(removed)} removed {removed[:3]}")
 
 
+def check_arrow_export(ex: Export, arrow: Export) -> str:
+    """`--format arrow` for the last three days: every .arrow file opens with pyarrow's IPC file
+    reader, has the table's schema, and holds the rows of the Parquet file of the same day."""
+    s = arrow.run("arrow", ["--format", "arrow", "--start", "2026-11-21", "--end", "2026-11-24"])
+    require(s.get("status") == "ok", f"arrow export: status {s.get('status')!r}, error: {s.get('error')}")
+    files = sorted(arrow.dest.rglob("*.arrow"))
+    require(files, f"no .arrow files under {arrow.dest}")
+    stray = sorted(arrow.dest.rglob("*.parquet"))
+    require(not stray, f"Parquet files in an Arrow export: {stray[:3]}")
+
+    def decoded(t: pa.Table) -> pa.Table:
+        cols = {n: (c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c)
+                for n, c in zip(t.column_names, t.columns)}
+        return pa.table(cols).sort_by([(n, "ascending") for n in t.column_names])
+
+    rows = 0
+    for f in files:
+        rel = f.relative_to(arrow.dest)
+        table = rel.parts[0]
+        with pa.memory_map(str(f)) as src:
+            t = ipc.open_file(src).read_all()
+        got = [(fld.name, fld.type, fld.nullable) for fld in t.schema]
+        require(got == EXPECTED_SCHEMAS[table], f"{rel}: schema {t.schema}")
+        twin = ex.dest / rel.with_suffix(".parquet")
+        require(twin.is_file(), f"{rel}: no Parquet file {twin.relative_to(ex.dest)} for the same day")
+        p = pq.ParquetFile(twin).read()
+        require(decoded(t).equals(decoded(p)), f"{rel}: rows differ from {twin.relative_to(ex.dest)}")
+        rows += t.num_rows
+    return f"{len(files)} files, {rows} rows, each equal to its Parquet twin"
+
+
 def check_readme_query(con, ex: Export) -> str:
     sql = README_QUERY.read_text()
     require("botevents-data" in sql, f"{README_QUERY.name} does not mention botevents-data")
@@ -534,6 +566,8 @@ def main() -> int:
         before = ex.hashes()
         c.check("second run: files byte-identical, no 429", check_rerun_identical, ex, before, first)
         c.check("explicit re-export: files byte-identical", check_reexport_identical, ex, before, con)
+        arrow = Export(binary, work / "dest-arrow", args.timeout)
+        c.check("--format arrow: pyarrow reads the rows of the Parquet files", check_arrow_export, ex, arrow)
         if README_QUERY.is_file():
             c.check("README query", check_readme_query, con, ex)
         else:
