@@ -151,22 +151,7 @@ pub struct Outcome {
 /// end `finish` and drain again. On an error, the batches already built are drained and kept.
 pub fn decode<'a>(dec: &mut dyn BodyDecoder, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
     let mut batches = Vec::new();
-    let run = |dec: &mut dyn BodyDecoder| -> Result<(), ConvertError> {
-        for chunk in chunks {
-            dec.push(chunk)?;
-            while let Some(b) = dec.next_batch()? {
-                batches.push(b);
-            }
-        }
-        if let Some(b) = dec.finish()? {
-            batches.push(b);
-        }
-        while let Some(b) = dec.next_batch()? {
-            batches.push(b);
-        }
-        Ok(())
-    };
-    let error = run(dec).err();
+    let error = botevents::convert::decode_chunks(dec, chunks, &mut batches).err();
     if error.is_some() {
         while let Ok(Some(b)) = dec.next_batch() {
             batches.push(b);

@@ -295,18 +295,7 @@ mod tests {
         chunk: usize,
     ) -> Result<(Vec<RecordBatch>, DecodeStats), ConvertError> {
         let mut out = Vec::new();
-        for part in body.chunks(chunk.max(1)) {
-            d.push(part)?;
-            while let Some(b) = d.next_batch()? {
-                out.push(b);
-            }
-        }
-        if let Some(b) = d.finish()? {
-            out.push(b);
-        }
-        while let Some(b) = d.next_batch()? {
-            out.push(b);
-        }
+        crate::convert::decode_chunks(&mut d, body.chunks(chunk.max(1)), &mut out)?;
         Ok((out, d.stats().clone()))
     }
 

@@ -238,6 +238,30 @@ pub trait BodyDecoder: Send {
     }
 }
 
+/// Decodes a whole body given as `chunks` the way the export pipeline does — push a chunk, take
+/// the ready batches; at the end finish and take the rest — appending the batches to `out`. On an
+/// error, `out` keeps the batches built before it. For tests, fuzzing and small in-memory bodies;
+/// exports stream through their pipeline instead.
+pub fn decode_chunks<'a>(
+    dec: &mut dyn BodyDecoder,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    out: &mut Vec<RecordBatch>,
+) -> Result<(), ConvertError> {
+    for chunk in chunks {
+        dec.push(chunk)?;
+        while let Some(b) = dec.next_batch()? {
+            out.push(b);
+        }
+    }
+    if let Some(b) = dec.finish()? {
+        out.push(b);
+    }
+    while let Some(b) = dec.next_batch()? {
+        out.push(b);
+    }
+    Ok(())
+}
+
 /// Decodes a field as text, or says why not: it is not UTF-8, or holds a NUL byte (which no
 /// vendor field holds, and which many readers of the tables choke on). Positions are 1-based
 /// bytes of the field.

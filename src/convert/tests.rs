@@ -23,18 +23,7 @@ const DETAIL: &str = "eventName,platform,eventDetails,userText,eventCreationTime
 
 fn rows(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Vec<Vec<String>> {
     let mut batches = Vec::new();
-    for c in body.chunks(chunk.max(1)) {
-        dec.push(c).unwrap();
-        while let Some(b) = dec.next_batch().unwrap() {
-            batches.push(b);
-        }
-    }
-    if let Some(b) = dec.finish().unwrap() {
-        batches.push(b);
-    }
-    while let Some(b) = dec.next_batch().unwrap() {
-        batches.push(b);
-    }
+    decode_chunks(dec, body.chunks(chunk.max(1)), &mut batches).unwrap();
     let mut out = Vec::new();
     for b in batches {
         for r in 0..b.num_rows() {
@@ -209,20 +198,9 @@ fn totals_reject_negative_and_non_numeric_counts() {
 
 /// Feeds `body` in chunks of `chunk` bytes and finishes; the first error, or the rows.
 fn decode(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Result<usize, ConvertError> {
-    let mut n = 0;
-    for c in body.chunks(chunk) {
-        dec.push(c)?;
-        while let Some(b) = dec.next_batch()? {
-            n += b.num_rows();
-        }
-    }
-    if let Some(b) = dec.finish()? {
-        n += b.num_rows();
-    }
-    while let Some(b) = dec.next_batch()? {
-        n += b.num_rows();
-    }
-    Ok(n)
+    let mut batches = Vec::new();
+    decode_chunks(dec, body.chunks(chunk), &mut batches)?;
+    Ok(batches.iter().map(RecordBatch::num_rows).sum())
 }
 
 /// Runs `body` through both decoders at several chunk sizes; each must give `want`.
