@@ -11,19 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int8Type, Int16Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use botevents::schema::Table;
-use botevents::write::ObjectFileReader;
 use chrono::{DateTime, SecondsFormat};
-use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use serde::Deserialize;
+
+mod common;
 
 const ACCOUNT: &str = "12345678";
 const BOT: &str = "bot-x";
@@ -163,14 +159,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Reads a Parquet file through `object_store`, as the project reads every file.
 fn read(rt: &tokio::runtime::Runtime, path: &Path) -> Vec<RecordBatch> {
-    rt.block_on(async {
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-        let location = object_store::path::Path::from_filesystem_path(path).unwrap();
-        let meta = store.head(&location).await.unwrap();
-        let reader = ObjectFileReader::new(store, &meta);
-        let stream = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap().build().unwrap();
-        stream.try_collect().await.unwrap()
-    })
+    rt.block_on(common::read_parquet(path))
 }
 
 /// One cell as the manifest writes it: strings as they are, nulls as [`NULL`], counts in decimal,

@@ -73,15 +73,7 @@ impl From<AttemptError> for Error {
 /// A table window fully decoded and encoded, not yet committed.
 struct Fetched {
     writer: PartitionWriter,
-    tails: Vec<(NaiveDate, Vec<u8>, u64)>,
-    stats: DecodeStats,
-    rejects: Vec<(Slice, Reject)>,
-    /// Per day: rows (detail) or the sum of counts (total, histogram).
-    per_day: BTreeMap<NaiveDate, u64>,
-    /// Largest number of records in one response (for the row cap).
-    max_records: u64,
-    /// The event names the catalog listed (catalog only).
-    event_names: Vec<String>,
+    decoded: Decoded,
 }
 
 /// The streams of a window in fetch order: totals, details, catalog, histograms.
@@ -108,7 +100,7 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
             match fetch_stream(run, bot, window, Stream::Catalog, None, &[]).await {
                 Ok(mut f) => {
                     f.writer.abort().await;
-                    catalog = Some(std::mem::take(&mut f.event_names));
+                    catalog = Some(std::mem::take(&mut f.decoded.event_names));
                 }
                 Err(e) => {
                     abort_all(&mut done).await;
@@ -128,8 +120,8 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
             }
         };
         match stream {
-            Stream::Total => totals = Some(fetched.per_day.clone()),
-            Stream::Catalog => catalog = Some(fetched.event_names.clone()),
+            Stream::Total => totals = Some(fetched.decoded.per_day.clone()),
+            Stream::Catalog => catalog = Some(fetched.decoded.event_names.clone()),
             Stream::Detail | Stream::Histogram => {}
         }
         done.push((stream, fetched));
@@ -138,13 +130,13 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     let mut rejected_now = 0;
     let mut first_reject = None;
     for (stream, f) in done.iter_mut() {
-        rejected_now += f.stats.rejected;
+        rejected_now += f.decoded.stats.rejected;
         if first_reject.is_none()
-            && let Some((_, r)) = f.rejects.first()
+            && let Some((_, r)) = f.decoded.rejects.first()
         {
             first_reject = Some((*stream, r.line, r.reason.clone()));
         }
-        let rejects = std::mem::take(&mut f.rejects);
+        let rejects = std::mem::take(&mut f.decoded.rejects);
         if let Err(e) = write_rejects(run, bot, window, stream.table(), &rejects).await {
             abort_all(&mut done).await;
             return Err(e);
@@ -172,8 +164,8 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     }
     // Commit every table's files, then report.
     for (stream, f) in done {
-        note_stats(run, bot, window, stream, &f.stats);
-        let written = f.writer.commit(f.tails).await?;
+        note_stats(run, bot, window, stream, &f.decoded.stats);
+        let written = f.writer.commit(f.decoded.tails).await?;
         note_written(run, stream.table(), &written);
     }
     Ok(())
@@ -213,9 +205,9 @@ async fn fetch_stream(
             Err(e) => return Err(e.into()),
         };
         if stream == Stream::Detail {
-            let capped = f.max_records >= cfg.row_cap;
-            let short =
-                totals.is_some_and(|t| t.iter().any(|(day, &want)| f.per_day.get(day).copied().unwrap_or(0) < want));
+            let capped = f.decoded.max_records >= cfg.row_cap;
+            let short = totals
+                .is_some_and(|t| t.iter().any(|(day, &want)| f.decoded.per_day.get(day).copied().unwrap_or(0) < want));
             let finer = g.finer().filter(|_| capped || (short && g == Granularity::Window));
             if let Some(next) = finer {
                 tracing::info!(bot, %window, granularity = ?next, capped, short, "re-fetching in smaller slices");
@@ -230,11 +222,11 @@ async fn fetch_stream(
                 f.writer.abort().await;
                 return Err(Error::RowCap {
                     context: format!("{} bot {bot} window {window}", Endpoint::Detail),
-                    rows: f.max_records,
+                    rows: f.decoded.max_records,
                 });
             }
             if let Some(t) = totals {
-                reconcile(run, bot, window, t, &f.per_day);
+                reconcile(run, bot, window, t, &f.decoded.per_day);
             }
         }
         return Ok(f);
@@ -440,15 +432,7 @@ async fn attempt(
     let mut writer =
         PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(window), cfg.write.format);
     match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
-        Ok(d) => Ok(Fetched {
-            writer,
-            tails: d.tails,
-            stats: d.stats,
-            rejects: d.rejects,
-            per_day: d.per_day,
-            max_records: d.max_records,
-            event_names: d.event_names,
-        }),
+        Ok(decoded) => Ok(Fetched { writer, decoded }),
         Err(e) => {
             writer.abort().await;
             Err(e)
@@ -459,11 +443,15 @@ async fn attempt(
 /// What one attempt decoded, apart from the writer its files go to.
 #[derive(Default)]
 struct Decoded {
+    /// The encoders' last bytes per day, with the day's row count.
     tails: Vec<(NaiveDate, Vec<u8>, u64)>,
     stats: DecodeStats,
     rejects: Vec<(Slice, Reject)>,
+    /// Per day: rows (detail) or the sum of counts (total, histogram).
     per_day: BTreeMap<NaiveDate, u64>,
+    /// Largest number of records in one response (for the row cap).
     max_records: u64,
+    /// The event names the catalog listed (catalog only).
     event_names: Vec<String>,
 }
 

@@ -191,19 +191,24 @@ impl Destination {
 
 /// Removes the files of `dir` whose names satisfy `matches`; a missing folder has none.
 fn remove_matching(dir: &std::path::Path, matches: impl Fn(&str) -> bool) -> std::io::Result<usize> {
+    // io errors name no path: add it, so a warning says which file or folder failed.
+    let at =
+        |path: &std::path::Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
+        Err(e) => return Err(at(dir, e)),
     };
     let mut removed = 0;
     for entry in entries {
-        let entry = entry?;
-        if entry.file_type()?.is_file() && entry.file_name().to_str().is_some_and(&matches) {
-            match std::fs::remove_file(entry.path()) {
+        let entry = entry.map_err(|e| at(dir, e))?;
+        let path = entry.path();
+        let is_file = entry.file_type().map_err(|e| at(&path, e))?.is_file();
+        if is_file && entry.file_name().to_str().is_some_and(&matches) {
+            match std::fs::remove_file(&path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(at(&path, e)),
             }
         }
     }

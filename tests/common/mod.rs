@@ -60,38 +60,23 @@ impl Harness {
 
     /// The `botevents export` command line of [`export`](Self::export), to run as the caller likes.
     pub fn command(&self, extra: &[&str]) -> tokio::process::Command {
-        let c = self.sim.config();
-        let url = self.sim.base_url().to_string();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
-        cmd.arg("export");
-        if !extra.contains(&"--api-url") {
-            cmd.args(["--api-url", &url, "--login-url", &url, "--discovery-url", &url]);
-        }
-        cmd.args(["--account", &c.account, "--dest", self.dest().to_str().unwrap(), "--now", NOW])
-            .args(extra)
-            .env_clear()
-            .env("BOTEVENTS_API_KEY", &c.api_key)
-            .env("BOTEVENTS_USERNAME", &c.username)
-            .env("BOTEVENTS_PASSWORD", &c.password)
-            .env("BOTEVENTS_LOG", "warn");
-        for b in &c.bots {
-            cmd.args(["--bot", &b.id]);
-        }
-        cmd
+        self.botevents("export", &[], extra)
     }
 }
 
 impl Harness {
-    /// `botevents SUB` (`plan`, `check`, `export`) against the simulator, its credentials in an
-    /// otherwise empty environment, for `bots` (every simulated bot when empty), at [`NOW`] unless
-    /// `extra` gives `--now`.
+    /// `botevents SUB` (`plan`, `check`, `export`) against the simulator (unless `extra` gives
+    /// `--api-url`), its credentials in an otherwise empty environment, for `bots` (every
+    /// simulated bot when empty), at [`NOW`] unless `extra` gives `--now`.
     pub fn botevents(&self, sub: &str, bots: &[&str], extra: &[&str]) -> tokio::process::Command {
         let c = self.sim.config();
         let url = self.sim.base_url().to_string();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
-        cmd.arg(sub)
-            .args(["--api-url", &url, "--login-url", &url, "--discovery-url", &url])
-            .args(["--account", &c.account, "--dest", self.dest().to_str().unwrap()])
+        cmd.arg(sub);
+        if !extra.contains(&"--api-url") {
+            cmd.args(["--api-url", &url, "--login-url", &url, "--discovery-url", &url]);
+        }
+        cmd.args(["--account", &c.account, "--dest", self.dest().to_str().unwrap()])
             .args(if extra.contains(&"--now") { &[][..] } else { &["--now", NOW][..] })
             .args(extra)
             .env_clear()
@@ -152,16 +137,17 @@ pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// Reads a Parquet file the way every read in the project goes: through `object_store`, with
 /// the file size known (see `ObjectFileReader`).
 pub fn read(path: &Path) -> Vec<RecordBatch> {
-    tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current().block_on(async {
-            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-            let location = object_store::path::Path::from_filesystem_path(path).unwrap();
-            let meta = store.head(&location).await.unwrap();
-            let reader = ObjectFileReader::new(store, &meta);
-            let stream = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap().build().unwrap();
-            stream.try_collect().await.unwrap()
-        })
-    })
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(read_parquet(path)))
+}
+
+/// [`read`] for async callers and their own runtimes.
+pub async fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+    let location = object_store::path::Path::from_filesystem_path(path).unwrap();
+    let meta = store.head(&location).await.unwrap();
+    let reader = ObjectFileReader::new(store, &meta);
+    let stream = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap().build().unwrap();
+    stream.try_collect().await.unwrap()
 }
 
 /// Every file under `dir` (data, state, rejects, anything else), with its bytes.
