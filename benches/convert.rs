@@ -1,17 +1,19 @@
-//! CPU stages alone, on seeded data: decoding detail CSV, and encoding batches to Parquet.
+//! CPU stages alone, on seeded data: decoding detail CSV (one decoder, and pieces decoded on the
+//! rayon pool), and encoding batches to Parquet (columns encoded on the rayon pool).
 //!
-//! `cargo bench --bench convert`. The end-to-end comparison with DuckDB, polars and pyarrow is
+//! `cargo bench --bench convert`; `RAYON_NUM_THREADS=1 cargo bench --bench convert` gives the
+//! single-threaded rates. The end-to-end comparison with DuckDB, polars and pyarrow is
 //! `python3 ../shared/bench/compare.py target/release/botevents`.
 
 use std::hint::black_box;
 
 use arrow_array::RecordBatch;
-use botevents::convert::{BodyDecoder, DecodeOptions, DetailDecoder, RowContext};
+use botevents::convert::{BodyDecoder, DecodeOptions, DetailDecoder, ParallelDetailDecoder, RowContext, decode_chunks};
 use botevents::schema::Table;
 use botevents::write::{TableEncoder, WriteOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const ROWS: usize = 50_000;
+const ROWS: usize = 200_000;
 
 /// A vendor-format detail body: quoted text with commas, doubled quotes and newlines, newest first.
 fn body(rows: usize) -> Vec<u8> {
@@ -42,20 +44,15 @@ fn body(rows: usize) -> Vec<u8> {
     out
 }
 
-fn decode(data: &[u8]) -> Vec<RecordBatch> {
-    let ctx = RowContext { account: "bench".into(), bot: "bench".into() };
-    let mut dec = DetailDecoder::new(ctx, DecodeOptions::default());
+/// Decodes `data` pushed in 4 MiB chunks, as exports and `convert` push it.
+fn decode(dec: &mut dyn BodyDecoder, data: &[u8]) -> Vec<RecordBatch> {
     let mut out = Vec::new();
-    for chunk in data.chunks(1 << 20) {
-        dec.push(chunk).expect("valid body");
-        while let Some(b) = dec.next_batch().expect("valid body") {
-            out.push(b);
-        }
-    }
-    if let Some(b) = dec.finish().expect("valid body") {
-        out.push(b);
-    }
+    decode_chunks(dec, data.chunks(4 << 20), &mut out).expect("valid body");
     out
+}
+
+fn ctx() -> RowContext {
+    RowContext { account: "bench".into(), bot: "bench".into() }
 }
 
 fn benches(c: &mut Criterion) {
@@ -63,8 +60,13 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("detail");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.sample_size(10);
-    g.bench_function("decode", |b| b.iter(|| black_box(decode(&data))));
-    let batches = decode(&data);
+    g.bench_function("decode", |b| {
+        b.iter(|| black_box(decode(&mut DetailDecoder::new(ctx(), DecodeOptions::default()), &data)))
+    });
+    g.bench_function("decode_pieces", |b| {
+        b.iter(|| black_box(decode(&mut ParallelDetailDecoder::new(ctx(), DecodeOptions::default()), &data)))
+    });
+    let batches = decode(&mut DetailDecoder::new(ctx(), DecodeOptions::default()), &data);
     g.bench_function("encode_zstd1", |b| {
         b.iter(|| {
             let mut enc = TableEncoder::new(Table::Detail, WriteOptions::default());

@@ -96,6 +96,14 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// Where the value comes from.
     pub description: String,
+    /// Whether Parquet files dictionary-encode the column: yes unless its values rarely repeat
+    /// (free text, times), where a dictionary costs time and space and is abandoned anyway.
+    #[serde(default = "dictionary_by_default")]
+    pub parquet_dictionary: bool,
+}
+
+fn dictionary_by_default() -> bool {
+    true
 }
 
 #[derive(Deserialize)]

@@ -187,7 +187,7 @@ async fn sigkill_at_random_points_then_resume() {
                     killed_mid_run += 1;
                 }
                 child.start_kill().unwrap();
-                let status = child.wait().await.unwrap();
+                let status = reap(&mut child).await;
                 let when = format!("trial {trial} after kill {k} at {delay:?} ({status})");
                 visible_checked += assert_no_torn_or_stray_files(h.dest(), want, &when);
             }
@@ -216,6 +216,19 @@ async fn sigkill_at_random_points_then_resume() {
         "figure: crash: {TRIALS} trials, {kills} SIGKILLs mid-run, {checked} visible files checked whole after the kills, \
          every trial resumed to a byte-identical export with no temporary file left"
     );
+}
+
+/// Waits for a killed child by polling `waitpid`: `Child::wait` waits for a SIGCHLD, which a
+/// test process running several runtimes at once can miss, leaving the test hung on a zombie.
+async fn reap(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "a killed botevents did not exit within 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Known secret values never appear in anything the program writes: stdout, stderr (text and

@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use super::records::{Record, RecordReader};
 use super::{
     BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, text,
-    time,
+    time, trusted_text,
 };
 use crate::schema::Table;
 
@@ -62,6 +62,8 @@ struct State {
     rejects: Vec<Reject>,
     /// Distinct platforms seen, to check them against the known list once each.
     seen_platforms: Vec<Box<str>>,
+    /// Whether the bytes are known to be UTF-8 without NULs (see [`DetailDecoder::trust_text`]).
+    trusted: bool,
 }
 
 impl DetailDecoder {
@@ -69,28 +71,62 @@ impl DetailDecoder {
     pub fn new(ctx: RowContext, opts: DecodeOptions) -> DetailDecoder {
         let mut reader = RecordReader::new();
         reader.max_record_bytes = opts.max_record_bytes;
-        DetailDecoder {
-            reader,
-            state: State {
-                ctx,
-                opts,
-                map: None,
-                names: Vec::new(),
-                width: 0,
-                event_name: StringBuilder::new(),
-                platform: StringDictionaryBuilder::new(),
-                event_details: StringBuilder::new(),
-                user_text: StringBuilder::new(),
-                event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-                conversation_id: StringBuilder::new(),
-                matched_title: StringBuilder::new(),
-                len: 0,
-                ready: VecDeque::new(),
-                stats: DecodeStats::default(),
-                rejects: Vec::new(),
-                seen_platforms: Vec::new(),
-            },
+        DetailDecoder { reader, state: State::new(ctx, opts) }
+    }
+
+    /// A decoder that continues this one's body at the start of a record, after `lines` line
+    /// breaks: it knows the header, and nothing else of what this one has decoded. For decoding
+    /// pieces of one body at once (see [`super::parallel`]).
+    pub(super) fn fork(&self, lines: u64) -> DetailDecoder {
+        let reader = RecordReader::resume_at_record_start(lines, self.reader.max_record_bytes);
+        let s = &self.state;
+        let mut state = State::new(s.ctx.clone(), s.opts.clone());
+        state.map = s.map;
+        state.names.clone_from(&s.names);
+        state.width = s.width;
+        state.seen_platforms.clone_from(&s.seen_platforms);
+        DetailDecoder { reader, state }
+    }
+
+    /// Whether the header has been read.
+    pub(super) fn header_read(&self) -> bool {
+        self.state.map.is_some()
+    }
+
+    /// Whether the bytes fed so far end with a whole record: see
+    /// [`RecordReader::at_record_start`].
+    pub(super) fn at_record_start(&self) -> bool {
+        self.reader.at_record_start()
+    }
+
+    /// Line breaks consumed so far.
+    pub(super) fn lines_consumed(&self) -> u64 {
+        self.reader.lines_consumed()
+    }
+
+    /// Declares that every byte fed from now on is valid UTF-8 without a NUL, checked by the
+    /// caller over a piece of whole records, so that fields need no check of their own.
+    pub(super) fn trust_text(&mut self, trusted: bool) {
+        self.state.trusted = trusted;
+    }
+
+    /// The rows decoded and not yet handed out in a batch, as one, without ending the body.
+    pub(super) fn take_rows(&mut self) -> Result<Option<RecordBatch>, ConvertError> {
+        let state = &mut self.state;
+        if state.len == 0 {
+            return Ok(None);
         }
+        state.build().map(Some)
+    }
+
+    /// Ends a piece that ends with a whole record: its rows, in batches, with its counters and
+    /// rejects. Unlike [`BodyDecoder::finish`], it does not end the body.
+    pub(super) fn into_piece(mut self) -> Result<(Vec<RecordBatch>, DecodeStats, Vec<Reject>), ConvertError> {
+        if let Some(b) = self.take_rows()? {
+            self.state.ready.push_back(b);
+        }
+        let State { ready, stats, rejects, .. } = self.state;
+        Ok((ready.into(), stats, rejects))
     }
 }
 
@@ -127,6 +163,29 @@ impl BodyDecoder for DetailDecoder {
 }
 
 impl State {
+    fn new(ctx: RowContext, opts: DecodeOptions) -> State {
+        State {
+            ctx,
+            opts,
+            map: None,
+            names: Vec::new(),
+            width: 0,
+            event_name: StringBuilder::new(),
+            platform: StringDictionaryBuilder::new(),
+            event_details: StringBuilder::new(),
+            user_text: StringBuilder::new(),
+            event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            conversation_id: StringBuilder::new(),
+            matched_title: StringBuilder::new(),
+            len: 0,
+            ready: VecDeque::new(),
+            stats: DecodeStats::default(),
+            rejects: Vec::new(),
+            seen_platforms: Vec::new(),
+            trusted: false,
+        }
+    }
+
     fn on_record(&mut self, rec: &Record<'_>) -> Result<(), ConvertError> {
         let Some(map) = self.map else {
             return self.read_header(rec);
@@ -141,7 +200,8 @@ impl State {
         let mut vals: [&str; 7] = [""; 7];
         for (i, pos) in map.iter().enumerate() {
             if let Some(p) = *pos {
-                match rec.get(p).map(text) {
+                let field = rec.get(p).map(|f| if self.trusted { Ok(trusted_text(f)) } else { text(f) });
+                match field {
                     Some(Ok(s)) => vals[i] = s,
                     Some(Err(reason)) => {
                         let col = Some((p, self.names[p].as_str()));

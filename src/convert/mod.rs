@@ -18,6 +18,7 @@ mod catalog;
 mod detail;
 mod histogram;
 mod json;
+mod parallel;
 mod records;
 mod sniff;
 pub mod time;
@@ -31,6 +32,7 @@ pub use catalog::CatalogDecoder;
 pub use detail::DetailDecoder;
 pub use histogram::HistogramDecoder;
 pub use json::DEFAULT_MAX_JSON_BYTES;
+pub use parallel::ParallelDetailDecoder;
 pub use records::{DEFAULT_MAX_RECORD_BYTES, Record, RecordReader};
 pub use total::{Interval, TotalDecoder};
 
@@ -125,6 +127,20 @@ pub struct DecodeStats {
     pub empty_body: bool,
 }
 
+impl DecodeStats {
+    /// Adds the counters of another body (or piece of one).
+    pub fn add(&mut self, s: &DecodeStats) {
+        self.records += s.records;
+        self.rows += s.rows;
+        self.outside_window += s.outside_window;
+        self.rejected += s.rejected;
+        self.total_mismatches += s.total_mismatches;
+        self.empty_body |= s.empty_body;
+        self.unknown_platforms.extend(s.unknown_platforms.iter().cloned());
+        self.ignored_columns.extend(s.ignored_columns.iter().cloned());
+    }
+}
+
 /// A body that cannot be converted at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {
@@ -217,6 +233,27 @@ pub enum ConvertError {
     Arrow(String),
 }
 
+impl ConvertError {
+    /// The same error with its line moved down by `lines`: for an error found in a piece of a
+    /// body decoded on its own, whose lines count from the piece's start.
+    fn shift_lines(mut self, lines: u64) -> ConvertError {
+        match &mut self {
+            ConvertError::WrongFormat { line, .. }
+            | ConvertError::RecordTooLong { line, .. }
+            | ConvertError::UnterminatedQuote { line, .. }
+            | ConvertError::TooManyFields { line, .. }
+            | ConvertError::DictionaryFull { line, .. } => *line += lines,
+            ConvertError::NotCsv { .. }
+            | ConvertError::MissingColumn { .. }
+            | ConvertError::DuplicateColumn { .. }
+            | ConvertError::BadJson { .. }
+            | ConvertError::JsonTooLarge { .. }
+            | ConvertError::Arrow(_) => {}
+        }
+        self
+    }
+}
+
 /// A push decoder of one CSV body. Feed any slices with [`push`](BodyDecoder::push), take full
 /// batches with [`next_batch`](BodyDecoder::next_batch), and end with
 /// [`finish`](BodyDecoder::finish).
@@ -274,6 +311,20 @@ fn text(field: &[u8]) -> Result<&str, String> {
         Some(at) => Err(format!("NUL byte at byte {} of the field", at + 1)),
         None => Ok(s),
     }
+}
+
+/// A field of a piece of input that [`valid_text`] accepted as a whole. Every field is such a
+/// piece with quote characters taken out, cut at commas and line breaks: all ASCII bytes, which
+/// never occur inside a multi-byte UTF-8 sequence, so the field is valid UTF-8 as well.
+fn trusted_text(field: &[u8]) -> &str {
+    debug_assert!(text(field).is_ok());
+    // SAFETY: see above; `valid_text` checked the bytes the field was cut from.
+    unsafe { std::str::from_utf8_unchecked(field) }
+}
+
+/// Whether `piece` is valid UTF-8 without a NUL byte, so that [`trusted_text`] may take its fields.
+fn valid_text(piece: &[u8]) -> bool {
+    std::str::from_utf8(piece).is_ok() && memchr::memchr(0, piece).is_none()
 }
 
 /// Records a rejected row.

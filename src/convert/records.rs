@@ -111,11 +111,33 @@ impl RecordReader {
         }
     }
 
+    /// A reader that continues a body at the start of a record, after its first line and after
+    /// `lines` line breaks: what a reader of the whole body is at that point.
+    pub(super) fn resume_at_record_start(lines: u64, max_record_bytes: usize) -> RecordReader {
+        RecordReader { newlines: lines, head_done: true, max_record_bytes, ..RecordReader::new() }
+    }
+
+    /// Whether everything fed so far ends with a whole record (or blank lines), past the first
+    /// line's hold-back: the next byte would start a record.
+    pub(super) fn at_record_start(&self) -> bool {
+        self.head_done && !self.in_record && !self.after_cr
+    }
+
+    /// Line breaks consumed so far.
+    pub(super) fn lines_consumed(&self) -> u64 {
+        self.newlines
+    }
+
     /// Feeds bytes; calls `on_record` for every record they complete.
     pub fn push<F>(&mut self, data: &[u8], on_record: &mut F) -> Result<(), ConvertError>
     where
         F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
     {
+        // No bytes is not the end of the input (that is `finish`), whatever `csv_core` makes of
+        // an empty read.
+        if data.is_empty() {
+            return Ok(());
+        }
         if self.head_done {
             return self.feed(data, on_record);
         }

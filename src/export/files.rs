@@ -5,14 +5,15 @@
 //! exactly one file. Days are not known in advance, so nothing is removed at the destination but
 //! the other format's file of each day written.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use object_store::{ObjectStoreExt, PutPayload};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
 
-use super::step::{Pipeline, StepError, merge_stats};
+use super::step::{Pipeline, StepError};
 use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
-    BodyDecoder, DecodeOptions, DecodeStats, DetailDecoder, Interval, Reject, RowContext, TotalDecoder,
+    BodyDecoder, DecodeOptions, DecodeStats, Interval, ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::schema::Table;
@@ -111,7 +112,7 @@ async fn convert_inner(
     let mut pipeline = Pipeline::new(TableEncoder::new(cfg.table, cfg.write.clone()), cfg.dest.part_size());
     let mut all = DecodeStats::default();
     for input in &cfg.inputs {
-        let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input == "-" {
+        let reader: Box<dyn AsyncRead + Unpin + Send> = if input == "-" {
             Box::new(tokio::io::stdin())
         } else {
             Box::new(tokio::fs::File::open(input).await.map_err(|source| Error::Input { path: input.clone(), source })?)
@@ -119,19 +120,16 @@ async fn convert_inner(
         let opts = DecodeOptions::default();
         let decoder: Box<dyn BodyDecoder> = match cfg.table {
             Table::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
-            _ => Box::new(DetailDecoder::new(ctx.clone(), opts)),
+            _ => Box::new(ParallelDetailDecoder::new(ctx.clone(), opts)),
         };
         pipeline.begin(decoder);
-        let mut buf = BytesMut::with_capacity(DECODE_CHUNK_BYTES);
+        let mut chunks = read_ahead(reader);
         loop {
-            buf.reserve(DECODE_CHUNK_BYTES);
-            let n = reader.read_buf(&mut buf).await.map_err(|source| Error::Input { path: input.clone(), source })?;
-            summary.bytes_received += n as u64;
-            let last = n == 0;
-            if !last && buf.len() < DECODE_CHUNK_BYTES {
-                continue;
-            }
-            let chunk = buf.split().freeze();
+            let chunk =
+                chunks.recv().await.transpose().map_err(|source| Error::Input { path: input.clone(), source })?;
+            let last = chunk.is_none();
+            let chunk = chunk.unwrap_or_default();
+            summary.bytes_received += chunk.len() as u64;
             let (parts, _) = pipeline.feed(chunk, last).await.map_err(|e| match e {
                 StepError::Convert(source) => Error::Convert { context: input.clone(), source },
                 StepError::Write(w) => Error::Write(w),
@@ -143,7 +141,7 @@ async fn convert_inner(
         }
         let decoder = pipeline.decoder_mut().expect("a body was begun");
         let rejects = decoder.take_rejects();
-        merge_stats(&mut all, decoder.stats());
+        all.add(decoder.stats());
         if decoder.stats().empty_body {
             summary.warnings.insert(format!("{input}: empty (no CSV header); taken as no rows"));
         }
@@ -185,7 +183,36 @@ async fn convert_inner(
             all.total_mismatches
         ));
     }
-    pipeline.finish().await.map_err(Error::Write)
+    let (tails, busy) = pipeline.finish().await;
+    summary.conversion_ms += busy.as_millis() as u64;
+    tails.map_err(Error::Write)
+}
+
+/// Reads `reader` in chunks of [`DECODE_CHUNK_BYTES`] on a task of its own, so that the next
+/// chunk is read while this one is converted. At most one chunk waits in the channel; the end of
+/// the input closes it; a read error is the last message.
+fn read_ahead(mut reader: Box<dyn AsyncRead + Unpin + Send>) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        loop {
+            buf.reserve(DECODE_CHUNK_BYTES);
+            let (n, full) = match reader.read_buf(&mut buf).await {
+                Ok(n) => (n, buf.len() >= DECODE_CHUNK_BYTES),
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            if (n == 0 && !buf.is_empty() || full) && tx.send(Ok(buf.split().freeze())).await.is_err() {
+                return;
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 async fn write_rejects(cfg: &ConvertConfig, name: &str, input: &str, rejects: &[Reject]) -> Result<String, Error> {

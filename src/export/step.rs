@@ -1,12 +1,13 @@
 //! The CPU step shared by exports and offline conversion: bytes → batches → encoded parts.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
 
-use crate::convert::{BodyDecoder, ConvertError, DecodeStats};
+use crate::convert::{BodyDecoder, ConvertError};
 use crate::write::{TableEncoder, WriteError};
 
 pub(crate) enum StepError {
@@ -27,12 +28,14 @@ pub(crate) struct Pipeline {
     encoder: Option<TableEncoder>,
     pending: Vec<RecordBatch>,
     part_bytes: usize,
+    /// Time the decoding and encoding tasks took, summed.
+    busy: Duration,
 }
 
 impl Pipeline {
     /// A pipeline into `encoder` that hands out encoded parts of at least `part_bytes`.
     pub(crate) fn new(encoder: TableEncoder, part_bytes: usize) -> Pipeline {
-        Pipeline { decoder: None, encoder: Some(encoder), pending: Vec::new(), part_bytes }
+        Pipeline { decoder: None, encoder: Some(encoder), pending: Vec::new(), part_bytes, busy: Duration::ZERO }
     }
 
     /// Starts a new body (one response or file) with its own decoder.
@@ -54,15 +57,17 @@ impl Pipeline {
         let batches = std::mem::take(&mut self.pending);
         let part_bytes = self.part_bytes;
         let (decoded, encoded) = tokio::join!(
-            crate::cpu::run(move || {
+            timed(move || {
                 let r = decode(&mut *dec, &chunk, last);
                 (dec, r)
             }),
-            crate::cpu::run(move || {
+            timed(move || {
                 let r = encode(&mut enc, &batches, part_bytes, false);
                 (enc, r)
             }),
         );
+        self.busy += decoded.0 + encoded.0;
+        let (decoded, encoded) = (decoded.1, encoded.1);
         self.decoder = Some(decoded.0);
         self.encoder = Some(encoded.0);
         self.pending = decoded.1.map_err(StepError::Convert)?;
@@ -70,11 +75,12 @@ impl Pipeline {
         if last {
             let mut enc = self.encoder.take().expect("encoder present");
             let batches = std::mem::take(&mut self.pending);
-            let (enc, r) = crate::cpu::run(move || {
+            let (took, (enc, r)) = timed(move || {
                 let r = encode(&mut enc, &batches, part_bytes, true);
                 (enc, r)
             })
             .await;
+            self.busy += took;
             self.encoder = Some(enc);
             let (p, c) = r.map_err(StepError::Write)?;
             parts.extend(p);
@@ -83,11 +89,28 @@ impl Pipeline {
         Ok((parts, counts))
     }
 
-    /// Finishes every day's file: the last bytes and the row count of each.
-    pub(crate) async fn finish(mut self) -> Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError> {
+    /// Finishes every day's file: the last bytes and the row count of each, and the time the
+    /// decoding and encoding tasks took in all, summed (tasks run at the same time, and each may
+    /// use several cores: this is the time the conversion had work on the pool).
+    pub(crate) async fn finish(mut self) -> (Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError>, Duration) {
         let enc = self.encoder.take().expect("encoder present");
-        crate::cpu::run(move || enc.finish()).await
+        let (took, r) = timed(move || enc.finish()).await;
+        (r, self.busy + took)
     }
+}
+
+/// Runs `f` on the CPU pool; also returns how long it took there.
+async fn timed<T, F>(f: F) -> (Duration, T)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::cpu::run(move || {
+        let started = Instant::now();
+        let r = f();
+        (started.elapsed(), r)
+    })
+    .await
 }
 
 /// Decodes one chunk into batches (all of them, at the end of the body).
@@ -135,15 +158,4 @@ fn count_per_day(b: &RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
         let n = counts.as_ref().map_or(1, |c| c.value(i).max(0) as u64);
         *out.entry(day).or_default() += n;
     }
-}
-
-pub(crate) fn merge_stats(into: &mut DecodeStats, s: &DecodeStats) {
-    into.records += s.records;
-    into.rows += s.rows;
-    into.outside_window += s.outside_window;
-    into.rejected += s.rejected;
-    into.total_mismatches += s.total_mismatches;
-    into.empty_body |= s.empty_body;
-    into.unknown_platforms.extend(s.unknown_platforms.iter().cloned());
-    into.ignored_columns.extend(s.ignored_columns.iter().cloned());
 }

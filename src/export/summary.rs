@@ -96,6 +96,9 @@ pub struct RunSummary {
     pub reauthentications: u64,
     /// Response bytes received.
     pub bytes_received: u64,
+    /// Milliseconds of conversion work (decoding CSV, encoding files) on the CPU pool, summed over
+    /// its tasks: compare with `duration_ms` times the cores to see how busy conversion kept them.
+    pub conversion_ms: u64,
     /// Rows dropped because they lay outside the requested window.
     pub rows_outside_window: u64,
     /// Rows rejected (see the rejects files).
@@ -161,6 +164,16 @@ impl RunSummary {
                 self.retries,
                 self.throttled_429,
                 self.bytes_received as f64 / 1e6
+            );
+        }
+        if self.conversion_ms > 0 && self.duration_ms > 0 {
+            let cores = rayon::current_num_threads();
+            let _ = writeln!(
+                s,
+                "  conversion: {:.1}s of work on the CPU pool in {:.1}s ({:.0}% of {cores} cores)",
+                self.conversion_ms as f64 / 1000.0,
+                secs,
+                100.0 * self.conversion_ms as f64 / (self.duration_ms as f64 * cores as f64)
             );
         }
         if let Some(shard) = &self.shard {

@@ -14,8 +14,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{Run, Stream, step};
 use crate::convert::{
-    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, HistogramDecoder, Reject,
-    RowContext, TotalDecoder,
+    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, ParallelDetailDecoder,
+    Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::fetch::retry::{Retry, Retryable, with_retries};
@@ -25,7 +25,7 @@ use crate::schema::Table;
 use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
 
 /// Network chunks are gathered to this size before a trip to the CPU pool.
-pub const DECODE_CHUNK_BYTES: usize = 1024 * 1024;
+pub const DECODE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why one attempt at a table window failed.
 #[derive(Debug)]
@@ -490,7 +490,7 @@ async fn attempt_inner(
             let range = (slice.start.timestamp_micros(), slice.end.timestamp_micros());
             let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
             let decoder: Box<dyn BodyDecoder> = match stream {
-                Stream::Detail => Box::new(DetailDecoder::new(ctx.clone(), opts)),
+                Stream::Detail => Box::new(ParallelDetailDecoder::new(ctx.clone(), opts)),
                 Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
                 Stream::Catalog => Box::new(CatalogDecoder::new(ctx.clone(), range, opts)),
                 Stream::Histogram => Box::new(HistogramDecoder::new(
@@ -527,12 +527,14 @@ async fn attempt_inner(
             if let Some(decoder) = pipeline.decoder_mut() {
                 let st = decoder.stats();
                 out.max_records = out.max_records.max(st.records);
-                step::merge_stats(&mut out.stats, st);
+                out.stats.add(st);
                 out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
                 out.event_names.extend(decoder.event_names().iter().cloned());
             }
         }
     }
-    out.tails = pipeline.finish().await.map_err(AttemptError::Write)?;
+    let (tails, busy) = pipeline.finish().await;
+    run.note(|s| s.conversion_ms += busy.as_millis() as u64);
+    out.tails = tails.map_err(AttemptError::Write)?;
     Ok(out)
 }

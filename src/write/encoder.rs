@@ -7,12 +7,13 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use chrono::NaiveDate;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::WriteError;
 use super::ipc::IpcFileEncoder;
+use super::parquet_file::ParquetFile;
 use crate::convert::time::day_of_micros;
 use crate::schema::Table;
 
@@ -106,19 +107,22 @@ impl Default for WriteOptions {
 }
 
 impl WriteOptions {
-    fn properties(&self) -> WriterProperties {
-        WriterProperties::builder()
+    fn properties(&self, table: Table) -> WriterProperties {
+        let mut props = WriterProperties::builder()
             .set_compression(self.compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_statistics_enabled(EnabledStatistics::Page)
-            .set_created_by(concat!("botevents ", env!("CARGO_PKG_VERSION")).to_string())
-            .build()
+            .set_created_by(concat!("botevents ", env!("CARGO_PKG_VERSION")).to_string());
+        for c in table.def().columns.iter().filter(|c| !c.parquet_dictionary) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c.name.as_str()), false);
+        }
+        props.build()
     }
 }
 
 /// One day's file being encoded.
 enum DayFile {
-    Parquet(ArrowWriter<Vec<u8>>),
+    Parquet(ParquetFile),
     Arrow(IpcFileEncoder),
 }
 
@@ -141,21 +145,21 @@ impl DayFile {
 
     fn buffered(&mut self) -> usize {
         match self {
-            DayFile::Parquet(w) => w.inner_mut().len(),
+            DayFile::Parquet(w) => w.buffer().len(),
             DayFile::Arrow(w) => w.buffered(),
         }
     }
 
     fn take(&mut self) -> Vec<u8> {
         match self {
-            DayFile::Parquet(w) => std::mem::take(w.inner_mut()),
+            DayFile::Parquet(w) => std::mem::take(w.buffer()),
             DayFile::Arrow(w) => w.take(),
         }
     }
 
     fn finish(self, table: Table, day: NaiveDate) -> Result<Vec<u8>, WriteError> {
         match self {
-            DayFile::Parquet(w) => w.into_inner().map_err(|source| WriteError::Encode { table, day, source }),
+            DayFile::Parquet(w) => w.finish().map_err(|source| WriteError::Encode { table, day, source }),
             DayFile::Arrow(w) => w.finish().map_err(|source| WriteError::EncodeIpc { table, day, source }),
         }
     }
@@ -184,7 +188,7 @@ impl TableEncoder {
     pub fn new(table: Table, opts: WriteOptions) -> TableEncoder {
         let def = table.def();
         let time_col = def.columns.iter().position(|c| c.name == def.partition.from).unwrap_or_default();
-        let props = opts.properties();
+        let props = opts.properties(table);
         TableEncoder { table, time_col, opts, props, days: BTreeMap::new(), last_day: None }
     }
 
@@ -217,17 +221,18 @@ impl TableEncoder {
     fn day(&mut self, day: NaiveDate) -> Result<&mut DayEncoder, WriteError> {
         if !self.days.contains_key(&day) {
             let table = self.table;
-            let writer = match self.opts.format {
-                FileFormat::Parquet => DayFile::Parquet(
-                    ArrowWriter::try_new(Vec::new(), table.schema(), Some(self.props.clone()))
-                        .map_err(|source| WriteError::Encode { table, day, source })?,
-                ),
-                FileFormat::Arrow => DayFile::Arrow(
-                    super::ipc::write_options(self.opts.ipc_compression)
-                        .and_then(|opts| IpcFileEncoder::try_new(table.schema(), opts))
-                        .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
-                ),
-            };
+            let writer =
+                match self.opts.format {
+                    FileFormat::Parquet => DayFile::Parquet(
+                        ParquetFile::try_new(table.schema(), self.props.clone())
+                            .map_err(|source| WriteError::Encode { table, day, source })?,
+                    ),
+                    FileFormat::Arrow => DayFile::Arrow(
+                        super::ipc::write_options(self.opts.ipc_compression)
+                            .and_then(|opts| IpcFileEncoder::try_new(table.schema(), opts))
+                            .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
+                    ),
+                };
             self.days.insert(day, DayEncoder { writer, pending: Vec::new(), pending_rows: 0, rows: 0 });
         }
         Ok(self.days.get_mut(&day).expect("inserted above"))

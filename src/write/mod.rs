@@ -23,6 +23,7 @@
 mod destination;
 mod encoder;
 mod ipc;
+mod parquet_file;
 mod reader;
 
 pub use destination::{CLOUD_PART_BYTES, DEFAULT_DEST, LOCAL_PART_BYTES};
