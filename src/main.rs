@@ -14,6 +14,7 @@ use botevents::simulate::{SimConfig, Simulator};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    fix_malloc_threshold();
     let cli = Cli::parse();
     init_tracing(&cli);
     // A bar only where a person watches: on a terminal, with human logs that are not silenced.
@@ -453,3 +454,19 @@ mod progress_bar {
         }
     }
 }
+
+/// glibc serves an allocation above its mmap threshold with a mapping of its own, returned to the
+/// system when freed; but after such a free it raises the threshold to that size, so that the
+/// converter's buffers of a few MiB, allocated and freed again and again, end up in the heap,
+/// which keeps what they freed. A fixed threshold above those buffers keeps them in the heap (no
+/// page faults per buffer) and stops the heap from growing: peak RSS drops by about a fifth.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_malloc_threshold() {
+    // SAFETY: mallopt only sets a parameter of the allocator; called before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_threshold() {}

@@ -24,8 +24,9 @@ use crate::plan::{Granularity, Slice, Window};
 use crate::schema::Table;
 use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
 
-/// Network chunks are gathered to this size before a trip to the CPU pool.
-pub const DECODE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Network chunks (and file reads) are gathered to this size before a trip to the CPU pool: large
+/// enough that the pool splits each into pieces for every core, small enough to keep memory low.
+pub const DECODE_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
 /// Why one attempt at a table window failed.
 #[derive(Debug)]
