@@ -455,16 +455,28 @@ mod progress_bar {
     }
 }
 
-/// glibc serves an allocation above its mmap threshold with a mapping of its own, returned to the
-/// system when freed; but after such a free it raises the threshold to that size, so that the
-/// converter's buffers of a few MiB, allocated and freed again and again, end up in the heap,
-/// which keeps what they freed. A fixed threshold above those buffers keeps them in the heap (no
-/// page faults per buffer) and stops the heap from growing: peak RSS drops by about a fifth.
+/// Tunes glibc's allocator for the converter, which allocates and frees buffers of a few MiB
+/// again and again from several threads:
+/// * glibc serves an allocation above its mmap threshold with a mapping of its own, returned to
+///   the system when freed; but after such a free it raises the threshold to that size, so that
+///   the buffers end up in the heap, which keeps what they freed. A fixed threshold above those
+///   buffers keeps them in the heap and stops the heap from growing.
+/// * Fixing the threshold leaves the trim threshold at 128 KiB: the heap then gives its free top
+///   back to the system after nearly every chunk and faults the same pages in again (90,000
+///   faults and a quarter of a second of system time for 1 M rows). A 64 MiB trim threshold stops
+///   that.
+/// * One arena instead of one per thread: the pool's threads no longer each keep free memory of
+///   their own, which pays for the higher trim threshold. Contention is low with a pool of one
+///   thread per core, each spending most of its time in zstd and parsing.
+///
+/// Together, for 1 M rows: peak RSS 115 MiB instead of 150, and 0.77 s instead of 0.93.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn fix_malloc_threshold() {
-    // SAFETY: mallopt only sets a parameter of the allocator; called before any other thread.
+    // SAFETY: mallopt only sets parameters of the allocator; called before any other thread.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -1,8 +1,10 @@
 //! Record splitting: bytes in any chunking → CSV records with their line numbers.
 //!
-//! A thin layer over `csv_core` (the push parser under the `csv` crate) that keeps the partial
-//! record between pushes, skips blank lines (the vendor puts one between records), strips a UTF-8
-//! BOM and counts lines so that every error can name one. A line ends where `csv_core` can end a
+//! A layer over `csv_core` (the push parser under the `csv` crate) that keeps the partial record
+//! between pushes, skips blank lines (the vendor puts one between records), strips a UTF-8 BOM and
+//! counts lines so that every error can name one. A record that is whole in a push and plain (see
+//! [`fast_record`]), nearly every record of a vendor body, is split without `csv_core`, by `memchr`
+//! scans that borrow its fields from the input; a property test holds it to `csv_core`'s output. A line ends where `csv_core` can end a
 //! record: at `\n`, `\r\n` or a bare `\r`. Memory: one record's bytes, capped at
 //! [`RecordReader::max_record_bytes`], plus the first line (at most [`SNIFF_BYTES`]) held back
 //! until it shows whether the body is CSV at all (see [`super::sniff`]).
@@ -26,26 +28,44 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub struct Record<'a> {
     /// Line (1-based) on which the record starts.
     pub line: u64,
-    data: &'a [u8],
-    ends: &'a [usize],
+    fields: Fields<'a>,
+}
+
+enum Fields<'a> {
+    /// `csv_core`'s output: the unescaped fields end to end, and where each ends.
+    Packed { data: &'a [u8], ends: &'a [usize] },
+    /// The fast path's: where each field is, in the input or (unescaped) in `unescaped`.
+    Spans { input: &'a [u8], unescaped: &'a [u8], spans: &'a [Span] },
 }
 
 impl<'a> Record<'a> {
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        match self.fields {
+            Fields::Packed { ends, .. } => ends.len(),
+            Fields::Spans { spans, .. } => spans.len(),
+        }
     }
 
     /// Whether the record has no fields (never produced by the reader).
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// Field `i` (unescaped bytes), or `None` past the end.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&'a [u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.data[start..end])
+        match self.fields {
+            Fields::Packed { data, ends } => {
+                let end = *ends.get(i)?;
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                Some(&data[start..end])
+            }
+            Fields::Spans { input, unescaped, spans } => {
+                let sp = spans.get(i)?;
+                Some(if sp.unescaped { &unescaped[sp.start..sp.end] } else { &input[sp.start..sp.end] })
+            }
+        }
     }
 
     /// The record re-joined with commas, lossily decoded, for a rejects file.
@@ -84,6 +104,12 @@ pub struct RecordReader {
     head_done: bool,
     /// Records longer than this are a fatal error.
     pub max_record_bytes: usize,
+    /// The fields of the record the fast path has split, and those it has unescaped.
+    spans: Vec<Span>,
+    unescaped: Vec<u8>,
+    /// Whether to split whole, plain records without `csv_core` (see [`fast_record`]); off only
+    /// in tests, to compare the two.
+    fast: bool,
 }
 
 impl Default for RecordReader {
@@ -108,6 +134,9 @@ impl RecordReader {
             head: Vec::new(),
             head_done: false,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            spans: Vec::new(),
+            unescaped: Vec::new(),
+            fast: true,
         }
     }
 
@@ -215,8 +244,19 @@ impl RecordReader {
                 if input.is_empty() {
                     return Ok(());
                 }
-                self.in_record = true;
                 self.record_line = self.newlines + 1;
+                if self.fast
+                    && let Some(rec) = fast_record(input, self.max_record_bytes, &mut self.spans)
+                {
+                    let consumed = &input[..rec.len];
+                    input = &input[rec.len..];
+                    // The record ends with a `\n`, and does not start with one.
+                    self.newlines += rec.lines;
+                    self.after_cr = false;
+                    self.emit_fast(consumed, rec.escaped, on_record)?;
+                    continue;
+                }
+                self.in_record = true;
             }
             // The record's bytes may fill the buffer up to one past the cap, even when the cap is
             // below the buffer's initial size: `csv_core` stops at a full buffer before it looks at
@@ -252,8 +292,7 @@ impl RecordReader {
                     // csv_core counts the terminator's own field end; our `ends` are absolute.
                     let rec = Record {
                         line: self.record_line,
-                        data: &self.out[..self.out_len],
-                        ends: &self.ends[..self.ends_len],
+                        fields: Fields::Packed { data: &self.out[..self.out_len], ends: &self.ends[..self.ends_len] },
                     };
                     let r = on_record(&rec);
                     self.out_len = 0;
@@ -268,6 +307,24 @@ impl RecordReader {
                 ReadRecordResult::End => return Ok(()),
             }
         }
+    }
+
+    /// Hands the record [`fast_record`] has split to `on_record`, its escaped fields unescaped
+    /// into a buffer of the reader's and the others where they are in `input`.
+    fn emit_fast<F>(&mut self, input: &[u8], escaped: bool, on_record: &mut F) -> Result<(), ConvertError>
+    where
+        F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
+    {
+        if escaped {
+            self.unescaped.clear();
+            for sp in self.spans.iter_mut().filter(|sp| sp.quotes > 0) {
+                let start = self.unescaped.len();
+                unescape(&input[sp.start..sp.end], &mut self.unescaped);
+                (sp.start, sp.end, sp.unescaped) = (start, self.unescaped.len(), true);
+            }
+        }
+        let fields = Fields::Spans { input, unescaped: &self.unescaped, spans: &self.spans };
+        on_record(&Record { line: self.record_line, fields })
     }
 
     /// Counts the line breaks in `consumed`, the next bytes consumed: `\n`, `\r\n` and a bare
@@ -286,6 +343,125 @@ impl RecordReader {
         self.newlines += n as u64;
         self.after_cr = last == b'\r';
     }
+}
+
+/// Most fields a record split by [`fast_record`] may have; wider ones go to `csv_core`.
+const FAST_FIELDS: usize = 64;
+
+/// Bytes that end an unquoted field, or make it one the fast path leaves to `csv_core`.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b',' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'"' as usize] = true;
+    t
+};
+
+/// Where a field split by [`fast_record`] is.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// Doubled quotes in the field, each to be unescaped to one.
+    quotes: usize,
+    /// Whether `start..end` is in the reader's unescaped buffer rather than in the input.
+    unescaped: bool,
+}
+
+/// A record split by [`fast_record`].
+struct FastRecord {
+    /// Bytes of the record, its terminator included.
+    len: usize,
+    /// Line breaks in those bytes, as [`RecordReader::count_lines`] counts them.
+    lines: u64,
+    /// Whether a field holds doubled quotes.
+    escaped: bool,
+}
+
+/// Splits the record at the start of `input` into `spans` without `csv_core`, when that is plain:
+/// the whole record and its `\n` or `\r\n` are in `input`, every quoted field is closed right
+/// before a separator or the terminator, no unquoted field holds a quote or a bare `\r`, there are
+/// at most [`FAST_FIELDS`] fields and the record is within `max_bytes`. For such a record, the
+/// fields are exactly those `csv_core` would give; for any other, `None`, and `csv_core` splits it.
+///
+/// Quoted fields are scanned with `memchr3` (for their closing quote and the line breaks to count),
+/// and their bytes are not copied unless they hold doubled quotes: this replaces `csv_core`'s
+/// byte-by-byte state machine and copy, the parser's main cost.
+#[inline]
+fn fast_record(input: &[u8], max_bytes: usize, spans: &mut Vec<Span>) -> Option<FastRecord> {
+    spans.clear();
+    let mut rec = FastRecord { len: 0, lines: 0, escaped: false };
+    let n = input.len();
+    let mut i = 0;
+    let mut bytes = 0usize;
+    loop {
+        if spans.len() == FAST_FIELDS {
+            return None;
+        }
+        let span = if input.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            let mut quotes = 0;
+            loop {
+                let q = j + memchr::memchr3(b'"', b'\n', b'\r', &input[j..])?;
+                let next = input.get(q + 1);
+                match input[q] {
+                    b'"' if next == Some(&b'"') => {
+                        quotes += 1;
+                        j = q + 2;
+                    }
+                    b'"' => {
+                        i = q + 1;
+                        break Span { start, end: q, quotes, unescaped: false };
+                    }
+                    // A line break inside the field: `\n`, `\r\n` or a bare `\r` count one each.
+                    b'\r' if next == Some(&b'\n') => {
+                        rec.lines += 1;
+                        j = q + 2;
+                    }
+                    _ => {
+                        rec.lines += 1;
+                        j = q + 1;
+                    }
+                }
+            }
+        } else {
+            let start = i;
+            while i < n && !SPECIAL[input[i] as usize] {
+                i += 1;
+            }
+            Span { start, end: i, quotes: 0, unescaped: false }
+        };
+        bytes += span.end - span.start - span.quotes;
+        rec.escaped |= span.quotes > 0;
+        spans.push(span);
+        match input.get(i) {
+            Some(b',') => i += 1,
+            Some(b'\n') => {
+                rec.len = i + 1;
+                break;
+            }
+            Some(b'\r') if input.get(i + 1) == Some(&b'\n') => {
+                rec.len = i + 2;
+                break;
+            }
+            // The end of the input, a bare `\r`, a quote inside an unquoted field or a byte after
+            // a closing quote.
+            _ => return None,
+        }
+    }
+    rec.lines += 1;
+    (bytes <= max_bytes).then_some(rec)
+}
+
+/// Appends a quoted field's content with each doubled quote made one.
+fn unescape(mut field: &[u8], out: &mut Vec<u8>) {
+    while let Some(q) = memchr::memchr(b'"', field) {
+        out.extend_from_slice(&field[..=q]);
+        field = &field[q + 2..];
+    }
+    out.extend_from_slice(field);
 }
 
 /// Whether the start of a body is enough to tell a BOM and what the body is.
@@ -453,6 +629,70 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    type OwnedFields = Vec<Vec<u8>>;
+
+    /// Everything a reader makes of `body` pushed in `chunk`-byte pieces: the records with their
+    /// lines, then the line after the end, or the error.
+    fn read_all(
+        body: &[u8],
+        chunk: usize,
+        max: usize,
+        fast: bool,
+    ) -> (Vec<(u64, OwnedFields)>, Result<u64, ConvertError>) {
+        let mut rr = RecordReader::new();
+        rr.max_record_bytes = max;
+        rr.fast = fast;
+        let mut out = Vec::new();
+        let mut f = |r: &Record<'_>| {
+            out.push((r.line, (0..r.len()).map(|i| r.get(i).unwrap().to_vec()).collect()));
+            Ok(())
+        };
+        let res = body.chunks(chunk).try_for_each(|c| rr.push(c, &mut f)).and_then(|()| rr.finish(&mut f));
+        (out, res.map(|()| rr.line()))
+    }
+
+    #[test]
+    fn the_fast_path_splits_plain_records_and_leaves_the_rest_to_csv_core() {
+        let body = b"h,i\n\"a,\"\"b\"\"\",\"x\r\ny\rz\n\"\r\n\n,\n\"\"\"\"\n\"q\"r,s\nt\"u,v\nw\rx\n";
+        let (fast, end) = read_all(body, body.len(), 100, true);
+        let (slow, slow_end) = read_all(body, body.len(), 100, false);
+        assert_eq!((&fast, &end), (&slow, &slow_end));
+        let fields = |r: &[&str]| r.iter().map(|f| f.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            fast,
+            vec![
+                (1, fields(&["h", "i"])),
+                (2, fields(&["a,\"b\"", "x\r\ny\rz\n"])),
+                (7, fields(&["", ""])),
+                (8, fields(&["\""])),
+                (9, fields(&["qr", "s"])),
+                (10, fields(&["t\"u", "v"])),
+                (11, fields(&["w"])),
+                (12, fields(&["x"])),
+            ]
+        );
+        assert_eq!(end, Ok(13));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2048, ..Default::default() })]
+
+        /// Whatever the bytes, the chunking and the record cap, the fast path changes nothing:
+        /// records, lines and errors are those of `csv_core` alone.
+        #[test]
+        fn the_fast_path_says_what_csv_core_says(
+            body in proptest::collection::vec(
+                proptest::sample::select(&b"ab,,\"\"\"\n\n\r"[..]), 0..200),
+            chunk in 1usize..64,
+            max in 1usize..40,
+        ) {
+            let mut body = body;
+            // A header line, so that the body is not refused as something other than CSV.
+            body.splice(0..0, *b"h,h\n");
+            proptest::prop_assert_eq!(read_all(&body, chunk, max, true), read_all(&body, chunk, max, false));
         }
     }
 
