@@ -87,7 +87,8 @@ impl<'a> Record<'a> {
 
 /// Push reader of CSV records.
 pub struct RecordReader {
-    rdr: Reader,
+    /// Built on first use: a reader of pieces of plain records may never need it.
+    rdr: Option<Reader>,
     out: Vec<u8>,
     ends: Vec<usize>,
     out_len: usize,
@@ -122,7 +123,7 @@ impl RecordReader {
     /// A reader for comma-separated, double-quoted CSV with any line terminator.
     pub fn new() -> RecordReader {
         RecordReader {
-            rdr: Reader::new(),
+            rdr: None,
             out: vec![0; 4096],
             ends: vec![0; 32],
             out_len: 0,
@@ -263,8 +264,11 @@ impl RecordReader {
             // the next byte, so only a byte past the cap shows that the record is too long.
             let limit = self.max_record_bytes.saturating_add(1);
             let cap = self.out.len().min(limit).max(self.out_len);
-            let (res, nin, nout, nend) =
-                self.rdr.read_record(input, &mut self.out[self.out_len..cap], &mut self.ends[self.ends_len..]);
+            let (res, nin, nout, nend) = self.rdr.get_or_insert_with(Reader::new).read_record(
+                input,
+                &mut self.out[self.out_len..cap],
+                &mut self.ends[self.ends_len..],
+            );
             self.count_lines(&input[..nin]);
             input = &input[nin..];
             self.out_len += nout;

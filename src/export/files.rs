@@ -5,9 +5,10 @@
 //! exactly one file. Days are not known in advance, so nothing is removed at the destination but
 //! the other format's file of each day written.
 
-use bytes::{Bytes, BytesMut};
+use std::io::Read;
+
+use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use super::step::{Pipeline, StepError};
@@ -112,10 +113,10 @@ async fn convert_inner(
     let mut pipeline = Pipeline::new(TableEncoder::new(cfg.table, cfg.write.clone()), cfg.dest.part_size());
     let mut all = DecodeStats::default();
     for input in &cfg.inputs {
-        let reader: Box<dyn AsyncRead + Unpin + Send> = if input == "-" {
-            Box::new(tokio::io::stdin())
+        let reader: Box<dyn Read + Send> = if input == "-" {
+            Box::new(std::io::stdin())
         } else {
-            Box::new(tokio::fs::File::open(input).await.map_err(|source| Error::Input { path: input.clone(), source })?)
+            Box::new(std::fs::File::open(input).map_err(|source| Error::Input { path: input.clone(), source })?)
         };
         let opts = DecodeOptions::default();
         let decoder: Box<dyn BodyDecoder> = match cfg.table {
@@ -188,26 +189,19 @@ async fn convert_inner(
     tails.map_err(Error::Write)
 }
 
-/// Reads `reader` in chunks of [`DECODE_CHUNK_BYTES`] on a task of its own, so that the next
-/// chunk is read while this one is converted. At most one chunk waits in the channel; the end of
-/// the input closes it; a read error is the last message.
-fn read_ahead(mut reader: Box<dyn AsyncRead + Unpin + Send>) -> mpsc::Receiver<std::io::Result<Bytes>> {
+/// Reads `reader` in chunks of [`DECODE_CHUNK_BYTES`] on a blocking thread, so that the next chunk
+/// is read while this one is converted. At most one chunk waits in the channel; the end of the
+/// input closes it; a read error is the last message. Each chunk is read straight into its own
+/// buffer (tokio's async file reads go through a buffer of their own: one more copy of each byte).
+fn read_ahead(mut reader: Box<dyn Read + Send>) -> mpsc::Receiver<std::io::Result<Bytes>> {
     let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut buf = BytesMut::new();
+    tokio::task::spawn_blocking(move || {
         loop {
-            buf.reserve(DECODE_CHUNK_BYTES);
-            let (n, full) = match reader.read_buf(&mut buf).await {
-                Ok(n) => (n, buf.len() >= DECODE_CHUNK_BYTES),
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            if (n == 0 && !buf.is_empty() || full) && tx.send(Ok(buf.split().freeze())).await.is_err() {
-                return;
-            }
-            if n == 0 {
+            let mut buf = Vec::with_capacity(DECODE_CHUNK_BYTES);
+            let read = reader.by_ref().take(DECODE_CHUNK_BYTES as u64).read_to_end(&mut buf);
+            let done = !matches!(read, Ok(n) if n == DECODE_CHUNK_BYTES);
+            let chunk = read.map(|_| Bytes::from(buf));
+            if matches!(&chunk, Ok(b) if b.is_empty()) || tx.blocking_send(chunk).is_err() || done {
                 return;
             }
         }

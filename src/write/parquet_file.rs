@@ -7,7 +7,9 @@
 //!
 //! Memory: the encoded pages of the row group in progress, plus the bytes not yet taken.
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
@@ -50,9 +52,14 @@ impl ParquetFile {
             rest = rest.slice(take, rest.num_rows() - take);
             let mut leaves = Vec::with_capacity(writers.len());
             for (field, column) in self.schema.fields().iter().zip(part.columns()) {
-                leaves.extend(compute_leaves(field, column)?);
+                let weight = encoding_weight(column);
+                leaves.extend(compute_leaves(field, column)?.into_iter().map(|leaf| (weight, leaf)));
             }
-            writers.par_iter_mut().zip(leaves.par_iter()).try_for_each(|(w, leaf)| w.write(leaf))?;
+            // Largest columns first: the pool starts on them at once, and the small ones fill in
+            // around them, so that one large column does not start last and hold up the batch.
+            let mut work: Vec<_> = writers.iter_mut().zip(&leaves).collect();
+            work.sort_by_key(|(_, (weight, _))| std::cmp::Reverse(*weight));
+            work.into_par_iter().with_max_len(1).try_for_each(|(w, (_, leaf))| w.write(leaf))?;
             *rows += take;
             if *rows >= self.max_rows {
                 self.flush()?;
@@ -90,6 +97,17 @@ impl ParquetFile {
     pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
         self.flush()?;
         self.file.into_inner()
+    }
+}
+
+/// Roughly how long a column takes to encode: the bytes of its values.
+fn encoding_weight(column: &ArrayRef) -> usize {
+    match column.data_type() {
+        DataType::Utf8 => {
+            let offsets = column.as_string::<i32>().value_offsets();
+            (offsets[offsets.len() - 1] - offsets[0]) as usize
+        }
+        t => column.len() * t.primitive_width().unwrap_or(2),
     }
 }
 
