@@ -107,6 +107,7 @@ fn encoding_weight(column: &ArrayRef) -> usize {
             let offsets = column.as_string::<i32>().value_offsets();
             (offsets[offsets.len() - 1] - offsets[0]) as usize
         }
+        // Dictionary columns: their Int16 keys.
         t => column.len() * t.primitive_width().unwrap_or(2),
     }
 }
