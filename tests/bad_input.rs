@@ -326,3 +326,35 @@ fn bad_inputs_have_their_exact_outcome() {
         m.case.len()
     );
 }
+
+/// An input that cannot be read (here a directory, which opens but fails on the first read) fails
+/// the run with exit 1 and a message naming it, and the files an earlier run committed stay as
+/// they were.
+#[test]
+fn an_unreadable_input_is_named_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("lake");
+    let run = |inputs: &[&Path]| {
+        Command::new(env!("CARGO_BIN_EXE_botevents"))
+            .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
+            .arg("--dest")
+            .arg(&dest)
+            .args(inputs)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let good = corpus().join("01-detail-vendor-format.csv");
+    let first = run(&[&good]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = tree(&dest);
+    assert!(!before.is_empty());
+    let unreadable = dir.path().join("downloads");
+    std::fs::create_dir(&unreadable).unwrap();
+    let out = run(&[&good, &unreadable]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("botevents: reading {}: ", unreadable.display())), "{err}");
+    assert_eq!(tree(&dest), before, "the committed files are untouched");
+}
