@@ -1,13 +1,23 @@
 //! The one bridge from async code onto the rayon pool.
 //!
 //! Decoding and encoding are CPU-bound; running them on tokio's workers would stall every
-//! request in flight. [`run`] moves a closure onto rayon and awaits its result; a panic in the
-//! closure is resumed in the awaiting task, as if the code had run there.
+//! request in flight. [`spawn`] moves a closure onto rayon at once and returns a [`Task`] that
+//! resolves to its result; [`run`] does both in one step. A panic in the closure is resumed in
+//! the awaiting task, as if the code had run there.
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-/// Runs `f` on the rayon pool and returns its result.
-pub async fn run<T, F>(f: F) -> T
+/// The result of a closure running on the rayon pool. Dropping it does not stop the closure;
+/// its result is then dropped when it ends.
+pub struct Task<T> {
+    rx: tokio::sync::oneshot::Receiver<std::thread::Result<T>>,
+}
+
+/// Starts `f` on the rayon pool now, whether or not the task is awaited.
+pub fn spawn<T, F>(f: F) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -16,10 +26,28 @@ where
     rayon::spawn(move || {
         let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
     });
-    match rx.await {
-        Ok(Ok(v)) => v,
-        Ok(Err(panic)) => resume_unwind(panic),
-        // The closure always sends unless rayon dropped it, which it only does at exit.
-        Err(_) => resume_unwind(Box::new("rayon dropped a task")),
+    Task { rx }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(v))) => Poll::Ready(v),
+            Poll::Ready(Ok(Err(panic))) => resume_unwind(panic),
+            // The closure always sends unless rayon dropped it, which it only does at exit.
+            Poll::Ready(Err(_)) => resume_unwind(Box::new("rayon dropped a task")),
+        }
     }
+}
+
+/// Runs `f` on the rayon pool and returns its result.
+pub async fn run<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn(f).await
 }

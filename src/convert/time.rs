@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Microseconds in a day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The earliest instant a table accepts, 0001-01-01T00:00:00Z: the first day that BigQuery,
 /// Snowflake and DuckDB can all hold (and that an `event_date=` partition can name). The vendor's

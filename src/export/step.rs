@@ -1,13 +1,16 @@
 //! The CPU step shared by exports and offline conversion: bytes → batches → encoded parts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
+use futures::future::Either;
 
+use crate::convert::time::{MICROS_PER_DAY, day_of_micros};
 use crate::convert::{BodyDecoder, ConvertError};
+use crate::cpu::Task;
 use crate::write::{TableEncoder, WriteError};
 
 pub(crate) enum StepError {
@@ -17,16 +20,39 @@ pub(crate) enum StepError {
 
 pub(crate) type StepOk = (Vec<(NaiveDate, Vec<u8>)>, Vec<(NaiveDate, u64)>);
 
-/// The CPU side of one table window (or conversion): a two-stage pipeline on the rayon pool.
-/// While chunk N is decoded, the batches of chunk N−1 are encoded, so decoding and encoding run
-/// on two cores at once. The encoder sees exactly the batches, in exactly the order, that a
-/// sequential loop would give it, so the output bytes do not change.
+/// Decoded chunks that may wait for the encoder before the next chunk's decoding waits too. With
+/// the chunk being decoded and those being encoded, this bounds the batches in memory; two keep
+/// the decoder ahead of the encoder, so that a core the encoder leaves idle (while its largest
+/// column finishes) always has decoding to do.
+pub const MAX_WAITING_CHUNKS: usize = 2;
+
+/// A decoding task's result: the decoder back, with the batches of its chunk.
+type Decoded = (Box<dyn BodyDecoder>, Result<Vec<RecordBatch>, ConvertError>);
+/// An encoding task's result: the encoder back, with the parts and counts of its batches.
+type Encoded = (TableEncoder, Result<StepOk, WriteError>);
+type Decoding = Task<(Duration, Decoded)>;
+type Encoding = Task<(Duration, Encoded)>;
+
+/// The CPU side of one table window (or conversion): two chains of tasks on the rayon pool, one
+/// decoding chunks in order and one encoding their batches in order, joined by a short queue.
+/// Neither waits for the other at each chunk: while the encoder works through a chunk's batches,
+/// the decoder goes on with the next chunks, and each stage splits its own work across the pool,
+/// so a core that one stage leaves idle picks up the other's. The encoder sees exactly the batches,
+/// in exactly the order, that a sequential loop would give it, so the output bytes do not change.
 ///
-/// Memory: one chunk being decoded, plus the batches of one chunk waiting for the encoder.
+/// Memory: the chunk being decoded, at most [`MAX_WAITING_CHUNKS`] chunks of decoded batches
+/// waiting, and the batches being encoded.
 pub(crate) struct Pipeline {
+    /// The current body's decoder, when no decoding task holds it.
     decoder: Option<Box<dyn BodyDecoder>>,
+    decoding: Option<Decoding>,
+    /// The encoder, when no encoding task holds it.
     encoder: Option<TableEncoder>,
-    pending: Vec<RecordBatch>,
+    encoding: Option<Encoding>,
+    /// Batches decoded and not yet handed to the encoder, one entry per chunk, in order.
+    waiting: VecDeque<Vec<RecordBatch>>,
+    /// Parts and per-day counts encoded and not yet handed out.
+    done: StepOk,
     part_bytes: usize,
     /// Time the decoding and encoding tasks took, summed.
     busy: Duration,
@@ -35,11 +61,22 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// A pipeline into `encoder` that hands out encoded parts of at least `part_bytes`.
     pub(crate) fn new(encoder: TableEncoder, part_bytes: usize) -> Pipeline {
-        Pipeline { decoder: None, encoder: Some(encoder), pending: Vec::new(), part_bytes, busy: Duration::ZERO }
+        Pipeline {
+            decoder: None,
+            decoding: None,
+            encoder: Some(encoder),
+            encoding: None,
+            waiting: VecDeque::new(),
+            done: StepOk::default(),
+            part_bytes,
+            busy: Duration::ZERO,
+        }
     }
 
-    /// Starts a new body (one response or file) with its own decoder.
+    /// Starts a new body (one response or file) with its own decoder. The previous body has
+    /// ended: its last chunk was fed with `last`.
     pub(crate) fn begin(&mut self, decoder: Box<dyn BodyDecoder>) {
+        debug_assert!(self.decoding.is_none(), "begin() after the previous body's last chunk");
         self.decoder = Some(decoder);
     }
 
@@ -49,68 +86,110 @@ impl Pipeline {
     }
 
     /// Feeds the next chunk of the body (`last` marks its end) and returns the encoded parts that
-    /// are ready to upload, with per-day counts of what was encoded. At the end of a body every
-    /// batch of it has gone through the encoder.
+    /// are ready to upload, with per-day counts of what was encoded. It returns once the chunk's
+    /// decoding has started; at the end of a body, once every batch of it has gone through the
+    /// encoder, with all the bytes encoded.
     pub(crate) async fn feed(&mut self, chunk: Bytes, last: bool) -> Result<StepOk, StepError> {
-        let mut dec = self.decoder.take().expect("begin() before feed()");
-        let mut enc = self.encoder.take().expect("the encoder is returned after every step");
-        let batches = std::mem::take(&mut self.pending);
-        let part_bytes = self.part_bytes;
-        let (decoded, encoded) = tokio::join!(
-            timed(move || {
-                let r = decode(&mut *dec, &chunk, last);
-                (dec, r)
-            }),
-            timed(move || {
-                let r = encode(&mut enc, &batches, part_bytes, false);
-                (enc, r)
-            }),
-        );
-        self.busy += decoded.0 + encoded.0;
-        let (decoded, encoded) = (decoded.1, encoded.1);
-        self.decoder = Some(decoded.0);
-        self.encoder = Some(encoded.0);
-        self.pending = decoded.1.map_err(StepError::Convert)?;
-        let (mut parts, mut counts) = encoded.1.map_err(StepError::Write)?;
-        if last {
-            let mut enc = self.encoder.take().expect("encoder present");
-            let batches = std::mem::take(&mut self.pending);
-            let (took, (enc, r)) = timed(move || {
-                let r = encode(&mut enc, &batches, part_bytes, true);
-                (enc, r)
-            })
-            .await;
-            self.busy += took;
-            self.encoder = Some(enc);
-            let (p, c) = r.map_err(StepError::Write)?;
-            parts.extend(p);
-            counts.extend(c);
+        // The decoder is busy with the previous chunk, or the encoder is too far behind.
+        while self.decoding.is_some() || self.waiting.len() >= MAX_WAITING_CHUNKS {
+            self.advance().await?;
         }
-        Ok((parts, counts))
+        let mut dec = self.decoder.take().expect("begin() before feed()");
+        self.decoding = Some(timed(move || {
+            let r = decode(&mut *dec, &chunk, last);
+            (dec, r)
+        }));
+        self.start_encoding();
+        if last {
+            self.settle().await?;
+            let enc = self.encoder.as_mut().expect("no encoding task once settled");
+            // Nothing is queued once settled: this only takes the bytes.
+            self.done.0.extend(enc.drain(1).map_err(StepError::Write)?);
+        }
+        Ok(std::mem::take(&mut self.done))
     }
 
     /// Finishes every day's file: the last bytes and the row count of each, and the time the
     /// decoding and encoding tasks took in all, summed (tasks run at the same time, and each may
     /// use several cores: this is the time the conversion had work on the pool).
     pub(crate) async fn finish(mut self) -> (Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError>, Duration) {
-        let enc = self.encoder.take().expect("encoder present");
+        // Every body ended with a `last` chunk, which settled the pipeline.
+        debug_assert!(self.decoding.is_none() && self.encoding.is_none() && self.waiting.is_empty());
+        let enc = self.encoder.take().expect("no encoding task once settled");
         let (took, r) = timed(move || enc.finish()).await;
         (r, self.busy + took)
     }
+
+    /// Waits until every chunk fed has been decoded and encoded.
+    async fn settle(&mut self) -> Result<(), StepError> {
+        while self.decoding.is_some() || self.encoding.is_some() || !self.waiting.is_empty() {
+            self.advance().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands every waiting batch to a new encoding task, unless one is running.
+    fn start_encoding(&mut self) {
+        if self.encoding.is_some() || self.waiting.is_empty() {
+            return;
+        }
+        let mut enc = self.encoder.take().expect("the encoder is back when no task runs");
+        let batches: Vec<RecordBatch> = self.waiting.drain(..).flatten().collect();
+        let part_bytes = self.part_bytes;
+        self.encoding = Some(timed(move || {
+            let r = encode(&mut enc, &batches, part_bytes);
+            (enc, r)
+        }));
+    }
+
+    /// Waits for the next task to end and takes its result, starting the encoder on what waits.
+    async fn advance(&mut self) -> Result<(), StepError> {
+        self.start_encoding();
+        // Which task ended: the decoding one (left) or the encoding one (right).
+        let ended = match (&mut self.decoding, &mut self.encoding) {
+            (Some(d), Some(e)) => tokio::select! {
+                r = d => Either::Left(r),
+                r = e => Either::Right(r),
+            },
+            (Some(d), None) => Either::Left(d.await),
+            (None, Some(e)) => Either::Right(e.await),
+            (None, None) => return Ok(()),
+        };
+        match ended {
+            Either::Left((took, (dec, r))) => {
+                self.decoding = None;
+                self.busy += took;
+                self.decoder = Some(dec);
+                let batches = r.map_err(StepError::Convert)?;
+                if !batches.is_empty() {
+                    self.waiting.push_back(batches);
+                }
+            }
+            Either::Right((took, (enc, r))) => {
+                self.encoding = None;
+                self.busy += took;
+                self.encoder = Some(enc);
+                let (parts, counts) = r.map_err(StepError::Write)?;
+                self.done.0.extend(parts);
+                self.done.1.extend(counts);
+            }
+        }
+        self.start_encoding();
+        Ok(())
+    }
 }
 
-/// Runs `f` on the CPU pool; also returns how long it took there.
-async fn timed<T, F>(f: F) -> (Duration, T)
+/// Starts `f` on the CPU pool; its task also returns how long it took there.
+fn timed<T, F>(f: F) -> Task<(Duration, T)>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::cpu::run(move || {
+    crate::cpu::spawn(move || {
         let started = Instant::now();
         let r = f();
         (started.elapsed(), r)
     })
-    .await
 }
 
 /// Decodes one chunk into batches (all of them, at the end of the body).
@@ -129,16 +208,15 @@ fn decode(dec: &mut dyn BodyDecoder, chunk: &[u8], last: bool) -> Result<Vec<Rec
     Ok(batches)
 }
 
-/// Encodes batches, counting rows (detail) or events (total) per day, and drains the parts that
-/// are ready (all bytes when `all`).
-fn encode(enc: &mut TableEncoder, batches: &[RecordBatch], part_bytes: usize, all: bool) -> Result<StepOk, WriteError> {
+/// Encodes batches, counting rows (detail) or events (total) per day, and drains the parts of at
+/// least `part_bytes` that are ready.
+fn encode(enc: &mut TableEncoder, batches: &[RecordBatch], part_bytes: usize) -> Result<StepOk, WriteError> {
     let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     for b in batches {
         count_per_day(b, &mut counts);
         enc.write(b)?;
     }
-    let min = if all { 1 } else { part_bytes };
-    Ok((enc.drain(min), counts.into_iter().collect()))
+    Ok((enc.drain(part_bytes)?, counts.into_iter().collect()))
 }
 
 fn count_per_day(b: &RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
@@ -153,9 +231,21 @@ fn count_per_day(b: &RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
     let Some(times) = b.column_by_name(time_col) else { return };
     let times = times.as_primitive::<TimestampMicrosecondType>();
     let counts = count_col.and_then(|c| b.column_by_name(c)).map(|c| c.as_primitive::<Int64Type>().clone());
-    for i in 0..b.num_rows() {
-        let day = crate::convert::time::day_of_micros(times.value(i));
+    // Runs of one day, told apart by whole days since the epoch; a date per run, not per row.
+    let mut run: Option<(i64, u64)> = None;
+    for (i, &t) in times.values().iter().enumerate() {
+        let days = t.div_euclid(MICROS_PER_DAY);
         let n = counts.as_ref().map_or(1, |c| c.value(i).max(0) as u64);
-        *out.entry(day).or_default() += n;
+        match &mut run {
+            Some((d, sum)) if *d == days => *sum += n,
+            _ => {
+                if let Some((_, sum)) = run.replace((days, n)) {
+                    *out.entry(day_of_micros(times.value(i - 1))).or_default() += sum;
+                }
+            }
+        }
+    }
+    if let Some((_, sum)) = run {
+        *out.entry(day_of_micros(times.value(times.len() - 1))).or_default() += sum;
     }
 }

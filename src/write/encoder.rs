@@ -14,7 +14,7 @@ use parquet::schema::types::ColumnPath;
 use super::WriteError;
 use super::ipc::IpcFileEncoder;
 use super::parquet_file::ParquetFile;
-use crate::convert::time::day_of_micros;
+use crate::convert::time::{MICROS_PER_DAY, day_of_micros};
 use crate::schema::Table;
 
 /// Default zstd level: level 1 compresses bot logs within a few percent of level 3 at about
@@ -129,7 +129,10 @@ enum DayFile {
 impl DayFile {
     fn write(&mut self, batch: &RecordBatch, table: Table, day: NaiveDate) -> Result<(), WriteError> {
         match self {
-            DayFile::Parquet(w) => w.write(batch).map_err(|source| WriteError::Encode { table, day, source }),
+            DayFile::Parquet(w) => {
+                w.write(batch);
+                Ok(())
+            }
             DayFile::Arrow(w) => w.write(batch).map_err(|source| WriteError::EncodeIpc { table, day, source }),
         }
     }
@@ -140,6 +143,14 @@ impl DayFile {
         match self {
             DayFile::Parquet(w) => w.in_progress_rows(),
             DayFile::Arrow(_) => 0,
+        }
+    }
+
+    /// Carries out the work queued (Parquet; Arrow IPC encodes each batch as it comes).
+    fn encode(&mut self, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+        match self {
+            DayFile::Parquet(w) => w.encode().map_err(|source| WriteError::Encode { table, day, source }),
+            DayFile::Arrow(_) => Ok(()),
         }
     }
 
@@ -196,20 +207,23 @@ impl TableEncoder {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         let times = batch.column(self.time_col).as_primitive::<TimestampMicrosecondType>();
         let n = batch.num_rows();
+        let values = times.values();
         let mut start = 0;
         while start < n {
-            let day = day_of_micros(times.value(start));
+            // Whole days since the epoch compare like the dates, and cost a division.
+            let days = values[start].div_euclid(MICROS_PER_DAY);
             let mut end = start + 1;
-            while end < n && day_of_micros(times.value(end)) == day {
+            while end < n && values[end].div_euclid(MICROS_PER_DAY) == days {
                 end += 1;
             }
+            let day = day_of_micros(values[start]);
             let (table, write_rows) = (self.table, self.opts.write_rows);
             if let Some(prev) = self.last_day.filter(|&p| p != day)
                 && let Some(enc) = self.days.get_mut(&prev)
                 && enc.writer.in_progress_rows() >= SWITCH_FLUSH_ROWS
                 && let DayFile::Parquet(writer) = &mut enc.writer
             {
-                writer.flush().map_err(|source| WriteError::Encode { table, day: prev, source })?;
+                writer.flush();
             }
             self.last_day = Some(day);
             self.day(day)?.push(batch.slice(start, end - start), table, day, write_rows)?;
@@ -238,15 +252,17 @@ impl TableEncoder {
         Ok(self.days.get_mut(&day).expect("inserted above"))
     }
 
-    /// Encoded bytes of the days that have at least `min_bytes` ready.
-    pub fn drain(&mut self, min_bytes: usize) -> Vec<(NaiveDate, Vec<u8>)> {
+    /// Carries out the work the writes have queued, then takes the encoded bytes of the days
+    /// that have at least `min_bytes` ready.
+    pub fn drain(&mut self, min_bytes: usize) -> Result<Vec<(NaiveDate, Vec<u8>)>, WriteError> {
         let mut out = Vec::new();
         for (day, enc) in &mut self.days {
+            enc.writer.encode(self.table, *day)?;
             if enc.writer.buffered() >= min_bytes {
                 out.push((*day, enc.writer.take()));
             }
         }
-        out
+        Ok(out)
     }
 
     /// Rows routed so far.
@@ -372,7 +388,7 @@ mod tests {
         let mut files: BTreeMap<NaiveDate, Vec<u8>> = BTreeMap::new();
         for (i, part) in rows.chunks(chunk).enumerate() {
             enc.write(&batch(part, i)).unwrap();
-            for (day, bytes) in enc.drain(64) {
+            for (day, bytes) in enc.drain(64).unwrap() {
                 files.entry(day).or_default().extend(bytes);
             }
         }
