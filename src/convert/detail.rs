@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder};
+use arrow_array::cast::AsArray;
 use arrow_array::types::Int16Type;
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 
@@ -35,6 +36,34 @@ const USER_TEXT: usize = 3;
 const EVENT_TIME: usize = 4;
 const CONVERSATION_ID: usize = 5;
 const MATCHED_TITLE: usize = 6;
+
+/// What decoded detail rows take per byte of CSV: rows, and the text of the string columns with
+/// values of their own (event name, details, user text, conversation id, matched title).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct DecodedSizes {
+    rows: f64,
+    bytes: [f64; 5],
+}
+
+impl DecodedSizes {
+    /// The sizes of `batches`, decoded from `input` bytes.
+    pub(super) fn of(batches: &[RecordBatch], input: usize) -> DecodedSizes {
+        let mut out = DecodedSizes::default();
+        if input == 0 {
+            return out;
+        }
+        for b in batches {
+            out.rows += b.num_rows() as f64;
+            for (total, col) in out.bytes.iter_mut().zip([2, 4, 5, 7, 8]) {
+                let offsets = b.column(col).as_string::<i32>().value_offsets();
+                *total += (offsets[offsets.len() - 1] - offsets[0]) as f64;
+            }
+        }
+        out.rows /= input as f64;
+        out.bytes.iter_mut().for_each(|v| *v /= input as f64);
+        out
+    }
+}
 
 /// Push decoder of a `customEventDetail` body. Memory: one record plus one batch.
 pub struct DetailDecoder {
@@ -86,6 +115,27 @@ impl DetailDecoder {
         state.width = s.width;
         state.seen_platforms.clone_from(&s.seen_platforms);
         DetailDecoder { reader, state }
+    }
+
+    /// Reserves room in the builders for the rows of `input` bytes, as much as `sizes` says such
+    /// input decodes to (with a margin), so that they need not grow as the rows come. Rows beyond
+    /// the estimate still fit: the builders then grow as usual.
+    pub(super) fn reserve(&mut self, input: usize, sizes: &DecodedSizes) {
+        let s = &mut self.state;
+        let est = |per_byte: f64| ((per_byte * input as f64 * 1.1) as usize + 64).min(input);
+        let rows = est(sizes.rows).min(s.opts.batch_size);
+        let strings = [
+            (&mut s.event_name, sizes.bytes[0]),
+            (&mut s.event_details, sizes.bytes[1]),
+            (&mut s.user_text, sizes.bytes[2]),
+            (&mut s.conversation_id, sizes.bytes[3]),
+            (&mut s.matched_title, sizes.bytes[4]),
+        ];
+        for (b, per_byte) in strings {
+            *b = StringBuilder::with_capacity(rows, est(per_byte));
+        }
+        s.platform = StringDictionaryBuilder::with_capacity(rows, 16, 256);
+        s.event_time = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
     }
 
     /// Whether the header has been read.

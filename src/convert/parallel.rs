@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 use arrow_array::RecordBatch;
 use rayon::prelude::*;
 
+use super::detail::DecodedSizes;
 use super::{
     BodyDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, MAX_REJECTS_KEPT, Reject, RowContext,
     valid_text,
@@ -51,6 +52,9 @@ pub struct ParallelDetailDecoder {
     rejects: Vec<Reject>,
     /// Every counter: `main`'s, `pieces` and the sequential decoder's.
     stats: DecodeStats,
+    /// What the last push's pieces decoded to per byte: each piece's decoder reserves its
+    /// builders from it.
+    sizes: Option<DecodedSizes>,
 }
 
 enum Mode {
@@ -93,6 +97,7 @@ impl ParallelDetailDecoder {
             pieces: DecodeStats::default(),
             rejects: Vec::new(),
             stats: DecodeStats::default(),
+            sizes: None,
         }
     }
 
@@ -142,8 +147,10 @@ impl ParallelDetailDecoder {
         head.extend_from_slice(&data[..first]);
         let mut pieces: Vec<&[u8]> = vec![&head];
         pieces.extend(ends.windows(2).map(|w| &data[w[0]..w[1]]));
-        let main = &self.main;
-        let decoded: Vec<Result<Piece, ConvertError>> = pieces.par_iter().map(|p| decode_piece(main, p)).collect();
+        let (main, sizes) = (&self.main, self.sizes.as_ref());
+        let decoded: Vec<Result<Piece, ConvertError>> =
+            pieces.par_iter().map(|p| decode_piece(main, p, sizes)).collect();
+        let ready = self.ready.len();
         for (i, piece) in decoded.into_iter().enumerate() {
             // Every piece before this one ended at a record end: this one was decoded from a
             // record start, exactly as a single decoder would have, errors included.
@@ -161,6 +168,8 @@ impl ParallelDetailDecoder {
             self.lines += piece.lines;
         }
         self.carry = data[last..].to_vec();
+        let batches = self.ready.make_contiguous();
+        self.sizes = Some(DecodedSizes::of(&batches[ready..], head.len() + last - first));
         Ok(())
     }
 
@@ -195,9 +204,13 @@ fn feed(dec: &mut DetailDecoder, data: &[u8], ready: &mut VecDeque<RecordBatch>)
     Ok(())
 }
 
-/// Decodes one piece that starts at a record start, with lines counted from its start.
-fn decode_piece(main: &DetailDecoder, piece: &[u8]) -> Result<Piece, ConvertError> {
+/// Decodes one piece that starts at a record start, with lines counted from its start, its
+/// builders reserved from `sizes` when known.
+fn decode_piece(main: &DetailDecoder, piece: &[u8], sizes: Option<&DecodedSizes>) -> Result<Piece, ConvertError> {
     let mut dec = main.fork(0);
+    if let Some(sizes) = sizes {
+        dec.reserve(piece.len(), sizes);
+    }
     dec.trust_text(valid_text(piece));
     dec.push(piece)?;
     let whole = dec.at_record_start();
