@@ -98,11 +98,15 @@ pub struct ColumnDef {
     pub description: String,
     /// Whether Parquet files dictionary-encode the column: yes unless its values rarely repeat
     /// (free text, times), where a dictionary costs time and space and is abandoned anyway.
-    #[serde(default = "dictionary_by_default")]
+    #[serde(default = "enabled_by_default")]
     pub parquet_dictionary: bool,
+    /// Whether Parquet files hold min/max statistics of the column: yes unless it is free text,
+    /// whose range no reader can prune on, and whose comparisons cost a share of the encoding.
+    #[serde(default = "enabled_by_default")]
+    pub parquet_statistics: bool,
 }
 
-fn dictionary_by_default() -> bool {
+fn enabled_by_default() -> bool {
     true
 }
 

@@ -116,6 +116,9 @@ impl WriteOptions {
         for c in table.def().columns.iter().filter(|c| !c.parquet_dictionary) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(c.name.as_str()), false);
         }
+        for c in table.def().columns.iter().filter(|c| !c.parquet_statistics) {
+            props = props.set_column_statistics_enabled(ColumnPath::from(c.name.as_str()), EnabledStatistics::None);
+        }
         props.build()
     }
 }
