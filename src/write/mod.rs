@@ -251,14 +251,27 @@ impl PartitionWriter {
             return Err(e);
         }
         let mut written = Written::default();
+        // Every day's upload completes at once (a local file is flushed to disk, a multipart
+        // upload completed), then the staged files are renamed into place, day by day.
         let uploads = std::mem::take(&mut self.uploads);
-        let mut pending = uploads.into_iter();
-        while let Some((day, up)) = pending.next() {
-            let Upload { path, staged, mut writer, bytes } = up;
-            let mut result = writer
-                .shutdown()
-                .await
-                .map_err(|source| WriteError::Upload { path: staged.as_ref().unwrap_or(&path).to_string(), source });
+        let completed = futures::future::join_all(uploads.into_iter().map(|(day, mut up)| async move {
+            let result = up.writer.shutdown().await.map_err(|source| WriteError::Upload {
+                path: up.staged.as_ref().unwrap_or(&up.path).to_string(),
+                source,
+            });
+            (day, up, result)
+        }))
+        .await;
+        let mut failed = None;
+        for (day, up, mut result) in completed {
+            let Upload { path, staged, bytes, .. } = up;
+            if failed.is_some() {
+                // After a failure nothing more becomes visible; a completed staged file goes.
+                if let (Ok(()), Some(staged)) = (&result, &staged) {
+                    let _ = self.dest.store().delete(staged).await;
+                }
+                continue;
+            }
             if let (Ok(()), Some(staged)) = (&result, &staged) {
                 // An atomic rename: readers see the old file or the new one, never a part.
                 result = self.dest.store().rename(staged, &path).await.map_err(|source| WriteError::Store {
@@ -271,16 +284,15 @@ impl PartitionWriter {
                 }
             }
             if let Err(e) = result {
-                // A failed completion leaves nothing visible; the writer cannot be aborted after
-                // shutdown, so only the remaining uploads are.
-                for (_, mut rest) in pending {
-                    let _ = rest.writer.abort().await;
-                }
-                return Err(e);
+                failed = Some(e);
+                continue;
             }
             let rows = rows_of.get(&day).copied().unwrap_or_default();
             tracing::debug!(table = %self.table, bot = %self.bot, %day, rows, bytes, path = %path, "wrote partition");
             written.files.push(WrittenFile { path: path.to_string(), day, rows, bytes });
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         // The other format's file of each day written, then every file of the days without rows.
         let mut stale = Vec::new();
