@@ -50,6 +50,30 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// Parses the vendor's own form, `YYYY-MM-DDTHH:MM:SS.sssZ` (24 bytes, milliseconds), with its
+/// separators and digits checked in one pass and no loop per field; `None` for any other shape
+/// or an impossible date or time.
+#[inline]
+fn parse_vendor(s: &[u8]) -> Option<i64> {
+    let s: &[u8; 24] = s.try_into().ok()?;
+    let d = s.map(|c| c.wrapping_sub(b'0'));
+    const DIGITS: [usize; 17] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')];
+    if DIGITS.iter().any(|&i| d[i] > 9) || separators.iter().any(|&(i, c)| s[i] != c) {
+        return None;
+    }
+    let two = |i: usize| u32::from(d[i]) * 10 + u32::from(d[i + 1]);
+    let y = two(0) * 100 + two(2);
+    let (mo, day, h, mi, sec) = (two(5), two(8), two(11), two(14), two(17));
+    if !(1..=12).contains(&mo) || day == 0 || day > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let millis = i64::from(two(20)) * 10 + i64::from(d[22]);
+    let days = days_from_civil(i64::from(y), mo, day);
+    let secs = i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
+    Some(days * MICROS_PER_DAY + secs * 1_000_000 + millis * 1000)
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` without allocating; `None` for any other shape.
 fn parse_fast(s: &[u8]) -> Option<i64> {
     if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
@@ -90,7 +114,7 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 /// Parses an event timestamp: RFC 3339 with any offset (fast path for the vendor's `…Z`), or a
 /// naive `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    if let Some(v) = parse_fast(s.as_bytes()) {
+    if let Some(v) = parse_vendor(s.as_bytes()).or_else(|| parse_fast(s.as_bytes())) {
         return Some(v);
     }
     let s = s.trim();
@@ -196,6 +220,21 @@ mod tests {
     }
 
     proptest! {
+        /// The vendor's form is read as the general fast path reads it, and nothing else is.
+        #[test]
+        fn the_vendor_form_reads_as_the_fast_path_reads_it(
+            parts in (0u32..10_000, 0u32..14, 0u32..33, 0u32..26, 0u32..62, 0u32..62, 0u32..1000),
+            mutate in proptest::option::of((0usize..26, proptest::sample::select(&b"09-T:.Z +x"[..]))),
+        ) {
+            let (y, mo, d, h, mi, sec, ms) = parts;
+            let mut b = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{ms:03}Z").into_bytes();
+            if let Some((at, c)) = mutate {
+                if at < b.len() { b[at] = c } else { b.push(c) }
+            }
+            let shaped = b.len() == 24 && b[19] == b'.' && b[23] == b'Z';
+            prop_assert_eq!(parse_vendor(&b), if shaped { parse_fast(&b) } else { None });
+        }
+
         #[test]
         fn days_from_civil_agrees_with_chrono(n in -100_000i32..100_000) {
             let d = NaiveDate::from_num_days_from_ce_opt(719_163 + n).unwrap();
