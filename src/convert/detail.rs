@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder};
+use std::collections::HashMap;
+
+use arrow_array::builder::{Int16Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int16Type;
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, DictionaryArray, Int16Array, RecordBatch, StringArray};
 
 use super::records::{Record, RecordReader};
 use super::{
@@ -79,7 +81,8 @@ struct State {
     names: Vec<String>,
     width: usize,
     event_name: StringBuilder,
-    platform: StringDictionaryBuilder<Int16Type>,
+    /// Each row's key into `platforms`.
+    platform: Int16Builder,
     event_details: StringBuilder,
     user_text: StringBuilder,
     event_time: TimestampMicrosecondBuilder,
@@ -89,8 +92,8 @@ struct State {
     ready: VecDeque<RecordBatch>,
     stats: DecodeStats,
     rejects: Vec<Reject>,
-    /// Distinct platforms seen, to check them against the known list once each.
-    seen_platforms: Vec<Box<str>>,
+    /// Distinct platforms seen: the values of every batch's platform dictionary.
+    platforms: Platforms,
     /// Whether the bytes are known to be UTF-8 without NULs (see [`DetailDecoder::trust_text`]).
     trusted: bool,
 }
@@ -113,7 +116,7 @@ impl DetailDecoder {
         state.map = s.map;
         state.names.clone_from(&s.names);
         state.width = s.width;
-        state.seen_platforms.clone_from(&s.seen_platforms);
+        state.platforms.clone_from(&s.platforms);
         DetailDecoder { reader, state }
     }
 
@@ -134,7 +137,7 @@ impl DetailDecoder {
         for (b, per_byte) in strings {
             *b = StringBuilder::with_capacity(rows, est(per_byte));
         }
-        s.platform = StringDictionaryBuilder::with_capacity(rows, 16, 256);
+        s.platform = Int16Builder::with_capacity(rows);
         s.event_time = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
     }
 
@@ -221,7 +224,7 @@ impl State {
             names: Vec::new(),
             width: 0,
             event_name: StringBuilder::new(),
-            platform: StringDictionaryBuilder::new(),
+            platform: Int16Builder::new(),
             event_details: StringBuilder::new(),
             user_text: StringBuilder::new(),
             event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
@@ -231,7 +234,7 @@ impl State {
             ready: VecDeque::new(),
             stats: DecodeStats::default(),
             rejects: Vec::new(),
-            seen_platforms: Vec::new(),
+            platforms: Platforms::default(),
             trusted: false,
         }
     }
@@ -282,15 +285,13 @@ impl State {
             return Ok(());
         }
         let platform = vals[PLATFORM];
-        if !self.seen_platforms.iter().any(|p| &**p == platform) {
-            if !KNOWN_PLATFORMS.contains(&platform) {
-                self.stats.unknown_platforms.insert(platform.to_string());
-            }
-            self.seen_platforms.push(platform.into());
-        }
-        if self.platform.append(platform).is_err() {
+        let Some((key, new)) = self.platforms.key(platform) else {
             return Err(ConvertError::DictionaryFull { line: rec.line, column: map[PLATFORM].unwrap_or_default() + 1 });
+        };
+        if new && !KNOWN_PLATFORMS.contains(&platform) {
+            self.stats.unknown_platforms.insert(platform.to_string());
         }
+        self.platform.append_value(key);
         self.event_name.append_value(vals[EVENT_NAME]);
         append_nullable(&mut self.event_details, vals[EVENT_DETAILS]);
         append_nullable(&mut self.user_text, vals[USER_TEXT]);
@@ -352,7 +353,7 @@ impl State {
             account,
             bot,
             Arc::new(self.event_name.finish()),
-            Arc::new(self.platform.finish()),
+            Arc::new(self.platforms.dictionary(self.platform.finish())?),
             Arc::new(self.event_details.finish()),
             Arc::new(self.user_text.finish()),
             Arc::new(self.event_time.finish().with_timezone("UTC")),
@@ -360,6 +361,49 @@ impl State {
             Arc::new(self.matched_title.finish()),
         ];
         RecordBatch::try_new(Table::Detail.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+    }
+}
+
+/// The distinct platforms of a body, in order of first sight, and their keys: the platform column
+/// is built from keys into them, without a hash per row (a body holds a handful of platforms).
+#[derive(Debug, Clone, Default)]
+struct Platforms {
+    values: Vec<Box<str>>,
+    /// Every value's key, once there are more than [`Platforms::SCANNED`].
+    index: HashMap<Box<str>, i16>,
+}
+
+impl Platforms {
+    /// Values looked up by a scan rather than a hash.
+    const SCANNED: usize = 16;
+
+    /// The key of `value`, and whether it is new; `None` when the keys are used up.
+    #[inline]
+    fn key(&mut self, value: &str) -> Option<(i16, bool)> {
+        let found = if self.values.len() <= Platforms::SCANNED {
+            self.values.iter().position(|v| **v == *value).map(|k| k as i16)
+        } else {
+            self.index.get(value).copied()
+        };
+        if let Some(k) = found {
+            return Some((k, false));
+        }
+        let k = i16::try_from(self.values.len()).ok()?;
+        self.values.push(value.into());
+        if self.values.len() > Platforms::SCANNED {
+            if self.index.is_empty() {
+                self.index = self.values.iter().zip(0..).map(|(v, k)| (v.clone(), k)).collect();
+            } else {
+                self.index.insert(value.into(), k);
+            }
+        }
+        Some((k, true))
+    }
+
+    /// A platform column of `keys`.
+    fn dictionary(&self, keys: Int16Array) -> Result<DictionaryArray<Int16Type>, ConvertError> {
+        let values = StringArray::from_iter_values(self.values.iter());
+        DictionaryArray::try_new(keys, Arc::new(values)).map_err(|e| ConvertError::Arrow(e.to_string()))
     }
 }
 

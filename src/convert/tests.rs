@@ -197,6 +197,36 @@ fn totals_reject_negative_and_non_numeric_counts() {
 }
 
 /// Feeds `body` in chunks of `chunk` bytes and finishes; the first error, or the rows.
+#[test]
+fn many_platforms_keep_their_values_until_the_dictionary_is_full() {
+    let row = |i: usize| format!("\"e\",P{i},,,2023-04-19T14:59:16.158Z,\"c\",\n");
+    // Forty platforms, past the ones looked up by a scan, each seen twice, in both decoders.
+    let mut body = format!("{DETAIL_HEADER}\n");
+    for i in (0..40).chain(0..40) {
+        body.push_str(&row(i));
+    }
+    for parallel in [false, true] {
+        let mut dec: Box<dyn BodyDecoder> = if parallel {
+            Box::new(ParallelDetailDecoder::with_piece_bytes(ctx(), DecodeOptions::default(), 100))
+        } else {
+            Box::new(DetailDecoder::new(ctx(), DecodeOptions::default()))
+        };
+        let got = rows(dec.as_mut(), body.as_bytes(), 64);
+        let platforms: Vec<&str> = got.iter().map(|r| r[3].as_str()).collect();
+        let want: Vec<String> = (0..40).chain(0..40).map(|i| format!("P{i}")).collect();
+        assert_eq!(platforms, want, "parallel: {parallel}");
+        assert_eq!(dec.stats().unknown_platforms.len(), 40);
+    }
+    // One more distinct platform than an Int16 key can number.
+    let mut body = format!("{DETAIL_HEADER}\n");
+    for i in 0..=32_768 {
+        body.push_str(&row(i));
+    }
+    let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+    let err = decode(&mut dec, body.as_bytes(), 1 << 20).unwrap_err();
+    assert_eq!(err.to_string(), "line 32770, column 2: more distinct platform values than a Dictionary(Int16) holds");
+}
+
 fn decode(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Result<usize, ConvertError> {
     let mut batches = Vec::new();
     decode_chunks(dec, body.chunks(chunk), &mut batches)?;
