@@ -111,6 +111,8 @@ pub struct RecordReader {
     /// Whether to split whole, plain records without `csv_core` (see [`fast_record`]); off only
     /// in tests, to compare the two.
     fast: bool,
+    /// Records split by the fast path so far.
+    fast_records: u64,
 }
 
 impl Default for RecordReader {
@@ -138,6 +140,7 @@ impl RecordReader {
             spans: Vec::new(),
             unescaped: Vec::new(),
             fast: true,
+            fast_records: 0,
         }
     }
 
@@ -254,6 +257,7 @@ impl RecordReader {
                     // The record ends with a `\n`, and does not start with one.
                     self.newlines += rec.lines;
                     self.after_cr = false;
+                    self.fast_records += 1;
                     self.emit_fast(consumed, rec.escaped, on_record)?;
                     continue;
                 }
@@ -681,6 +685,38 @@ mod tests {
         assert_eq!(end, Ok(13));
     }
 
+    #[test]
+    fn plain_records_take_the_fast_path_whatever_their_length() {
+        // Fields of every length up to 150 bytes, quoted or not, with doubled quotes, line breaks
+        // inside quotes, and `\n` or `\r\n` line ends: all plain, so none may go to `csv_core`.
+        let mut body = b"h1,h2,h3\n".to_vec();
+        let mut records = 0;
+        for len in 0..150 {
+            let text = "x".repeat(len);
+            let end = if len % 2 == 0 { "\n" } else { "\r\n" };
+            let line = match len % 4 {
+                0 => format!("{text},\"{text}\",{len}{end}"),
+                1 => format!("\"{text}\"\"q\"\"\",,\"a\nb{text}\"{end}"),
+                2 => format!("\"\",\"{text}\r\n{text}\",\"\"{end}"),
+                _ => format!("{text}{text},{text},\"{text},{text}\"{end}"),
+            };
+            body.extend_from_slice(line.as_bytes());
+            records += 1;
+        }
+        let mut rr = RecordReader::new();
+        let mut seen = 0;
+        rr.push(&body, &mut |_r: &Record<'_>| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        // Every record, the header's too.
+        assert_eq!(seen, records + 1);
+        assert_eq!(rr.fast_records, records + 1);
+        let (fast, end) = read_all(&body, 100, 1 << 20, true);
+        assert_eq!((fast, end), read_all(&body, 100, 1 << 20, false));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { cases: 2048, ..Default::default() })]
 
@@ -696,6 +732,21 @@ mod tests {
             let mut body = body;
             // A header line, so that the body is not refused as something other than CSV.
             body.splice(0..0, *b"h,h\n");
+            proptest::prop_assert_eq!(read_all(&body, chunk, max, true), read_all(&body, chunk, max, false));
+        }
+
+        /// The same with long records and fields, as the vendor's are.
+        #[test]
+        fn the_fast_path_says_what_csv_core_says_across_blocks(
+            tokens in proptest::collection::vec(proptest::sample::select(&[
+                "a", "bcdefghijklmnopqrstuvwxyz0123456789", ",", "\"", "\"\"", "\n", "\r", "\r\n",
+                "\",\"", "\"\n", ",\"",
+            ][..]), 0..300),
+            chunk in 1usize..400,
+            max in 1usize..2000,
+        ) {
+            let mut body = b"h,h\n".to_vec();
+            body.extend(tokens.concat().bytes());
             proptest::prop_assert_eq!(read_all(&body, chunk, max, true), read_all(&body, chunk, max, false));
         }
     }
