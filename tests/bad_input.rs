@@ -358,3 +358,36 @@ fn an_unreadable_input_is_named_and_loses_nothing() {
     assert!(last.starts_with(&format!("botevents: reading {}: ", unreadable.display())), "{err}");
     assert_eq!(tree(&dest), before, "the committed files are untouched");
 }
+
+/// A file is mapped into memory and read in chunks of the map, standard input is read: the same
+/// bytes, several chunks long and with a record across every chunk edge, give the same files.
+#[test]
+fn a_file_and_the_same_bytes_on_stdin_give_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = std::fs::read(corpus().join("01-detail-vendor-format.csv")).unwrap();
+    let header_end = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let records = body.split_off(header_end);
+    // About 5 MiB: two chunk edges and a short last chunk.
+    while body.len() < 5 * 1024 * 1024 + 12_345 {
+        body.extend_from_slice(&records);
+    }
+    let file = dir.path().join("detail.csv");
+    std::fs::write(&file, &body).unwrap();
+    let run = |dest: &Path, input: &str, stdin: Stdio| {
+        let out = Command::new(env!("CARGO_BIN_EXE_botevents"))
+            .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
+            .arg("--dest")
+            .arg(dest)
+            .arg(input)
+            .current_dir(dir.path())
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&dir.path().join("mapped"), "detail.csv", Stdio::null());
+    run(&dir.path().join("piped"), "-", Stdio::from(std::fs::File::open(&file).unwrap()));
+    let (mapped, piped) = (tree(&dir.path().join("mapped")), tree(&dir.path().join("piped")));
+    assert!(mapped.keys().any(|k| k.ends_with(".parquet")), "{:?}", mapped.keys());
+    assert_eq!(mapped, piped);
+}

@@ -6,8 +6,10 @@
 //! the other format's file of each day written.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use memmap2::Mmap;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::mpsc;
 
@@ -113,10 +115,14 @@ async fn convert_inner(
     let mut pipeline = Pipeline::new(TableEncoder::new(cfg.table, cfg.write.clone()), cfg.dest.part_size());
     let mut all = DecodeStats::default();
     for input in &cfg.inputs {
-        let reader: Box<dyn Read + Send> = if input == "-" {
-            Box::new(std::io::stdin())
+        let mut chunks = if input == "-" {
+            read_ahead(Box::new(std::io::stdin()))
         } else {
-            Box::new(std::fs::File::open(input).map_err(|source| Error::Input { path: input.clone(), source })?)
+            let file = std::fs::File::open(input).map_err(|source| Error::Input { path: input.clone(), source })?;
+            match map(&file) {
+                Some(map) => map_ahead(map),
+                None => read_ahead(Box::new(file)),
+            }
         };
         let opts = DecodeOptions::default();
         let decoder: Box<dyn BodyDecoder> = match cfg.table {
@@ -124,7 +130,6 @@ async fn convert_inner(
             _ => Box::new(ParallelDetailDecoder::new(ctx.clone(), opts)),
         };
         pipeline.begin(decoder);
-        let mut chunks = read_ahead(reader);
         loop {
             let chunk =
                 chunks.recv().await.transpose().map_err(|source| Error::Input { path: input.clone(), source })?;
@@ -207,6 +212,69 @@ fn read_ahead(mut reader: Box<dyn Read + Send>) -> mpsc::Receiver<std::io::Resul
         }
     });
     rx
+}
+
+/// A regular, non-empty file mapped into memory, read front to back; `None` for anything else
+/// (standard input, pipes, an empty file), or where it cannot be mapped, which is then read.
+fn map(file: &std::fs::File) -> Option<Arc<Mmap>> {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
+    // SAFETY: the map is only read. Like every reader of mapped files (ripgrep, DuckDB, polars),
+    // it relies on the file not being truncated while it is converted: the process would get
+    // SIGBUS. A file that grows is read to the length it had when it was opened.
+    let map = unsafe { Mmap::map(file) }.ok()?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(Arc::new(map))
+}
+
+/// Hands out `map` in chunks of [`DECODE_CHUNK_BYTES`] without copying it, one chunk ahead, as
+/// [`read_ahead`] does for a reader. On Linux a blocking thread faults each chunk's pages in
+/// before it is handed out, off the CPU pool's path; every chunk's pages are released from the
+/// process once its bytes are dropped, so a mapped file adds no more than a few chunks to the
+/// resident memory, whatever its size.
+fn map_ahead(map: Arc<Mmap>) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        let len = map.len();
+        for start in (0..len).step_by(DECODE_CHUNK_BYTES) {
+            let end = (start + DECODE_CHUNK_BYTES).min(len);
+            #[cfg(target_os = "linux")]
+            let _ = map.advise_range(memmap2::Advice::PopulateRead, start, end - start);
+            let chunk = MappedChunk { map: Arc::clone(&map), start, end };
+            if tx.blocking_send(Ok(Bytes::from_owner(chunk))).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Bytes `start..end` of a mapped file.
+struct MappedChunk {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for MappedChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.map[self.start..self.end]
+    }
+}
+
+impl Drop for MappedChunk {
+    fn drop(&mut self) {
+        // The chunk's pages leave the process's resident memory (the page cache keeps them).
+        // SAFETY: the map is private and read-only, so dropping its pages loses nothing: any
+        // later read of them would fault them in again from the file. `start` is page-aligned.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.start, self.end - self.start)
+        };
+    }
 }
 
 async fn write_rejects(cfg: &ConvertConfig, name: &str, input: &str, rejects: &[Reject]) -> Result<String, Error> {
