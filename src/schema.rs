@@ -100,8 +100,9 @@ pub struct ColumnDef {
     /// (free text, times), where a dictionary costs time and space and is abandoned anyway.
     #[serde(default = "enabled_by_default")]
     pub parquet_dictionary: bool,
-    /// Whether Parquet files hold min/max statistics of the column: yes unless it is free text,
-    /// whose range no reader can prune on, and whose comparisons cost a share of the encoding.
+    /// Whether Parquet files hold min/max statistics of the column: yes unless its range spans
+    /// everything in any row group (free text, random ids), so that no reader can prune on it,
+    /// while the comparisons cost a share of the encoding.
     #[serde(default = "enabled_by_default")]
     pub parquet_statistics: bool,
 }
