@@ -94,6 +94,7 @@ struct State {
     rejects: Vec<Reject>,
     /// Distinct platforms seen: the values of every batch's platform dictionary.
     platforms: Platforms,
+    times: time::TimestampParser,
     /// Whether the bytes are known to be UTF-8 without NULs (see [`DetailDecoder::trust_text`]).
     trusted: bool,
 }
@@ -235,6 +236,7 @@ impl State {
             stats: DecodeStats::default(),
             rejects: Vec::new(),
             platforms: Platforms::default(),
+            times: time::TimestampParser::default(),
             trusted: false,
         }
     }
@@ -265,7 +267,7 @@ impl State {
                 }
             }
         }
-        let Some(ts) = time::parse_timestamp(vals[EVENT_TIME]) else {
+        let Some(ts) = self.times.parse(vals[EVENT_TIME]) else {
             let p = map[EVENT_TIME].unwrap_or_default();
             let reason = format!("unparseable timestamp {:?}", truncate(vals[EVENT_TIME], 64));
             reject(&mut self.stats, &mut self.rejects, rec, Some((p, COLUMNS[EVENT_TIME].0)), reason);
