@@ -427,7 +427,8 @@ pub struct ConvertArgs {
     /// Write a machine-readable summary to PATH (or - for stdout).
     #[arg(long)]
     pub summary_json: Option<String>,
-    /// CSV files; - reads standard input.
+    /// CSV files; - reads standard input. Files are mapped into memory: don't truncate one while
+    /// it is converted.
     #[arg(required = true)]
     pub files: Vec<String>,
 }
