@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-/// Microseconds in a day.
-pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The earliest instant a table accepts, 0001-01-01T00:00:00Z: the first day that BigQuery,
 /// Snowflake and DuckDB can all hold (and that an `event_date=` partition can name). The vendor's
@@ -37,6 +36,20 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn day_of_micros(micros: i64) -> NaiveDate {
     let days = micros.div_euclid(MICROS_PER_DAY);
     NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).unwrap_or(NaiveDate::MIN)
+}
+
+/// The runs of one UTC day in `micros`, in order: each day with the range of its positions. Days
+/// are told apart by whole days since the epoch, so a date is made once per run, not per value.
+pub fn day_runs(micros: &[i64]) -> impl Iterator<Item = (NaiveDate, std::ops::Range<usize>)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let first = *micros.get(start)?;
+        let days = first.div_euclid(MICROS_PER_DAY);
+        let len = micros[start..].iter().take_while(|t| t.div_euclid(MICROS_PER_DAY) == days).count();
+        let run = start..start + len;
+        start += len;
+        Some((day_of_micros(first), run))
+    })
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
@@ -304,6 +317,20 @@ mod tests {
             use chrono::Datelike;
             prop_assert_eq!(days_from_civil(i64::from(d.year()), d.month(), d.day()), i64::from(n));
             prop_assert_eq!(day_of_micros(i64::from(n) * MICROS_PER_DAY + 5), d);
+        }
+
+        #[test]
+        fn day_runs_cover_every_value_with_its_day(hours in proptest::collection::vec(-100i64..100, 0..50)) {
+            let micros: Vec<i64> = hours.iter().map(|h| h * 3_600_000_000 + 7).collect();
+            let mut next = 0;
+            for (day, run) in day_runs(&micros) {
+                prop_assert_eq!(run.start, next);
+                prop_assert!(!run.is_empty());
+                prop_assert!(micros[run.clone()].iter().all(|&t| day_of_micros(t) == day));
+                prop_assert!(micros.get(run.end).is_none_or(|&t| day_of_micros(t) != day));
+                next = run.end;
+            }
+            prop_assert_eq!(next, micros.len());
         }
     }
 }

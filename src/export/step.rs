@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::future::Either;
 
-use crate::convert::time::{MICROS_PER_DAY, day_of_micros};
+use crate::convert::time::day_runs;
 use crate::convert::{BodyDecoder, ConvertError};
 use crate::cpu::Task;
 use crate::write::{TableEncoder, WriteError};
@@ -230,22 +230,12 @@ fn count_per_day(b: &RecordBatch, out: &mut BTreeMap<NaiveDate, u64>) {
     };
     let Some(times) = b.column_by_name(time_col) else { return };
     let times = times.as_primitive::<TimestampMicrosecondType>();
-    let counts = count_col.and_then(|c| b.column_by_name(c)).map(|c| c.as_primitive::<Int64Type>().clone());
-    // Runs of one day, told apart by whole days since the epoch; a date per run, not per row.
-    let mut run: Option<(i64, u64)> = None;
-    for (i, &t) in times.values().iter().enumerate() {
-        let days = t.div_euclid(MICROS_PER_DAY);
-        let n = counts.as_ref().map_or(1, |c| c.value(i).max(0) as u64);
-        match &mut run {
-            Some((d, sum)) if *d == days => *sum += n,
-            _ => {
-                if let Some((_, sum)) = run.replace((days, n)) {
-                    *out.entry(day_of_micros(times.value(i - 1))).or_default() += sum;
-                }
-            }
-        }
-    }
-    if let Some((_, sum)) = run {
-        *out.entry(day_of_micros(times.value(times.len() - 1))).or_default() += sum;
+    let counts = count_col.and_then(|c| b.column_by_name(c)).map(|c| c.as_primitive::<Int64Type>());
+    for (day, run) in day_runs(times.values()) {
+        let n = match counts {
+            Some(c) => c.values()[run].iter().map(|&v| v.max(0) as u64).sum(),
+            None => run.len() as u64,
+        };
+        *out.entry(day).or_default() += n;
     }
 }

@@ -14,7 +14,7 @@ use parquet::schema::types::ColumnPath;
 use super::WriteError;
 use super::ipc::IpcFileEncoder;
 use super::parquet_file::ParquetFile;
-use crate::convert::time::{MICROS_PER_DAY, day_of_micros};
+use crate::convert::time::day_runs;
 use crate::schema::Table;
 
 /// Default zstd level: level 1 compresses bot logs within a few percent of level 3 at about
@@ -209,17 +209,7 @@ impl TableEncoder {
     /// Routes a batch's rows to their days' files, keeping their order.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         let times = batch.column(self.time_col).as_primitive::<TimestampMicrosecondType>();
-        let n = batch.num_rows();
-        let values = times.values();
-        let mut start = 0;
-        while start < n {
-            // Whole days since the epoch compare like the dates, and cost a division.
-            let days = values[start].div_euclid(MICROS_PER_DAY);
-            let mut end = start + 1;
-            while end < n && values[end].div_euclid(MICROS_PER_DAY) == days {
-                end += 1;
-            }
-            let day = day_of_micros(values[start]);
+        for (day, run) in day_runs(times.values()) {
             let (table, write_rows) = (self.table, self.opts.write_rows);
             if let Some(prev) = self.last_day.filter(|&p| p != day)
                 && let Some(enc) = self.days.get_mut(&prev)
@@ -229,8 +219,7 @@ impl TableEncoder {
                 writer.flush();
             }
             self.last_day = Some(day);
-            self.day(day)?.push(batch.slice(start, end - start), table, day, write_rows)?;
-            start = end;
+            self.day(day)?.push(batch.slice(run.start, run.len()), table, day, write_rows)?;
         }
         Ok(())
     }
@@ -339,6 +328,7 @@ mod tests {
     use arrow_ipc::reader::FileReader;
 
     use super::*;
+    use crate::convert::time::day_of_micros;
 
     const PLATFORMS: [&str; 4] = ["WEB", "IOS", "ANDROID", "FACEBOOK"];
 
