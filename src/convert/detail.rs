@@ -1,9 +1,7 @@
 //! `customEventDetail` CSV → `custom_event_detail` batches.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-
-use std::collections::HashMap;
 
 use arrow_array::builder::{Int16Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
@@ -39,8 +37,11 @@ const EVENT_TIME: usize = 4;
 const CONVERSATION_ID: usize = 5;
 const MATCHED_TITLE: usize = 6;
 
-/// What decoded detail rows take per byte of CSV: rows, and the text of the string columns with
-/// values of their own (event name, details, user text, conversation id, matched title).
+/// The table's string columns with values of their own (not the account and bot stamped on every
+/// row): event name, details, user text, conversation id, matched title, in [`DecodedSizes`]'s order.
+const SIZED_COLUMNS: [usize; 5] = [2, 4, 5, 7, 8];
+
+/// What decoded detail rows take per byte of CSV: rows, and the text of [`SIZED_COLUMNS`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct DecodedSizes {
     rows: f64,
@@ -56,7 +57,7 @@ impl DecodedSizes {
         }
         for b in batches {
             out.rows += b.num_rows() as f64;
-            for (total, col) in out.bytes.iter_mut().zip([2, 4, 5, 7, 8]) {
+            for (total, col) in out.bytes.iter_mut().zip(SIZED_COLUMNS) {
                 let offsets = b.column(col).as_string::<i32>().value_offsets();
                 *total += (offsets[offsets.len() - 1] - offsets[0]) as f64;
             }

@@ -196,7 +196,6 @@ fn totals_reject_negative_and_non_numeric_counts() {
     );
 }
 
-/// Feeds `body` in chunks of `chunk` bytes and finishes; the first error, or the rows.
 #[test]
 fn many_platforms_keep_their_values_until_the_dictionary_is_full() {
     let row = |i: usize| format!("\"e\",P{i},,,2023-04-19T14:59:16.158Z,\"c\",\n");
@@ -227,6 +226,7 @@ fn many_platforms_keep_their_values_until_the_dictionary_is_full() {
     assert_eq!(err.to_string(), "line 32770, column 2: more distinct platform values than a Dictionary(Int16) holds");
 }
 
+/// Feeds `body` in chunks of `chunk` bytes and finishes; the first error, or the rows.
 fn decode(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Result<usize, ConvertError> {
     let mut batches = Vec::new();
     decode_chunks(dec, body.chunks(chunk), &mut batches)?;
