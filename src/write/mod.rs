@@ -392,4 +392,40 @@ mod tests {
         assert_eq!(w.removed, vec![path(d1, FileFormat::Arrow), path(d2, FileFormat::Parquet)]);
         assert!(objects(&dest).await.is_empty());
     }
+
+    /// The files of a window complete at once; when one cannot be put in place, the error names
+    /// it, no later day changes, and no staged file is left behind.
+    #[tokio::test]
+    async fn a_failed_completion_names_its_file_and_changes_no_later_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = Destination::open(dir.path().to_str().unwrap(), &[]).unwrap();
+        let days = [day("2026-11-20"), day("2026-11-21"), day("2026-11-22")];
+        let commit = |bytes: &'static [u8]| {
+            let w = PartitionWriter::new(dest.clone(), Table::Detail, "123", "bot-1", None, FileFormat::Parquet);
+            w.commit(days.iter().map(|&d| (d, bytes.to_vec(), 1)).collect())
+        };
+        commit(b"old").await.unwrap();
+        let file = |d| dir.path().join(dest.data_path(Table::Detail, d, "123", "bot-1", FileFormat::Parquet).as_ref());
+        // The second day's file cannot be replaced: a folder with something in it stands there.
+        std::fs::remove_file(file(days[1])).unwrap();
+        std::fs::create_dir_all(file(days[1]).join("in-the-way")).unwrap();
+        let err = commit(b"new").await.unwrap_err();
+        let want = dest.data_path(Table::Detail, days[1], "123", "bot-1", FileFormat::Parquet).to_string();
+        assert!(matches!(&err, WriteError::Store { op: "renaming into place", path, .. } if *path == want), "{err:?}");
+        assert_eq!(std::fs::read(file(days[0])).unwrap(), b"new", "the day before the failure is in place");
+        assert_eq!(std::fs::read(file(days[2])).unwrap(), b"old", "the day after it is untouched");
+        let staged: Vec<_> = walk(&dir.path().join("_botevents")).into_iter().filter(|p| p.is_file()).collect();
+        assert!(staged.is_empty(), "{staged:?}");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            out.push(e.path());
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            }
+        }
+        out
+    }
 }
