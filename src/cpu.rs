@@ -51,3 +51,19 @@ where
 {
     spawn(f).await
 }
+
+/// Time spent on the pool by work that no [`Task`] times (it runs on past the task that started
+/// it), added up across threads. Clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct CpuTime(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl CpuTime {
+    pub fn add(&self, d: std::time::Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}

@@ -10,7 +10,7 @@ use futures::future::Either;
 
 use crate::convert::time::day_runs;
 use crate::convert::{BodyDecoder, ConvertError};
-use crate::cpu::Task;
+use crate::cpu::{CpuTime, Task};
 use crate::write::{TableEncoder, WriteError};
 
 pub(crate) enum StepError {
@@ -22,8 +22,8 @@ pub(crate) type StepOk = (Vec<(NaiveDate, Vec<u8>)>, Vec<(NaiveDate, u64)>);
 
 /// Decoded chunks that may wait for the encoder before the next chunk's decoding waits too. With
 /// the chunk being decoded and those being encoded, this bounds the batches in memory; two keep
-/// the decoder ahead of the encoder, so that a core the encoder leaves idle (while its largest
-/// column finishes) always has decoding to do.
+/// the decoder ahead of the encoder, so that a core the encoder leaves idle always has decoding
+/// to do.
 pub const MAX_WAITING_CHUNKS: usize = 2;
 
 /// A decoding task's result: the decoder back, with the batches of its chunk.
@@ -41,7 +41,9 @@ type Encoding = Task<(Duration, Encoded)>;
 /// in exactly the order, that a sequential loop would give it, so the output bytes do not change.
 ///
 /// Memory: the chunk being decoded, at most [`MAX_WAITING_CHUNKS`] chunks of decoded batches
-/// waiting, and the batches being encoded.
+/// waiting, and the batches being encoded: an encoding task hands each Parquet file's batches to
+/// one chain of tasks per column and returns once no column has more than a few batch lists
+/// waiting (`MAX_QUEUED_PER_COLUMN` in `write::parquet_file`).
 pub(crate) struct Pipeline {
     /// The current body's decoder, when no decoding task holds it.
     decoder: Option<Box<dyn BodyDecoder>>,
@@ -56,11 +58,14 @@ pub(crate) struct Pipeline {
     part_bytes: usize,
     /// Time the decoding and encoding tasks took, summed.
     busy: Duration,
+    /// Time the encoder's columns take on the pool past its tasks.
+    columns: CpuTime,
 }
 
 impl Pipeline {
     /// A pipeline into `encoder` that hands out encoded parts of at least `part_bytes`.
     pub(crate) fn new(encoder: TableEncoder, part_bytes: usize) -> Pipeline {
+        let columns = encoder.busy();
         Pipeline {
             decoder: None,
             decoding: None,
@@ -70,6 +75,7 @@ impl Pipeline {
             done: StepOk::default(),
             part_bytes,
             busy: Duration::ZERO,
+            columns,
         }
     }
 
@@ -117,7 +123,7 @@ impl Pipeline {
         debug_assert!(self.decoding.is_none() && self.encoding.is_none() && self.waiting.is_empty());
         let enc = self.encoder.take().expect("no encoding task once settled");
         let (took, r) = timed(move || enc.finish()).await;
-        (r, self.busy + took)
+        (r, self.busy + took + self.columns.get())
     }
 
     /// Waits until every chunk fed has been decoded and encoded.

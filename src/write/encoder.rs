@@ -15,6 +15,7 @@ use super::WriteError;
 use super::ipc::IpcFileEncoder;
 use super::parquet_file::ParquetFile;
 use crate::convert::time::day_runs;
+use crate::cpu::CpuTime;
 use crate::schema::Table;
 
 /// Default zstd level: level 1 compresses bot logs within a few percent of level 3 at about
@@ -159,14 +160,14 @@ impl DayFile {
 
     fn buffered(&mut self) -> usize {
         match self {
-            DayFile::Parquet(w) => w.buffer().len(),
+            DayFile::Parquet(w) => w.buffered(),
             DayFile::Arrow(w) => w.buffered(),
         }
     }
 
     fn take(&mut self) -> Vec<u8> {
         match self {
-            DayFile::Parquet(w) => std::mem::take(w.buffer()),
+            DayFile::Parquet(w) => w.take(),
             DayFile::Arrow(w) => w.take(),
         }
     }
@@ -195,6 +196,8 @@ pub struct TableEncoder {
     props: WriterProperties,
     days: BTreeMap<NaiveDate, DayEncoder>,
     last_day: Option<NaiveDate>,
+    /// Time the Parquet files' columns took to encode on the pool, past the calls that queued it.
+    busy: CpuTime,
 }
 
 impl TableEncoder {
@@ -203,7 +206,7 @@ impl TableEncoder {
         let def = table.def();
         let time_col = def.columns.iter().position(|c| c.name == def.partition.from).unwrap_or_default();
         let props = opts.properties(table);
-        TableEncoder { table, time_col, opts, props, days: BTreeMap::new(), last_day: None }
+        TableEncoder { table, time_col, opts, props, days: BTreeMap::new(), last_day: None, busy: CpuTime::default() }
     }
 
     /// Routes a batch's rows to their days' files, keeping their order.
@@ -227,18 +230,17 @@ impl TableEncoder {
     fn day(&mut self, day: NaiveDate) -> Result<&mut DayEncoder, WriteError> {
         if !self.days.contains_key(&day) {
             let table = self.table;
-            let writer =
-                match self.opts.format {
-                    FileFormat::Parquet => DayFile::Parquet(
-                        ParquetFile::try_new(table.schema(), self.props.clone())
-                            .map_err(|source| WriteError::Encode { table, day, source })?,
-                    ),
-                    FileFormat::Arrow => DayFile::Arrow(
-                        super::ipc::write_options(self.opts.ipc_compression)
-                            .and_then(|opts| IpcFileEncoder::try_new(table.schema(), opts))
-                            .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
-                    ),
-                };
+            let writer = match self.opts.format {
+                FileFormat::Parquet => DayFile::Parquet(
+                    ParquetFile::try_new(table.schema(), self.props.clone(), self.busy.clone())
+                        .map_err(|source| WriteError::Encode { table, day, source })?,
+                ),
+                FileFormat::Arrow => DayFile::Arrow(
+                    super::ipc::write_options(self.opts.ipc_compression)
+                        .and_then(|opts| IpcFileEncoder::try_new(table.schema(), opts))
+                        .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
+                ),
+            };
             self.days.insert(day, DayEncoder { writer, pending: Vec::new(), pending_rows: 0, rows: 0 });
         }
         Ok(self.days.get_mut(&day).expect("inserted above"))
@@ -255,6 +257,13 @@ impl TableEncoder {
             }
         }
         Ok(out)
+    }
+
+    /// Time the Parquet files' columns take to encode on the pool past the calls that queue it
+    /// ([`TableEncoder::drain`] returns before they are done), growing until [`TableEncoder::finish`]
+    /// has returned.
+    pub fn busy(&self) -> CpuTime {
+        self.busy.clone()
     }
 
     /// Rows routed so far.

@@ -1,43 +1,100 @@
-//! One Parquet file encoded in memory with its columns encoded in parallel.
+//! One Parquet file encoded in memory with its columns encoded in parallel, each at its own pace.
 //!
 //! The same file, byte for byte, as `parquet::arrow::ArrowWriter` writes from the same batches:
 //! each column chunk goes through its own `ArrowColumnWriter` in the same sequence of writes, the
 //! row groups close after the same rows, and the chunks are appended to each row group in column
 //! order.
 //!
-//! Writes and row-group closes are queued, and [`ParquetFile::encode`] carries out all that is
-//! queued with one task per column on the rayon pool: each column goes through every queued batch
-//! (and row-group close) on its own, so the columns wait for each other once per call, not once
-//! per batch, and a core done with the small columns is free for other work while the largest
-//! one finishes.
+//! Writes and row-group closes are queued, and [`ParquetFile::encode`] hands what is queued to
+//! one chain of tasks per column on the rayon pool: each column's chain goes through its batches
+//! (and row-group closes) in order, on its own, and does not wait for the other columns, so the
+//! largest column (free text) goes on with the next batches while a core done with the small
+//! columns decodes or encodes other work. The chain that closes the last chunk of a row group
+//! appends the row group to the file, row groups in order.
 //!
-//! Memory: the batches queued, the encoded pages of the row groups in progress, plus the bytes not
-//! yet taken.
+//! Memory: at most [`MAX_QUEUED_PER_COLUMN`] handed-over batch lists waiting for any column
+//! ([`ParquetFile::encode`] waits, doing pool work, until the slowest column is back under it),
+//! the encoded pages of the row groups in progress, the closed chunks of a row group waiting for
+//! its slowest column, plus the bytes not yet taken.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, FieldRef, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use rayon::prelude::*;
+
+use crate::cpu::CpuTime;
+
+/// Batch lists handed over by [`ParquetFile::encode`] that may wait for one column before the
+/// next call waits for that column.
+pub(crate) const MAX_QUEUED_PER_COLUMN: usize = 3;
 
 /// A Parquet file being written into a `Vec<u8>`.
 pub(crate) struct ParquetFile {
     schema: SchemaRef,
-    file: SerializedFileWriter<Vec<u8>>,
     factory: ArrowRowGroupWriterFactory,
-    /// Column writers of the row group in progress, once a batch has been encoded into it.
-    in_progress: Option<Vec<ArrowColumnWriter>>,
-    /// Work not yet carried out: batches to encode into the row group in progress, in order, and
+    shared: Arc<Shared>,
+    /// Work not yet handed to the columns: batches of the row group in progress, in order, and
     /// the batches of each later row group, each group ended by a close but the last.
     queued: Vec<Segment>,
     /// Rows of the row group in progress, the queued ones included.
     rows: usize,
     max_rows: usize,
+    /// Row groups whose column writers were created.
+    row_groups: usize,
+    /// Whether the last row group created is still open (its writers are with the columns).
+    open: bool,
+}
+
+/// What the column chains share with the file.
+struct Shared {
+    /// The file, until it is finished.
+    file: Mutex<Option<SerializedFileWriter<Vec<u8>>>>,
+    columns: Vec<Mutex<Column>>,
+    /// Closed chunks of row groups not yet appended, by row group, and the next to append.
+    closed: Mutex<Closed>,
+    /// Column chains running.
+    running: AtomicUsize,
+    /// The first error of any chain; once set, the chains stop.
+    error: Mutex<Option<ParquetError>>,
+    failed: AtomicBool,
+    /// Time the chains spent encoding, when not run inside a wait of [`ParquetFile`]'s (whose
+    /// caller's time already holds it).
+    busy: CpuTime,
+}
+
+#[derive(Default)]
+struct Closed {
+    next: usize,
+    chunks: BTreeMap<usize, Vec<Option<ArrowColumnChunk>>>,
+}
+
+/// One column's chain.
+#[derive(Default)]
+struct Column {
+    queue: VecDeque<Work>,
+    /// Whether a task of the chain is running (it takes the queue until it is empty).
+    running: bool,
+    /// The writer of the row group in progress, between tasks.
+    writer: Option<ArrowColumnWriter>,
+    /// The row group of `writer`.
+    row_group: usize,
+}
+
+/// Batches for one column: of one row group, with that row group's writer when it starts there.
+struct Work {
+    segment: Arc<Segment>,
+    start: Option<(usize, ArrowColumnWriter)>,
 }
 
 /// Batches of one row group, and whether the row group closes after them.
@@ -47,15 +104,49 @@ struct Segment {
     close: bool,
 }
 
+thread_local! {
+    /// Whether this thread is inside [`wait_until`], so that work it runs meanwhile is not timed
+    /// twice.
+    static WAITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Locks `m`; a chain that panicked holding it poisoned nothing that matters here (its error is
+/// reported, and the file is abandoned).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs pool work (or yields, outside the pool) until `done`.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let was = WAITING.with(|w| w.replace(true));
+    while !done() {
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => {}
+            _ => std::thread::yield_now(),
+        }
+    }
+    WAITING.with(|w| w.set(was));
+}
+
 impl ParquetFile {
-    /// A file of `schema` with `props`; row groups hold at most `props`' maximum row count.
-    pub(crate) fn try_new(schema: SchemaRef, props: WriterProperties) -> Result<ParquetFile> {
+    /// A file of `schema` with `props`; row groups hold at most `props`' maximum row count. The
+    /// time its columns take to encode is added to `busy`.
+    pub(crate) fn try_new(schema: SchemaRef, props: WriterProperties, busy: CpuTime) -> Result<ParquetFile> {
         let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
         // ArrowWriter sets up the file exactly as it would write it (the Arrow schema in the
         // metadata, the Parquet schema), then hands over its lower-level parts.
         let (file, factory) =
             ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))?.into_serialized_writer()?;
-        Ok(ParquetFile { schema, file, factory, in_progress: None, queued: Vec::new(), rows: 0, max_rows })
+        let shared = Arc::new(Shared {
+            file: Mutex::new(Some(file)),
+            columns: schema.fields().iter().map(|_| Mutex::default()).collect(),
+            closed: Mutex::default(),
+            running: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            busy,
+        });
+        Ok(ParquetFile { schema, factory, shared, queued: Vec::new(), rows: 0, max_rows, row_groups: 0, open: false })
     }
 
     /// Queues `batch`, closing row groups as they fill.
@@ -94,93 +185,202 @@ impl ParquetFile {
         self.rows = 0;
     }
 
-    /// Carries out the queued work: one task per column on the rayon pool, the largest columns
-    /// first, each writing every queued batch and closing its chunk where a row group ends. The
-    /// row groups closed are then appended to the file, in order.
+    /// Hands the queued work to the column chains, starting those that are not running, the
+    /// largest columns first, and waits (doing pool work) until no column has more than
+    /// [`MAX_QUEUED_PER_COLUMN`] batch lists waiting. Returns the first error of any chain.
     pub(crate) fn encode(&mut self) -> Result<()> {
+        self.error()?;
         let segments = std::mem::take(&mut self.queued);
         if segments.is_empty() {
             return Ok(());
         }
-        let width = self.schema.fields().len();
-        // Writers for each segment, transposed to one list per column: the row group in
-        // progress goes on; every later segment starts a row group of its own.
-        let first_index = self.file.flushed_row_groups().len();
-        let mut columns: Vec<Vec<ArrowColumnWriter>> = (0..width).map(|_| Vec::new()).collect();
-        for index in first_index..first_index + segments.len() {
-            let writers = match self.in_progress.take() {
-                Some(w) => w,
-                None => self.factory.create_column_writers(index)?,
-            };
-            for (list, w) in columns.iter_mut().zip(writers) {
-                list.push(w);
-            }
-        }
-        let mut weights = vec![0usize; width];
+        let mut weights = vec![0usize; self.schema.fields().len()];
         for b in segments.iter().flat_map(|s| &s.batches) {
             for (w, c) in weights.iter_mut().zip(b.columns()) {
                 *w += encoding_weight(c);
             }
         }
-        let mut work: Vec<(usize, Vec<ArrowColumnWriter>)> = columns.into_iter().enumerate().collect();
-        work.sort_by_key(|(c, _)| std::cmp::Reverse(weights[*c]));
-        // Largest first: the pool starts on them at once, and the small ones fill in around them.
-        let schema = &self.schema;
-        let segments = &segments;
-        let mut done: Vec<(usize, Vec<ArrowColumnChunk>, Option<ArrowColumnWriter>)> = work
-            .into_par_iter()
-            .with_max_len(1)
-            .map(|(c, writers)| {
-                let field = &schema.fields()[c];
-                let mut chunks = Vec::new();
-                let mut open = None;
-                for (mut w, seg) in writers.into_iter().zip(segments) {
-                    for b in &seg.batches {
-                        for leaf in compute_leaves(field, b.column(c))? {
-                            w.write(&leaf)?;
-                        }
-                    }
-                    if seg.close {
-                        chunks.push(w.close()?);
-                    } else {
-                        open = Some(w);
-                    }
-                }
-                Ok((c, chunks, open))
-            })
-            .collect::<Result<_>>()?;
-        done.sort_by_key(|(c, _, _)| *c);
-        let closed = segments.iter().filter(|s| s.close).count();
-        let mut per_column: Vec<std::vec::IntoIter<ArrowColumnChunk>> = Vec::with_capacity(width);
-        let mut open = Vec::with_capacity(width);
-        for (_, chunks, w) in done {
-            per_column.push(chunks.into_iter());
-            open.extend(w);
-        }
-        for _ in 0..closed {
-            let mut row_group = self.file.next_row_group()?;
-            for chunks in &mut per_column {
-                chunks.next().expect("one chunk per closed row group").append_to_row_group(&mut row_group)?;
+        for segment in segments {
+            // The row group in progress goes on; every later segment starts a row group of its own.
+            let mut writers = if self.open {
+                None
+            } else {
+                self.row_groups += 1;
+                Some(self.factory.create_column_writers(self.row_groups - 1)?.into_iter())
+            };
+            self.open = !segment.close;
+            let segment = Arc::new(segment);
+            for column in &self.shared.columns {
+                let start = writers.as_mut().map(|w| (self.row_groups - 1, w.next().expect("a writer per column")));
+                lock(column).queue.push_back(Work { segment: Arc::clone(&segment), start });
             }
-            row_group.close()?;
         }
-        if !open.is_empty() {
-            self.in_progress = Some(open);
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by_key(|&c| std::cmp::Reverse(weights[c]));
+        for c in order {
+            let start = {
+                let mut column = lock(&self.shared.columns[c]);
+                let start = !column.running;
+                column.running = true;
+                start
+            };
+            if start {
+                self.shared.running.fetch_add(1, Ordering::SeqCst);
+                let (shared, field) = (Arc::clone(&self.shared), self.schema.fields()[c].clone());
+                rayon::spawn(move || shared.run(c, &field));
+            }
         }
-        Ok(())
+        let shared = &self.shared;
+        wait_until(|| {
+            shared.failed.load(Ordering::SeqCst)
+                || shared.columns.iter().all(|c| lock(c).queue.len() <= MAX_QUEUED_PER_COLUMN)
+        });
+        self.error()
     }
 
-    /// The file's bytes written so far and not yet taken (after [`ParquetFile::encode`]).
-    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
-        self.file.inner_mut()
+    fn error(&self) -> Result<()> {
+        if !self.shared.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        Err(match lock(&self.shared.error).take() {
+            Some(e) => e,
+            None => ParquetError::General("a column of this file failed to encode earlier".into()),
+        })
     }
 
-    /// Closes the file: its last row group and the footer. Returns the bytes not yet taken.
+    /// Bytes of the file appended so far and not yet taken.
+    pub(crate) fn buffered(&self) -> usize {
+        lock(&self.shared.file).as_ref().map_or(0, |f| f.inner().len())
+    }
+
+    /// Takes the bytes appended so far.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        lock(&self.shared.file).as_mut().map(|f| std::mem::take(f.inner_mut())).unwrap_or_default()
+    }
+
+    /// Closes the file: its last row group and the footer, once every column is done. Returns
+    /// the bytes not yet taken.
     pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
         self.flush();
         self.encode()?;
-        self.file.into_inner()
+        let shared = Arc::clone(&self.shared);
+        wait_until(|| shared.running.load(Ordering::SeqCst) == 0);
+        self.error()?;
+        let file = lock(&shared.file).take().ok_or_else(|| ParquetError::General("the file was finished".into()))?;
+        file.into_inner()
     }
+}
+
+impl Drop for ParquetFile {
+    /// A file dropped before it is finished (the run failed): its chains stop at their next batch
+    /// list.
+    fn drop(&mut self) {
+        self.shared.failed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    /// One task of column `c`'s chain: takes its queue, in order, until it is empty.
+    fn run(&self, c: usize, field: &FieldRef) {
+        let started = Instant::now();
+        let nested = WAITING.with(Cell::get);
+        while let Some((work, writer, row_group)) = self.next_work(c) {
+            // A panic (a bug) fails the file, as it would have failed the caller, instead of
+            // aborting the process from a pool thread.
+            let encoded = catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, writer)));
+            match encoded {
+                Ok(Ok(Ok(chunk))) => self.closed(row_group, c, chunk),
+                Ok(Ok(Err(writer))) => lock(&self.columns[c]).writer = Some(writer),
+                Ok(Err(e)) => self.fail(e),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned());
+                    self.fail(ParquetError::General(format!(
+                        "encoding column {} panicked: {}",
+                        field.name(),
+                        what.unwrap_or_else(|| "no message".into())
+                    )));
+                }
+            }
+        }
+        if !nested {
+            self.busy.add(started.elapsed());
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Column `c`'s next batch list with its writer and row group, or `None` (the chain ends) when
+    /// the queue is empty or a chain failed.
+    fn next_work(&self, c: usize) -> Option<(Work, ArrowColumnWriter, usize)> {
+        let mut column = lock(&self.columns[c]);
+        let work = if self.failed.load(Ordering::SeqCst) { None } else { column.queue.pop_front() };
+        let Some(mut work) = work else {
+            column.queue.clear();
+            column.running = false;
+            return None;
+        };
+        let writer = match work.start.take() {
+            Some((row_group, writer)) => {
+                column.row_group = row_group;
+                writer
+            }
+            None => column.writer.take().expect("the writer of the row group in progress"),
+        };
+        Some((work, writer, column.row_group))
+    }
+
+    fn fail(&self, e: ParquetError) {
+        lock(&self.error).get_or_insert(e);
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// Keeps column `c`'s chunk of `row_group`, and appends every row group that is complete, in
+    /// order.
+    fn closed(&self, row_group: usize, c: usize, chunk: ArrowColumnChunk) {
+        let width = self.columns.len();
+        let mut closed = lock(&self.closed);
+        closed.chunks.entry(row_group).or_insert_with(|| (0..width).map(|_| None).collect())[c] = Some(chunk);
+        loop {
+            let next = closed.next;
+            if !closed.chunks.get(&next).is_some_and(|chunks| chunks.iter().all(Option::is_some)) {
+                return;
+            }
+            let chunks = closed.chunks.remove(&next).expect("complete above");
+            closed.next += 1;
+            if let Err(e) = self.append(chunks.into_iter().flatten()) {
+                return self.fail(e);
+            }
+        }
+    }
+
+    fn append(&self, chunks: impl Iterator<Item = ArrowColumnChunk>) -> Result<()> {
+        let mut file = lock(&self.file);
+        let file = file.as_mut().ok_or_else(|| ParquetError::General("the file was finished".into()))?;
+        let mut row_group = file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
+    }
+}
+
+/// Writes column `c` of `segment`'s batches with `writer`: its chunk when the segment closes the
+/// row group, the writer back otherwise.
+fn encode_column(
+    field: &FieldRef,
+    c: usize,
+    segment: &Segment,
+    mut writer: ArrowColumnWriter,
+) -> Result<std::result::Result<ArrowColumnChunk, ArrowColumnWriter>> {
+    for b in &segment.batches {
+        for leaf in compute_leaves(field, b.column(c))? {
+            writer.write(&leaf)?;
+        }
+    }
+    if segment.close { writer.close().map(Ok) } else { Ok(Err(writer)) }
 }
 
 /// Roughly how long a column takes to encode: the bytes of its values.
@@ -202,6 +402,8 @@ mod tests {
     use arrow_array::builder::StringDictionaryBuilder;
     use arrow_array::types::Int16Type;
     use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use std::time::Duration;
+
     use arrow_schema::{DataType, Field, Schema};
     use parquet::basic::{Compression, ZstdLevel};
 
@@ -222,26 +424,35 @@ mod tests {
         RecordBatch::try_new(schema.clone(), columns).unwrap()
     }
 
-    #[test]
-    fn the_file_is_the_one_arrow_writer_writes() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+    fn test_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("platform", DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)), false),
             Field::new("text", DataType::Utf8, true),
             Field::new("n", DataType::Int64, false),
-        ]));
-        let props = WriterProperties::builder()
+        ]))
+    }
+
+    fn test_props() -> WriterProperties {
+        WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
             .set_max_row_group_row_count(Some(1000))
             .set_data_page_row_count_limit(300)
             .set_write_batch_size(128)
             .set_column_dictionary_enabled("n".into(), false)
-            .build();
-        let sizes = [1, 999, 5, 1000, 2500, 17, 0, 3];
-        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.clone())).unwrap();
-        let mut file = ParquetFile::try_new(schema.clone(), props).unwrap();
+            .build()
+    }
+
+    /// Writes batches of `sizes` rows (closing a row group after the fourth), handing the work to
+    /// the columns after the writes that `encode_after` picks and taking the bytes then; returns
+    /// the file and what `ArrowWriter` writes from the same batches.
+    fn both_files(sizes: &[usize], encode_after: impl Fn(usize) -> bool) -> (Vec<u8>, Vec<u8>, usize) {
+        let schema = test_schema();
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(test_props())).unwrap();
+        let busy = CpuTime::default();
+        let mut file = ParquetFile::try_new(schema.clone(), test_props(), busy.clone()).unwrap();
         let mut bytes = Vec::new();
         let mut start = 0;
-        for (i, n) in sizes.into_iter().enumerate() {
+        for (i, &n) in sizes.iter().enumerate() {
             let b = batch(&schema, start, n);
             start += n;
             reference.write(&b).unwrap();
@@ -251,19 +462,59 @@ mod tests {
                 file.flush();
             }
             assert_eq!(file.in_progress_rows(), reference.in_progress_rows());
-            // Bytes taken while the file is written are the same as bytes taken at the end, and
-            // the work may be carried out after any number of writes.
-            if i % 3 != 1 {
+            if encode_after(i) {
                 file.encode().unwrap();
-                bytes.append(file.buffer());
+                bytes.append(&mut file.take());
             }
         }
         bytes.extend(file.finish().unwrap());
-        let want = reference.into_inner().unwrap();
-        assert!(bytes == want, "{} bytes, ArrowWriter wrote {}", bytes.len(), want.len());
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(bytes), 4096).unwrap();
-        let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
-        assert_eq!(rows, start);
+        assert!(start == 0 || busy.get() > Duration::ZERO, "the columns' time is counted");
+        (bytes, reference.into_inner().unwrap(), start)
+    }
+
+    #[test]
+    fn the_file_is_the_one_arrow_writer_writes() {
+        let sizes = [1, 999, 5, 1000, 2500, 17, 0, 3, 4000, 1, 1200];
+        // Bytes taken while the file is written are the same as bytes taken at the end, and the
+        // work may be handed over after any number of writes: after every one (the columns then
+        // fall behind each other by several batch lists), some, or none.
+        let patterns: [&dyn Fn(usize) -> bool; 3] = [&|_| true, &|i| i % 3 != 1, &|_| false];
+        for encode_after in patterns {
+            let (bytes, want, rows) = both_files(&sizes, encode_after);
+            assert!(bytes == want, "{} bytes, ArrowWriter wrote {}", bytes.len(), want.len());
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(bytes), 4096)
+                    .unwrap();
+            let read: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+            assert_eq!(read, rows);
+        }
+    }
+
+    #[test]
+    fn a_column_that_fails_fails_the_file_with_its_error() {
+        let schema = test_schema();
+        let mut file = ParquetFile::try_new(schema.clone(), test_props(), CpuTime::default()).unwrap();
+        file.write(&batch(&schema, 0, 10));
+        file.encode().unwrap();
+        // A batch whose `n` column is text: that column's writer refuses it.
+        let wrong_schema = Arc::new(Schema::new(vec![
+            schema.field(0).clone(),
+            schema.field(1).clone(),
+            Field::new("n", DataType::Utf8, false),
+        ]));
+        let good = batch(&schema, 10, 10);
+        let wrong = RecordBatch::try_new(
+            wrong_schema,
+            vec![good.column(0).clone(), good.column(1).clone(), Arc::new(StringArray::from(vec!["x"; 10]))],
+        )
+        .unwrap();
+        file.write(&wrong);
+        file.write(&batch(&schema, 20, 10));
+        // The columns may not have got to it when `encode` returns; `finish` waits for them.
+        let e = match file.encode() {
+            Err(e) => e.to_string(),
+            Ok(()) => file.finish().expect_err("the failed column fails the file").to_string(),
+        };
+        assert!(e.contains("Field 'n' has type Int64, array has type Utf8"), "{e}");
     }
 }
