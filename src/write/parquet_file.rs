@@ -21,8 +21,8 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -71,6 +71,8 @@ struct Shared {
     /// Time the chains spent encoding, when not run inside a wait of [`ParquetFile`]'s (whose
     /// caller's time already holds it).
     busy: CpuTime,
+    /// Signalled (with its lock taken) each time a chain has done a batch list or ended.
+    progress: (Mutex<()>, Condvar),
 }
 
 #[derive(Default)]
@@ -116,17 +118,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs pool work (or yields, outside the pool) until `done`.
-fn wait_until(mut done: impl FnMut() -> bool) {
-    let was = WAITING.with(|w| w.replace(true));
-    while !done() {
-        match rayon::yield_now() {
-            Some(rayon::Yield::Executed) => {}
-            _ => std::thread::yield_now(),
-        }
-    }
-    WAITING.with(|w| w.set(was));
-}
+/// How long [`Shared::wait_until`] sleeps at most before it looks for pool work again.
+const WAIT_SLICE: Duration = Duration::from_micros(200);
 
 impl ParquetFile {
     /// A file of `schema` with `props`; row groups hold at most `props`' maximum row count. The
@@ -145,6 +138,7 @@ impl ParquetFile {
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
             busy,
+            progress: (Mutex::new(()), Condvar::new()),
         });
         Ok(ParquetFile { schema, factory, shared, queued: Vec::new(), rows: 0, max_rows, row_groups: 0, open: false })
     }
@@ -231,7 +225,7 @@ impl ParquetFile {
             }
         }
         let shared = &self.shared;
-        wait_until(|| {
+        shared.wait_until(|| {
             shared.failed.load(Ordering::SeqCst)
                 || shared.columns.iter().all(|c| lock(c).queue.len() <= MAX_QUEUED_PER_COLUMN)
         });
@@ -264,7 +258,7 @@ impl ParquetFile {
         self.flush();
         self.encode()?;
         let shared = Arc::clone(&self.shared);
-        wait_until(|| shared.running.load(Ordering::SeqCst) == 0);
+        shared.wait_until(|| shared.running.load(Ordering::SeqCst) == 0);
         self.error()?;
         let file = lock(&shared.file).take().ok_or_else(|| ParquetError::General("the file was finished".into()))?;
         file.into_inner()
@@ -280,11 +274,41 @@ impl Drop for ParquetFile {
 }
 
 impl Shared {
+    /// Runs pool work until `done`; with none to run, sleeps until a chain makes progress (or a
+    /// short while, to look for pool work again), rather than spin.
+    fn wait_until(&self, mut done: impl FnMut() -> bool) {
+        let was = WAITING.with(|w| w.replace(true));
+        loop {
+            if done() {
+                break;
+            }
+            if let Some(rayon::Yield::Executed) = rayon::yield_now() {
+                continue;
+            }
+            let (lock_, signal) = &self.progress;
+            let guard = lock(lock_);
+            // Checked with the lock taken: a chain signals only with it, so no signal is missed.
+            if done() {
+                break;
+            }
+            drop(signal.wait_timeout(guard, WAIT_SLICE));
+        }
+        WAITING.with(|w| w.set(was));
+    }
+
+    /// Wakes the waits: a chain did a batch list, or ended.
+    fn progressed(&self) {
+        let _guard = lock(&self.progress.0);
+        self.progress.1.notify_all();
+    }
+
     /// One task of column `c`'s chain: takes its queue, in order, until it is empty.
     fn run(&self, c: usize, field: &FieldRef) {
         let started = Instant::now();
         let nested = WAITING.with(Cell::get);
         while let Some((work, writer, row_group)) = self.next_work(c) {
+            // The queue is one shorter: a wait for room may end.
+            self.progressed();
             // A panic (a bug) fails the file, as it would have failed the caller, instead of
             // aborting the process from a pool thread.
             let encoded = catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, writer)));
@@ -309,6 +333,7 @@ impl Shared {
             self.busy.add(started.elapsed());
         }
         self.running.fetch_sub(1, Ordering::SeqCst);
+        self.progressed();
     }
 
     /// Column `c`'s next batch list with its writer and row group, or `None` (the chain ends) when
@@ -334,6 +359,7 @@ impl Shared {
     fn fail(&self, e: ParquetError) {
         lock(&self.error).get_or_insert(e);
         self.failed.store(true, Ordering::SeqCst);
+        self.progressed();
     }
 
     /// Keeps column `c`'s chunk of `row_group`, and appends every row group that is complete, in
