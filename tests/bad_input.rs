@@ -359,6 +359,62 @@ fn an_unreadable_input_is_named_and_loses_nothing() {
     assert_eq!(tree(&dest), before, "the committed files are untouched");
 }
 
+/// An upload that fails while a file is converted (the folder of its staged file cannot be made)
+/// is named in the error, and the files committed before are untouched.
+#[test]
+fn a_failed_upload_is_named_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("lake");
+    let run = |input: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_botevents"))
+            .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
+            .arg("--dest")
+            .arg(&dest)
+            .arg(input)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let first = run(&corpus().join("01-detail-vendor-format.csv"));
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = tree(&dest);
+    // Staged files go to _botevents/tmp/<account>@<bot>/: a file there is in their way.
+    let staging = dest.join("_botevents").join("tmp").join(format!("{ACCOUNT}@{BOT}"));
+    if staging.is_dir() {
+        std::fs::remove_dir_all(&staging).unwrap();
+    }
+    std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
+    std::fs::write(&staging, b"in the way").unwrap();
+    // 150,000 rows of one day whose text hardly compresses: row groups (64 Ki rows) of more than
+    // one upload part (1 MiB) close while the file is converted, so parts are uploaded before
+    // the end.
+    let mut csv =
+        String::from("eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..150_000u64 {
+        let mut text = String::new();
+        for _ in 0..4 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            text.push_str(&format!("{:016x}", x));
+        }
+        let (ms, s) = (999 - i % 1000, 59 - (i / 1000) % 60);
+        csv.push_str(&format!("\"e\",WEB,\"d\",\"{text}\",2023-04-19T12:{s:02}:{s:02}.{ms:03}Z,\"c{i}\",\n"));
+    }
+    let input = dir.path().join("detail.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = run(&input);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("botevents: writing failed: uploading _botevents/tmp/"), "{err}");
+    assert!(last.contains(&format!("_botevents/tmp/{ACCOUNT}@{BOT}/")), "{err}");
+    let mut after = tree(&dest);
+    after.retain(|path, _| !path.starts_with("_botevents/tmp"));
+    let mut want = before;
+    want.retain(|path, _| !path.starts_with("_botevents/tmp"));
+    assert_eq!(after, want, "the committed files are untouched");
+}
+
 /// A file is mapped into memory and read in chunks of the map, standard input is read: the same
 /// bytes, several chunks long and with a record across every chunk edge, give the same files.
 #[test]

@@ -130,18 +130,23 @@ async fn convert_inner(
             _ => Box::new(ParallelDetailDecoder::new(ctx.clone(), opts)),
         };
         pipeline.begin(decoder);
+        // Encoded parts not uploaded yet: each chunk's parts are uploaded while the next chunk is
+        // fed, so that writing them out does not hold up decoding.
+        let mut ready = Vec::new();
         loop {
             let chunk =
                 chunks.recv().await.transpose().map_err(|source| Error::Input { path: input.clone(), source })?;
             let last = chunk.is_none();
             let chunk = chunk.unwrap_or_default();
             summary.bytes_received += chunk.len() as u64;
-            let (parts, _) = pipeline.feed(chunk, last).await.map_err(|e| match e {
+            let (fed, uploaded) = tokio::join!(pipeline.feed(chunk, last), writer.upload(std::mem::take(&mut ready)));
+            uploaded?;
+            (ready, _) = fed.map_err(|e| match e {
                 StepError::Convert(source) => Error::Convert { context: input.clone(), source },
                 StepError::Write(w) => Error::Write(w),
             })?;
-            writer.upload(parts).await?;
             if last {
+                writer.upload(ready).await?;
                 break;
             }
         }
