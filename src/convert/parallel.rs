@@ -1,14 +1,17 @@
 //! One detail body decoded on every core: pieces of whole records decoded at once, kept in order.
 //!
-//! Where records end is guessed by a scan of quote parity (with `memchr`: no work per byte in
-//! Rust): in well-formed CSV, a `\n` preceded by an even number of quotes since a record start
-//! ends a record. The guess is then checked, not trusted. Each piece is decoded by a decoder of
-//! its own that starts where a record is known to start, so it decodes exactly what a single
-//! decoder would there, and it must end exactly at the end of a record. A piece that does not (a
-//! stray quote inside an unquoted field, which CSV keeps as a character, upsets the parity) is
-//! decoded again, with everything after it, by one sequential decoder, which then takes the rest
-//! of the body. So any body in any chunking gives exactly the rows, counters, rejects and errors
-//! of a [`DetailDecoder`] fed the same bytes.
+//! Where records end is guessed: just past the first `\n` after every [`DEFAULT_PIECE_BYTES`] or
+//! so, found with `memchr`, so the bytes between are first read by the pieces' own decoders, on
+//! every core. The guess is then checked, not trusted. Each piece is decoded by a decoder of its
+//! own, and the first piece starts where a record is known to start. A piece that starts at a
+//! record start decodes exactly what a single decoder would there, and if it also ends exactly at
+//! the end of a record, the next piece starts at a record start too. A piece that does not (its
+//! `\n` was inside a quoted field) is decoded again, with the rest of the push, in pieces cut by a
+//! scan of quote parity: in well-formed CSV, a `\n` preceded by an even number of quotes since a
+//! record start ends a record. When that fails too (a stray quote inside an unquoted field, which
+//! CSV keeps as a character, upsets the parity), one sequential decoder takes the rest of the
+//! body. So any body in any chunking gives exactly the rows, counters, rejects and errors of a
+//! [`DetailDecoder`] fed the same bytes.
 //!
 //! A piece's fields are checked for UTF-8 and NUL bytes once for the whole piece, and one by one
 //! only when the piece fails that check, to name the field.
@@ -55,6 +58,18 @@ pub struct ParallelDetailDecoder {
     /// What the last push's pieces decoded to per byte: each piece's decoder reserves its
     /// builders from it.
     sizes: Option<DecodedSizes>,
+    splits: Splits,
+}
+
+/// How the pushes were split.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Splits {
+    /// Pieces decoded, the wasted ones included.
+    pub pieces: u64,
+    /// Pushes where a guessed end fell inside a quoted field, split again by quote parity.
+    pub missed: u64,
+    /// Times the rest of the body went to one sequential decoder.
+    pub sequential: u64,
 }
 
 enum Mode {
@@ -98,7 +113,13 @@ impl ParallelDetailDecoder {
             rejects: Vec::new(),
             stats: DecodeStats::default(),
             sizes: None,
+            splits: Splits::default(),
         }
+    }
+
+    /// How the pushes so far were split.
+    pub fn splits(&self) -> &Splits {
+        &self.splits
     }
 
     fn push_inner(&mut self, data: &[u8]) -> Result<(), ConvertError> {
@@ -133,32 +154,57 @@ impl ParallelDetailDecoder {
     }
 
     fn push_pieces(&mut self, data: &[u8]) -> Result<(), ConvertError> {
+        // First at guessed record ends: no pass over the data before the pieces' own.
+        let Some(at) = self.decode_pieces(data, &guessed_ends(data, self.piece_bytes))? else {
+            return Ok(());
+        };
+        // A guess fell inside a quoted field. From the start of the piece that ended there (a
+        // record start, with `carry` before it when it is the first), split by quote parity.
+        self.splits.missed += 1;
+        let rest = &data[at..];
         let odd = memchr::memchr_iter(b'"', &self.carry).count() % 2 == 1;
-        let ends = record_ends(data, odd, self.piece_bytes);
+        let Some(at) = self.decode_pieces(rest, &record_ends(rest, odd, self.piece_bytes))? else {
+            return Ok(());
+        };
+        // The parity was upset too (a stray quote inside an unquoted field, which CSV keeps as a
+        // character): one sequential decoder takes the rest of the body.
+        self.splits.sequential += 1;
+        let carry = std::mem::take(&mut self.carry);
+        self.decode_rest(&[&carry, &rest[at..]])
+    }
+
+    /// Decodes `carry` and `data` up to the last of `ends`, in pieces cut at `ends`, in parallel,
+    /// and keeps the rest of `data` as the next `carry`. When a piece does not end at the end of a
+    /// record (an end was wrong), keeps what came before it and returns where it starts in `data`
+    /// (0 for the first piece, which keeps `carry` before it).
+    fn decode_pieces(&mut self, data: &[u8], ends: &[usize]) -> Result<Option<usize>, ConvertError> {
         let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
             self.carry.extend_from_slice(data);
             if self.carry.len() > MAX_CARRY_BYTES {
+                self.splits.sequential += 1;
                 let carry = std::mem::take(&mut self.carry);
-                return self.decode_rest(&[&carry]);
+                self.decode_rest(&[&carry])?;
             }
-            return Ok(());
+            return Ok(None);
         };
-        let mut head = std::mem::take(&mut self.carry);
+        let mut head = self.carry.clone();
         head.extend_from_slice(&data[..first]);
         let mut pieces: Vec<&[u8]> = vec![&head];
         pieces.extend(ends.windows(2).map(|w| &data[w[0]..w[1]]));
         let (main, sizes) = (&self.main, self.sizes.as_ref());
         let decoded: Vec<Result<Piece, ConvertError>> =
             pieces.par_iter().map(|p| decode_piece(main, p, sizes)).collect();
+        self.splits.pieces += pieces.len() as u64;
         let ready = self.ready.len();
         for (i, piece) in decoded.into_iter().enumerate() {
             // Every piece before this one ended at a record end: this one was decoded from a
             // record start, exactly as a single decoder would have, errors included.
             let piece = piece.map_err(|e| e.shift_lines(self.lines))?;
             if !piece.whole {
-                let mut rest = pieces[i..].to_vec();
-                rest.push(&data[last..]);
-                return self.decode_rest(&rest);
+                return Ok(Some(if i == 0 { 0 } else { ends[i - 1] }));
+            }
+            if i == 0 {
+                self.carry.clear();
             }
             self.ready.extend(piece.batches);
             self.pieces.add(&piece.stats);
@@ -170,7 +216,7 @@ impl ParallelDetailDecoder {
         self.carry = data[last..].to_vec();
         let batches = self.ready.make_contiguous();
         self.sizes = Some(DecodedSizes::of(&batches[ready..], head.len() + last - first));
-        Ok(())
+        Ok(None)
     }
 
     /// Hands the rest of the body, starting with `parts` (the first at a record start), to one
@@ -217,6 +263,28 @@ fn decode_piece(main: &DetailDecoder, piece: &[u8], sizes: Option<&DecodedSizes>
     let lines = dec.lines_consumed();
     let (batches, stats, rejects) = dec.into_piece()?;
     Ok(Piece { batches, stats, rejects, lines, whole })
+}
+
+/// Guessed ends of records in `data`, for pieces of at least `step` bytes: the positions just
+/// past the first `\n`, past the first `\n` at least `step` bytes after each, and past the last
+/// `\n`. One `memchr` per end, so the bytes between are not read: a `\n` inside a quoted field
+/// is rare, and its piece then fails to end at a record end.
+fn guessed_ends(data: &[u8], step: usize) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while let Some(k) = memchr::memchr(b'\n', &data[at..]) {
+        ends.push(at + k + 1);
+        at = (at + k + 1).saturating_add(step);
+        if at >= data.len() {
+            break;
+        }
+    }
+    if let Some(k) = memchr::memrchr(b'\n', data)
+        && ends.last().is_some_and(|&e| k + 1 > e)
+    {
+        ends.push(k + 1);
+    }
+    ends
 }
 
 /// Likely ends of records in `data` (the positions just past a `\n` outside quotes, by quote
@@ -343,5 +411,16 @@ mod tests {
         // After an odd number of quotes, the first `\n` is inside a field.
         assert_eq!(record_ends(b"x\nz\"\n\n", true, usize::MAX), vec![5, 6]);
         assert!(record_ends(b"no end", false, 1).is_empty());
+    }
+
+    #[test]
+    fn guessed_ends_follow_line_breaks_only() {
+        let data = b"a,\"x\ny\"\nb,c\n\"\"\"q\n\",d\ne";
+        // The first `\n` (inside the quoted field: a wrong guess, for the pieces to find out), the
+        // first one at least `step` bytes on, and the last one.
+        assert_eq!(guessed_ends(data, usize::MAX), vec![5, 21]);
+        assert_eq!(guessed_ends(data, 0), vec![5, 8, 12, 17, 21]);
+        assert_eq!(guessed_ends(data, 4), vec![5, 12, 17, 21]);
+        assert!(guessed_ends(b"no end", 1).is_empty());
     }
 }

@@ -518,10 +518,31 @@ fn parallel_decoding_of_a_large_body_uses_pieces_and_keeps_lines() {
         body.extend_from_slice(format!("\"e{i}\",SMS,\"a\nb\",\"c\",{time},\"x\",\n").as_bytes());
     }
     let want = outcome(&mut DetailDecoder::new(ctx(), DecodeOptions::default()), &body, body.len());
-    let got =
-        outcome(&mut ParallelDetailDecoder::with_piece_bytes(ctx(), DecodeOptions::default(), 4096), &body, 65536);
+    let mut dec = ParallelDetailDecoder::with_piece_bytes(ctx(), DecodeOptions::default(), 4096);
+    let got = outcome(&mut dec, &body, 65536);
     assert_eq!(got, want);
     let (rows, _, rejects) = got.unwrap();
     assert_eq!(rows.len(), n - 1);
     assert_eq!(rejects.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2 + 2 * (n as u64 - 3)]);
+    // Half the line breaks are inside quotes: guessed ends fall inside fields, and the pushes
+    // where they do are split again by quote parity, still in pieces.
+    let splits = dec.splits();
+    assert!(splits.pieces > 50, "{splits:?}");
+    assert!(splits.missed > 0, "{splits:?}");
+    assert_eq!(splits.sequential, 0, "{splits:?}");
+}
+
+#[test]
+fn plain_records_are_split_at_guessed_ends() {
+    let mut body = DETAIL_HEADER.as_bytes().to_vec();
+    body.push(b'\n');
+    for i in 0..5000 {
+        body.extend_from_slice(format!("\"e{i}\",SMS,\"a, b\",c,2023-04-19T14:59:16.158Z,\"x\",\n").as_bytes());
+    }
+    let want = outcome(&mut DetailDecoder::new(ctx(), DecodeOptions::default()), &body, body.len());
+    let mut dec = ParallelDetailDecoder::with_piece_bytes(ctx(), DecodeOptions::default(), 4096);
+    assert_eq!(outcome(&mut dec, &body, 65536), want);
+    let splits = dec.splits();
+    assert!(splits.pieces > 50, "{splits:?}");
+    assert_eq!((splits.missed, splits.sequential), (0, 0), "{splits:?}");
 }
