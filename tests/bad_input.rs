@@ -137,6 +137,18 @@ fn convert(case: &Case, input_dir: &Path, dest: &Path, files: &[String], max_bad
         .unwrap()
 }
 
+/// `botevents convert --table detail` of `inputs` into `dest`.
+fn convert_detail(dest: &Path, inputs: &[&Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
+        .arg("--dest")
+        .arg(dest)
+        .args(inputs)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Every file under `dir`, by its `/`-separated path relative to `dir`, with its bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -334,16 +346,7 @@ fn bad_inputs_have_their_exact_outcome() {
 fn an_unreadable_input_is_named_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("lake");
-    let run = |inputs: &[&Path]| {
-        Command::new(env!("CARGO_BIN_EXE_botevents"))
-            .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
-            .arg("--dest")
-            .arg(&dest)
-            .args(inputs)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |inputs: &[&Path]| convert_detail(&dest, inputs);
     let good = corpus().join("01-detail-vendor-format.csv");
     let first = run(&[&good]);
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
@@ -365,16 +368,7 @@ fn an_unreadable_input_is_named_and_loses_nothing() {
 fn a_failed_upload_is_named_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("lake");
-    let run = |input: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_botevents"))
-            .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT])
-            .arg("--dest")
-            .arg(&dest)
-            .arg(input)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |input: &Path| convert_detail(&dest, &[input]);
     let first = run(&corpus().join("01-detail-vendor-format.csv"));
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
     let before = tree(&dest);
