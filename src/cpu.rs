@@ -8,7 +8,10 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// The result of a closure running on the rayon pool. Dropping it does not stop the closure;
 /// its result is then dropped when it ends.
@@ -55,15 +58,15 @@ where
 /// Time spent on the pool by work that no [`Task`] times (it runs on past the task that started
 /// it), added up across threads. Clones share the count.
 #[derive(Clone, Debug, Default)]
-pub struct CpuTime(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub struct CpuTime(Arc<AtomicU64>);
 
 impl CpuTime {
-    pub fn add(&self, d: std::time::Duration) {
+    pub fn add(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.0.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    pub fn get(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 }

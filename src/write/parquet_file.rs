@@ -107,7 +107,7 @@ struct Segment {
 }
 
 thread_local! {
-    /// Whether this thread is inside [`wait_until`], so that work it runs meanwhile is not timed
+    /// Whether this thread is inside [`Shared::wait_until`], so that work it runs meanwhile is not timed
     /// twice.
     static WAITING: Cell<bool> = const { Cell::new(false) };
 }
