@@ -13,7 +13,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::WriteError;
 use super::ipc::IpcFileEncoder;
-use super::parquet_file::ParquetFile;
+use super::parquet_file::{ConstantChunks, ParquetFile};
 use crate::convert::time::day_runs;
 use crate::cpu::CpuTime;
 use crate::schema::Table;
@@ -198,6 +198,8 @@ pub struct TableEncoder {
     last_day: Option<NaiveDate>,
     /// Time the Parquet files' columns took to encode on the pool, past the calls that queued it.
     busy: CpuTime,
+    /// Chunks of constant columns, shared by the days' files.
+    constants: ConstantChunks,
 }
 
 impl TableEncoder {
@@ -206,7 +208,16 @@ impl TableEncoder {
         let def = table.def();
         let time_col = def.columns.iter().position(|c| c.name == def.partition.from).unwrap_or_default();
         let props = opts.properties(table);
-        TableEncoder { table, time_col, opts, props, days: BTreeMap::new(), last_day: None, busy: CpuTime::default() }
+        TableEncoder {
+            table,
+            time_col,
+            opts,
+            props,
+            days: BTreeMap::new(),
+            last_day: None,
+            busy: CpuTime::default(),
+            constants: ConstantChunks::default(),
+        }
     }
 
     /// Routes a batch's rows to their days' files, keeping their order.
@@ -232,7 +243,7 @@ impl TableEncoder {
             let table = self.table;
             let writer = match self.opts.format {
                 FileFormat::Parquet => DayFile::Parquet(
-                    ParquetFile::try_new(table.schema(), self.props.clone(), self.busy.clone())
+                    ParquetFile::try_new(table.schema(), self.props.clone(), self.busy.clone(), self.constants.clone())
                         .map_err(|source| WriteError::Encode { table, day, source })?,
                 ),
                 FileFormat::Arrow => DayFile::Arrow(

@@ -12,23 +12,30 @@
 //! columns decodes or encodes other work. The chain that closes the last chunk of a row group
 //! appends the row group to the file, row groups in order.
 //!
+//! A column that holds one value only in a row group (`account_id`, `bot_id`) is encoded once:
+//! its chunk is kept in [`ConstantChunks`] and copied into every later row group with the same
+//! value written in the same sequence of writes, which is what encoding it again would give, byte
+//! for byte.
+//!
 //! Memory: at most [`MAX_QUEUED_PER_COLUMN`] handed-over batch lists waiting for any column
 //! ([`ParquetFile::encode`] waits, doing pool work, until the slowest column is back under it),
 //! the encoded pages of the row groups in progress, the closed chunks of a row group waiting for
 //! its slowest column, plus the bytes not yet taken.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, FieldRef, SchemaRef};
+use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -38,6 +45,50 @@ use crate::cpu::CpuTime;
 /// Batch lists handed over by [`ParquetFile::encode`] that may wait for one column before the
 /// next call waits for that column.
 pub(crate) const MAX_QUEUED_PER_COLUMN: usize = 3;
+
+/// Chunks of constant columns that [`ConstantChunks`] keeps at most: enough for the few
+/// constant columns of a table in whole row groups, whose writes are all alike.
+const MAX_CONSTANT_CHUNKS: usize = 64;
+
+/// Encoded chunks of columns that hold one value only in a row group, by value and sequence of
+/// writes, shared by the files of one table written with the same properties.
+#[derive(Clone, Default)]
+pub(crate) struct ConstantChunks(Arc<Mutex<HashMap<ConstantKey, Arc<CopiedChunk>>>>, Arc<AtomicUsize>);
+
+impl ConstantChunks {
+    /// Chunks copied so far.
+    #[cfg(test)]
+    fn copied(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
+    }
+}
+
+/// What a constant column chunk's bytes depend on, besides the file's properties.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ConstantKey {
+    column: usize,
+    value: Vec<u8>,
+    /// Whether the arrays carry a validity buffer (with no nulls): it changes how the writer
+    /// splits its writes.
+    validity: bool,
+    /// Rows of each write, in order.
+    writes: Vec<usize>,
+}
+
+/// An encoded column chunk as it lies in a file, dictionary page first, with its metadata
+/// relative to its first byte.
+struct CopiedChunk {
+    bytes: Bytes,
+    close: ColumnCloseResult,
+}
+
+/// A closed column chunk of a row group, waiting for the row group's other columns.
+enum Chunk {
+    /// Encoded for this row group; kept in [`ConstantChunks`] under the key once appended.
+    Encoded(Box<ArrowColumnChunk>, Option<ConstantKey>),
+    /// A copy of a constant column's chunk encoded earlier.
+    Copied(Arc<CopiedChunk>),
+}
 
 /// A Parquet file being written into a `Vec<u8>`.
 pub(crate) struct ParquetFile {
@@ -71,6 +122,7 @@ struct Shared {
     /// Time the chains spent encoding, when not run inside a wait of [`ParquetFile`]'s (whose
     /// caller's time already holds it).
     busy: CpuTime,
+    constants: ConstantChunks,
     /// Signalled (with its lock taken) each time a chain has done a batch list or ended.
     progress: (Mutex<()>, Condvar),
 }
@@ -78,7 +130,7 @@ struct Shared {
 #[derive(Default)]
 struct Closed {
     next: usize,
-    chunks: BTreeMap<usize, Vec<Option<ArrowColumnChunk>>>,
+    chunks: BTreeMap<usize, Vec<Option<Chunk>>>,
 }
 
 /// One column's chain.
@@ -91,6 +143,9 @@ struct Column {
     writer: Option<ArrowColumnWriter>,
     /// The row group of `writer`.
     row_group: usize,
+    /// The arrays of the row group in progress not yet written, while they all hold the same one
+    /// value (text columns only).
+    constant: Option<Vec<ArrayRef>>,
 }
 
 /// Batches for one column: of one row group, with that row group's writer when it starts there.
@@ -123,8 +178,15 @@ const WAIT_SLICE: Duration = Duration::from_micros(200);
 
 impl ParquetFile {
     /// A file of `schema` with `props`; row groups hold at most `props`' maximum row count. The
-    /// time its columns take to encode is added to `busy`.
-    pub(crate) fn try_new(schema: SchemaRef, props: WriterProperties, busy: CpuTime) -> Result<ParquetFile> {
+    /// time its columns take to encode is added to `busy`. Chunks of constant columns are taken
+    /// from and added to `constants`, which must only be shared by files of the same schema and
+    /// properties.
+    pub(crate) fn try_new(
+        schema: SchemaRef,
+        props: WriterProperties,
+        busy: CpuTime,
+        constants: ConstantChunks,
+    ) -> Result<ParquetFile> {
         let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
         // ArrowWriter sets up the file exactly as it would write it (the Arrow schema in the
         // metadata, the Parquet schema), then hands over its lower-level parts.
@@ -138,6 +200,7 @@ impl ParquetFile {
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
             busy,
+            constants,
             progress: (Mutex::new(()), Condvar::new()),
         });
         Ok(ParquetFile { schema, factory, shared, queued: Vec::new(), rows: 0, max_rows, row_groups: 0, open: false })
@@ -306,15 +369,20 @@ impl Shared {
     fn run(&self, c: usize, field: &FieldRef) {
         let started = Instant::now();
         let nested = WAITING.with(Cell::get);
-        while let Some((work, writer, row_group)) = self.next_work(c) {
+        while let Some((work, state, row_group)) = self.next_work(c) {
             // The queue is one shorter: a wait for room may end.
             self.progressed();
             // A panic (a bug) fails the file, as it would have failed the caller, instead of
             // aborting the process from a pool thread.
-            let encoded = catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, writer)));
+            let encoded =
+                catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, state, &self.constants)));
             match encoded {
-                Ok(Ok(Ok(chunk))) => self.closed(row_group, c, chunk),
-                Ok(Ok(Err(writer))) => lock(&self.columns[c]).writer = Some(writer),
+                Ok(Ok(Encoded::Closed(chunk))) => self.closed(row_group, c, chunk),
+                Ok(Ok(Encoded::Open(state))) => {
+                    let mut column = lock(&self.columns[c]);
+                    column.writer = Some(state.writer);
+                    column.constant = state.constant;
+                }
                 Ok(Err(e)) => self.fail(e),
                 Err(panic) => {
                     let what = panic
@@ -338,7 +406,7 @@ impl Shared {
 
     /// Column `c`'s next batch list with its writer and row group, or `None` (the chain ends) when
     /// the queue is empty or a chain failed.
-    fn next_work(&self, c: usize) -> Option<(Work, ArrowColumnWriter, usize)> {
+    fn next_work(&self, c: usize) -> Option<(Work, ColumnState, usize)> {
         let mut column = lock(&self.columns[c]);
         let work = if self.failed.load(Ordering::SeqCst) { None } else { column.queue.pop_front() };
         let Some(mut work) = work else {
@@ -346,14 +414,17 @@ impl Shared {
             column.running = false;
             return None;
         };
-        let writer = match work.start.take() {
+        let state = match work.start.take() {
             Some((row_group, writer)) => {
                 column.row_group = row_group;
-                writer
+                ColumnState { writer, constant: Some(Vec::new()) }
             }
-            None => column.writer.take().expect("the writer of the row group in progress"),
+            None => ColumnState {
+                writer: column.writer.take().expect("the writer of the row group in progress"),
+                constant: column.constant.take(),
+            },
         };
-        Some((work, writer, column.row_group))
+        Some((work, state, column.row_group))
     }
 
     fn fail(&self, e: ParquetError) {
@@ -364,7 +435,7 @@ impl Shared {
 
     /// Keeps column `c`'s chunk of `row_group`, and appends every row group that is complete, in
     /// order.
-    fn closed(&self, row_group: usize, c: usize, chunk: ArrowColumnChunk) {
+    fn closed(&self, row_group: usize, c: usize, chunk: Chunk) {
         let width = self.columns.len();
         let mut closed = lock(&self.closed);
         closed.chunks.entry(row_group).or_insert_with(|| (0..width).map(|_| None).collect())[c] = Some(chunk);
@@ -381,32 +452,160 @@ impl Shared {
         }
     }
 
-    fn append(&self, chunks: impl Iterator<Item = ArrowColumnChunk>) -> Result<()> {
+    /// Appends a row group of `chunks`, and keeps the chunks of constant columns encoded for it.
+    fn append(&self, chunks: impl Iterator<Item = Chunk>) -> Result<()> {
         let mut file = lock(&self.file);
         let file = file.as_mut().ok_or_else(|| ParquetError::General("the file was finished".into()))?;
         let mut row_group = file.next_row_group()?;
-        for chunk in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
+        let mut constants = Vec::new();
+        for (c, chunk) in chunks.enumerate() {
+            match chunk {
+                Chunk::Encoded(chunk, key) => {
+                    if let Some(key) = key {
+                        constants.push((c, key, chunk.close().clone()));
+                    }
+                    chunk.append_to_row_group(&mut row_group)?;
+                }
+                Chunk::Copied(copy) => row_group.append_column(&copy.bytes, copy.close.clone())?,
+            }
         }
-        row_group.close()?;
+        let metadata = row_group.close()?;
+        if constants.is_empty() {
+            return Ok(());
+        }
+        // The chunks' bytes, from the file's bytes not taken yet (the row group is among them,
+        // once out of the writer's buffer).
+        file.flush()?;
+        let taken = file.bytes_written() - file.inner().len();
+        let mut kept = lock(&self.constants.0);
+        for (c, key, close) in constants {
+            let column = metadata.column(c);
+            let start = column.dictionary_page_offset().unwrap_or_else(|| column.data_page_offset());
+            let dictionary = column.dictionary_page_offset().map_or(0, |d| column.data_page_offset() - d);
+            let (Ok(start), Ok(len), Ok(dictionary)) =
+                (usize::try_from(start), usize::try_from(column.compressed_size()), usize::try_from(dictionary))
+            else {
+                continue;
+            };
+            let Some(bytes) = start.checked_sub(taken).and_then(|at| file.inner().get(at..at + len)) else {
+                continue;
+            };
+            // Where the chunk's metadata cannot be moved as `append_to_row_group` moved it, the
+            // chunk is not kept: the next row group encodes its own.
+            if kept.len() < MAX_CONSTANT_CHUNKS
+                && let Ok(close) = close.update_dictionary_location(dictionary)
+            {
+                kept.entry(key)
+                    .or_insert_with(|| Arc::new(CopiedChunk { bytes: Bytes::copy_from_slice(bytes), close }));
+            }
+        }
         Ok(())
     }
 }
 
-/// Writes column `c` of `segment`'s batches with `writer`: its chunk when the segment closes the
-/// row group, the writer back otherwise.
+/// A column's writer for the row group in progress, with the arrays it has not written yet.
+struct ColumnState {
+    writer: ArrowColumnWriter,
+    /// While every array of the row group so far holds the same one value and none has been
+    /// written: those arrays. `None` once the writer has been given any.
+    constant: Option<Vec<ArrayRef>>,
+}
+
+/// What a batch list leaves of a column: its chunk when the row group closes after it.
+enum Encoded {
+    Closed(Chunk),
+    Open(Box<ColumnState>),
+}
+
+/// Writes column `c` of `segment`'s batches. A row group whose column holds one value only is
+/// written at its close, unless `constants` already holds its chunk.
 fn encode_column(
     field: &FieldRef,
     c: usize,
     segment: &Segment,
-    mut writer: ArrowColumnWriter,
-) -> Result<std::result::Result<ArrowColumnChunk, ArrowColumnWriter>> {
-    for b in &segment.batches {
-        for leaf in compute_leaves(field, b.column(c))? {
+    mut state: ColumnState,
+    constants: &ConstantChunks,
+) -> Result<Encoded> {
+    fn write(field: &FieldRef, writer: &mut ArrowColumnWriter, array: &ArrayRef) -> Result<()> {
+        for leaf in compute_leaves(field, array)? {
             writer.write(&leaf)?;
         }
+        Ok(())
     }
-    if segment.close { writer.close().map(Ok) } else { Ok(Err(writer)) }
+    for b in &segment.batches {
+        let array = b.column(c);
+        if let Some(kept) = &mut state.constant {
+            if same_one_value(kept.first(), array) {
+                kept.push(Arc::clone(array));
+                continue;
+            }
+            for earlier in state.constant.take().expect("checked above") {
+                write(field, &mut state.writer, &earlier)?;
+            }
+        }
+        write(field, &mut state.writer, array)?;
+    }
+    if !segment.close {
+        return Ok(Encoded::Open(Box::new(state)));
+    }
+    let key = match state.constant {
+        Some(arrays) if !arrays.is_empty() => {
+            let first = arrays[0].as_string::<i32>();
+            let key = ConstantKey {
+                column: c,
+                value: first.value(0).as_bytes().to_vec(),
+                validity: first.nulls().is_some(),
+                writes: arrays.iter().map(|a| a.len()).collect(),
+            };
+            if let Some(copy) = lock(&constants.0).get(&key) {
+                constants.1.fetch_add(1, Ordering::Relaxed);
+                return Ok(Encoded::Closed(Chunk::Copied(Arc::clone(copy))));
+            }
+            for array in &arrays {
+                write(field, &mut state.writer, array)?;
+            }
+            Some(key)
+        }
+        Some(arrays) => {
+            for array in &arrays {
+                write(field, &mut state.writer, array)?;
+            }
+            None
+        }
+        None => None,
+    };
+    Ok(Encoded::Closed(Chunk::Encoded(Box::new(state.writer.close()?), key)))
+}
+
+/// Whether `array` is non-empty text without nulls whose values are all one value, the same as
+/// `first`'s (when given) and with a validity buffer as `first` has or has not.
+fn same_one_value(first: Option<&ArrayRef>, array: &ArrayRef) -> bool {
+    let Some(text) = array.as_string_opt::<i32>() else {
+        return false;
+    };
+    if !is_one_value(text) {
+        return false;
+    }
+    first.is_none_or(|f| {
+        let f = f.as_string::<i32>();
+        f.value(0) == text.value(0) && f.nulls().is_some() == text.nulls().is_some()
+    })
+}
+
+/// Whether `text` holds at least one value, no nulls, and the same value in every row: every
+/// value has the first one's length, and the values' bytes repeat with that period.
+fn is_one_value(text: &StringArray) -> bool {
+    if text.is_empty() || text.null_count() > 0 {
+        return false;
+    }
+    let offsets = text.value_offsets();
+    let len = offsets[1] - offsets[0];
+    if !offsets.windows(2).all(|w| w[1] - w[0] == len) {
+        return false;
+    }
+    let bytes = &text.value_data()[offsets[0] as usize..offsets[offsets.len() - 1] as usize];
+    let len = len as usize;
+    bytes[len..] == bytes[..bytes.len() - len]
 }
 
 /// Roughly how long a column takes to encode: the bytes of its values.
@@ -458,13 +657,14 @@ mod tests {
         ]))
     }
 
-    fn test_props() -> WriterProperties {
+    /// Small row groups and pages, and no dictionary for the column `plain`.
+    fn test_props(plain: &str) -> WriterProperties {
         WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
             .set_max_row_group_row_count(Some(1000))
             .set_data_page_row_count_limit(300)
             .set_write_batch_size(128)
-            .set_column_dictionary_enabled("n".into(), false)
+            .set_column_dictionary_enabled(plain.into(), false)
             .build()
     }
 
@@ -473,9 +673,10 @@ mod tests {
     /// the file and what `ArrowWriter` writes from the same batches.
     fn both_files(sizes: &[usize], encode_after: impl Fn(usize) -> bool) -> (Vec<u8>, Vec<u8>, usize) {
         let schema = test_schema();
-        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(test_props())).unwrap();
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(test_props("n"))).unwrap();
         let busy = CpuTime::default();
-        let mut file = ParquetFile::try_new(schema.clone(), test_props(), busy.clone()).unwrap();
+        let mut file =
+            ParquetFile::try_new(schema.clone(), test_props("n"), busy.clone(), ConstantChunks::default()).unwrap();
         let mut bytes = Vec::new();
         let mut start = 0;
         for (i, &n) in sizes.iter().enumerate() {
@@ -516,10 +717,83 @@ mod tests {
         }
     }
 
+    /// Batches of `sizes` rows whose `account` column holds one value in most batches, changing
+    /// between row groups and within some, and whose `bot` column holds one value with a validity
+    /// buffer in some batches and without in others.
+    fn constant_batches(schema: &SchemaRef, sizes: &[usize]) -> Vec<RecordBatch> {
+        let mut start = 0;
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let account: StringArray = match i {
+                    9 => (0..n).map(|r| Some(if r % 2 == 0 { "a1" } else { "a2" })).collect(),
+                    10 | 11 => vec![Some(["a2", "a3"][i % 2]); n].into_iter().collect(),
+                    _ => vec![Some(if i < 12 { "a1" } else { "a2" }); n].into_iter().collect(),
+                };
+                let bot = StringArray::from(vec!["bot-1"; n]);
+                let bot = if i % 8 < 4 {
+                    bot
+                } else {
+                    let (offsets, values, _) = bot.into_parts();
+                    StringArray::new(offsets, values, Some(arrow_buffer::NullBuffer::new_valid(n)))
+                };
+                let text: StringArray = (start..start + n).map(|r| Some(format!("text {}", r % 37))).collect();
+                let columns: Vec<ArrayRef> = vec![
+                    Arc::new(account),
+                    Arc::new(bot),
+                    Arc::new(text),
+                    Arc::new(Int64Array::from_iter_values((start..start + n).map(|r| r as i64))),
+                ];
+                start += n;
+                RecordBatch::try_new(schema.clone(), columns).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn constant_columns_are_copied_into_the_same_bytes() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("account", DataType::Utf8, false),
+            Field::new("bot", DataType::Utf8, true),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        // Row groups of four writes of 250 rows, then of other writes.
+        let mut sizes = vec![250; 16];
+        sizes.extend([100, 900, 100, 900, 1000, 7]);
+        let batches = constant_batches(&schema, &sizes);
+        // Two files share the chunks, as the days of a table do.
+        let constants = ConstantChunks::default();
+        for _ in 0..2 {
+            let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(test_props("bot"))).unwrap();
+            let mut file =
+                ParquetFile::try_new(schema.clone(), test_props("bot"), CpuTime::default(), constants.clone()).unwrap();
+            let mut bytes = Vec::new();
+            for b in &batches {
+                reference.write(b).unwrap();
+                file.write(b);
+                file.encode().unwrap();
+                bytes.append(&mut file.take());
+            }
+            bytes.extend(file.finish().unwrap());
+            assert!(bytes == reference.into_inner().unwrap(), "the file is the one ArrowWriter writes");
+        }
+        // Row groups 0-3 hold four writes of 250 rows, 4 and 5 writes of 100 and 900, 6 one of
+        // 1000, 7 one of 7. The second file copies every constant chunk: `account` in every row
+        // group but 2 (two values, one batch of both), `bot` in all 8. The first file copies
+        // those of its own earlier row groups, if appended by then: `account` in 1 and 5, `bot`
+        // in 2, 3 (with a validity buffer, as in 1) and 5.
+        let copied = constants.copied();
+        assert!((15..=20).contains(&copied), "{copied} chunks copied");
+    }
+
     #[test]
     fn a_column_that_fails_fails_the_file_with_its_error() {
         let schema = test_schema();
-        let mut file = ParquetFile::try_new(schema.clone(), test_props(), CpuTime::default()).unwrap();
+        let mut file =
+            ParquetFile::try_new(schema.clone(), test_props("n"), CpuTime::default(), ConstantChunks::default())
+                .unwrap();
         file.write(&batch(&schema, 0, 10));
         file.encode().unwrap();
         // A batch whose `n` column is text: that column's writer refuses it.
