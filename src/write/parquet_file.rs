@@ -598,6 +598,10 @@ fn is_one_value(text: &StringArray) -> bool {
     if text.is_empty() || text.null_count() > 0 {
         return false;
     }
+    // Most columns that hold several values differ already between their first and last row.
+    if text.value(0) != text.value(text.len() - 1) {
+        return false;
+    }
     let offsets = text.value_offsets();
     let len = offsets[1] - offsets[0];
     if !offsets.windows(2).all(|w| w[1] - w[0] == len) {
@@ -786,6 +790,21 @@ mod tests {
         // in 2, 3 (with a validity buffer, as in 1) and 5.
         let copied = constants.copied();
         assert!((15..=20).contains(&copied), "{copied} chunks copied");
+    }
+
+    #[test]
+    fn one_value_is_told_from_several() {
+        let text = |v: &[Option<&str>]| StringArray::from(v.to_vec());
+        assert!(is_one_value(&text(&[Some("x"), Some("x"), Some("x")])));
+        assert!(is_one_value(&text(&[Some(""), Some("")])));
+        // Same first and last value, same lengths, another value between.
+        assert!(!is_one_value(&text(&[Some("ab"), Some("cd"), Some("ab")])));
+        assert!(!is_one_value(&text(&[Some("ab"), Some("a"), Some("bab")])));
+        assert!(!is_one_value(&text(&[Some("x"), None, Some("x")])));
+        assert!(!is_one_value(&text(&[])));
+        // A slice of an array: its values start past the buffer's first byte.
+        let sliced = text(&[Some("q"), Some("xy"), Some("xy"), Some("z")]).slice(1, 2);
+        assert!(is_one_value(&sliced));
     }
 
     #[test]
