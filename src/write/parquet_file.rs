@@ -12,10 +12,10 @@
 //! columns decodes or encodes other work. The chain that closes the last chunk of a row group
 //! appends the row group to the file, row groups in order.
 //!
-//! A column that holds one value only in a row group (`account_id`, `bot_id`) is encoded once:
-//! its chunk is kept in [`ConstantChunks`] and copied into every later row group with the same
-//! value written in the same sequence of writes, which is what encoding it again would give, byte
-//! for byte.
+//! A column that holds one value only in a whole row group (`account_id`, `bot_id`) is encoded
+//! once: its chunk is kept in [`ConstantChunks`] and copied into every later full row group with
+//! the same value written in the same sequence of writes, which is what encoding it again would
+//! give, byte for byte.
 //!
 //! Memory: at most [`MAX_QUEUED_PER_COLUMN`] handed-over batch lists waiting for any column
 //! ([`ParquetFile::encode`] waits, doing pool work, until the slowest column is back under it),
@@ -47,7 +47,8 @@ use crate::cpu::CpuTime;
 pub(crate) const MAX_QUEUED_PER_COLUMN: usize = 3;
 
 /// Chunks of constant columns that [`ConstantChunks`] keeps at most: enough for the few
-/// constant columns of a table in whole row groups, whose writes are all alike.
+/// constant columns of a table, each with a value or two, in full row groups, whose writes are
+/// all alike.
 const MAX_CONSTANT_CHUNKS: usize = 64;
 
 /// Encoded chunks of columns that hold one value only in a row group, by value and sequence of
@@ -123,6 +124,8 @@ struct Shared {
     /// caller's time already holds it).
     busy: CpuTime,
     constants: ConstantChunks,
+    /// Rows of a full row group, when constant columns are copied (see [`ConstantChunks`]).
+    constant_rows: Option<usize>,
     /// Signalled (with its lock taken) each time a chain has done a batch list or ended.
     progress: (Mutex<()>, Condvar),
 }
@@ -190,6 +193,9 @@ impl ParquetFile {
         let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
         // ArrowWriter sets up the file exactly as it would write it (the Arrow schema in the
         // metadata, the Parquet schema), then hands over its lower-level parts.
+        // A chunk depends on nothing but its rows, unless content-defined chunking carries state
+        // from one row group to the next.
+        let constant_rows = props.content_defined_chunking().is_none().then_some(max_rows);
         let (file, factory) =
             ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))?.into_serialized_writer()?;
         let shared = Arc::new(Shared {
@@ -201,6 +207,7 @@ impl ParquetFile {
             failed: AtomicBool::new(false),
             busy,
             constants,
+            constant_rows,
             progress: (Mutex::new(()), Condvar::new()),
         });
         Ok(ParquetFile { schema, factory, shared, queued: Vec::new(), rows: 0, max_rows, row_groups: 0, open: false })
@@ -374,8 +381,8 @@ impl Shared {
             self.progressed();
             // A panic (a bug) fails the file, as it would have failed the caller, instead of
             // aborting the process from a pool thread.
-            let encoded =
-                catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, state, &self.constants)));
+            let constants = self.constant_rows.map(|rows| (&self.constants, rows));
+            let encoded = catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, state, constants)));
             match encoded {
                 Ok(Ok(Encoded::Closed(chunk))) => self.closed(row_group, c, chunk),
                 Ok(Ok(Encoded::Open(state))) => {
@@ -417,7 +424,7 @@ impl Shared {
         let state = match work.start.take() {
             Some((row_group, writer)) => {
                 column.row_group = row_group;
-                ColumnState { writer, constant: Some(Vec::new()) }
+                ColumnState { writer, constant: self.constant_rows.map(|_| Vec::new()) }
             }
             None => ColumnState {
                 writer: column.writer.take().expect("the writer of the row group in progress"),
@@ -518,13 +525,14 @@ enum Encoded {
 }
 
 /// Writes column `c` of `segment`'s batches. A row group whose column holds one value only is
-/// written at its close, unless `constants` already holds its chunk.
+/// written at its close, unless it is full (of the rows given with `constants`) and `constants`
+/// already holds its chunk.
 fn encode_column(
     field: &FieldRef,
     c: usize,
     segment: &Segment,
     mut state: ColumnState,
-    constants: &ConstantChunks,
+    constants: Option<(&ConstantChunks, usize)>,
 ) -> Result<Encoded> {
     fn write(field: &FieldRef, writer: &mut ArrowColumnWriter, array: &ArrayRef) -> Result<()> {
         for leaf in compute_leaves(field, array)? {
@@ -548,32 +556,27 @@ fn encode_column(
     if !segment.close {
         return Ok(Encoded::Open(Box::new(state)));
     }
-    let key = match state.constant {
-        Some(arrays) if !arrays.is_empty() => {
+    let mut key = None;
+    if let Some(arrays) = state.constant {
+        let rows: usize = arrays.iter().map(|a| a.len()).sum();
+        if let Some((constants, _)) = constants.filter(|&(_, full)| rows == full) {
             let first = arrays[0].as_string::<i32>();
-            let key = ConstantKey {
+            let wanted = ConstantKey {
                 column: c,
                 value: first.value(0).as_bytes().to_vec(),
                 validity: first.nulls().is_some(),
                 writes: arrays.iter().map(|a| a.len()).collect(),
             };
-            if let Some(copy) = lock(&constants.0).get(&key) {
+            if let Some(copy) = lock(&constants.0).get(&wanted) {
                 constants.1.fetch_add(1, Ordering::Relaxed);
                 return Ok(Encoded::Closed(Chunk::Copied(Arc::clone(copy))));
             }
-            for array in &arrays {
-                write(field, &mut state.writer, array)?;
-            }
-            Some(key)
+            key = Some(wanted);
         }
-        Some(arrays) => {
-            for array in &arrays {
-                write(field, &mut state.writer, array)?;
-            }
-            None
+        for array in &arrays {
+            write(field, &mut state.writer, array)?;
         }
-        None => None,
-    };
+    }
     Ok(Encoded::Closed(Chunk::Encoded(Box::new(state.writer.close()?), key)))
 }
 
@@ -721,38 +724,34 @@ mod tests {
         }
     }
 
-    /// Batches of `sizes` rows whose `account` column holds one value in most batches, changing
-    /// between row groups and within some, and whose `bot` column holds one value with a validity
-    /// buffer in some batches and without in others.
-    fn constant_batches(schema: &SchemaRef, sizes: &[usize]) -> Vec<RecordBatch> {
-        let mut start = 0;
-        sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| {
-                let account: StringArray = match i {
-                    9 => (0..n).map(|r| Some(if r % 2 == 0 { "a1" } else { "a2" })).collect(),
-                    10 | 11 => vec![Some(["a2", "a3"][i % 2]); n].into_iter().collect(),
-                    _ => vec![Some(if i < 12 { "a1" } else { "a2" }); n].into_iter().collect(),
-                };
-                let bot = StringArray::from(vec!["bot-1"; n]);
-                let bot = if i % 8 < 4 {
-                    bot
-                } else {
-                    let (offsets, values, _) = bot.into_parts();
-                    StringArray::new(offsets, values, Some(arrow_buffer::NullBuffer::new_valid(n)))
-                };
-                let text: StringArray = (start..start + n).map(|r| Some(format!("text {}", r % 37))).collect();
-                let columns: Vec<ArrayRef> = vec![
-                    Arc::new(account),
-                    Arc::new(bot),
-                    Arc::new(text),
-                    Arc::new(Int64Array::from_iter_values((start..start + n).map(|r| r as i64))),
-                ];
-                start += n;
-                RecordBatch::try_new(schema.clone(), columns).unwrap()
-            })
-            .collect()
+    /// One batch of `n` rows: `account` holds `account` in every row (or two values, with `None`),
+    /// `bot` holds one value, with a validity buffer (and no nulls) or without.
+    fn constant_batch(
+        schema: &SchemaRef,
+        start: usize,
+        n: usize,
+        account: Option<&str>,
+        validity: bool,
+    ) -> RecordBatch {
+        let account: StringArray = match account {
+            Some(a) => vec![Some(a); n].into_iter().collect(),
+            None => (0..n).map(|r| Some(if r % 2 == 0 { "a1" } else { "a2" })).collect(),
+        };
+        let bot = StringArray::from(vec!["bot-1"; n]);
+        let bot = if validity {
+            let (offsets, values, _) = bot.into_parts();
+            StringArray::new(offsets, values, Some(arrow_buffer::NullBuffer::new_valid(n)))
+        } else {
+            bot
+        };
+        let text: StringArray = (start..start + n).map(|r| Some(format!("text {}", r % 37))).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(account),
+            Arc::new(bot),
+            Arc::new(text),
+            Arc::new(Int64Array::from_iter_values((start..start + n).map(|r| r as i64))),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
     }
 
     #[test]
@@ -763,10 +762,30 @@ mod tests {
             Field::new("text", DataType::Utf8, true),
             Field::new("n", DataType::Int64, false),
         ]));
-        // Row groups of four writes of 250 rows, then of other writes.
-        let mut sizes = vec![250; 16];
-        sizes.extend([100, 900, 100, 900, 1000, 7]);
-        let batches = constant_batches(&schema, &sizes);
+        let (a1, a2) = (Some("a1"), Some("a2"));
+        // Row groups of 1000 rows: (rows, account, bot's validity buffer) of each batch.
+        let row_groups: Vec<Vec<(usize, Option<&str>, bool)>> = vec![
+            vec![(250, a1, false); 4],
+            vec![(250, a1, true); 4],
+            // `account` holds two values in one batch.
+            vec![(250, a1, false), (250, None, false), (250, a1, false), (250, a1, false)],
+            vec![(250, a2, true); 4],
+            // `account` holds one value per batch, but not the same one.
+            vec![(250, a1, false), (250, a1, false), (250, a2, false), (250, a2, false)],
+            // `bot` has a validity buffer in some batches only.
+            vec![(250, a1, false), (250, a1, false), (250, a1, true), (250, a1, true)],
+            vec![(100, a2, false), (900, a2, false)],
+            vec![(100, a2, false), (900, a2, false)],
+            vec![(1000, a2, true)],
+            // The last row group is not full.
+            vec![(7, a2, true)],
+        ];
+        let mut batches = Vec::new();
+        let mut start = 0;
+        for (n, account, validity) in row_groups.into_iter().flatten() {
+            batches.push(constant_batch(&schema, start, n, account, validity));
+            start += n;
+        }
         // Two files share the chunks, as the days of a table do.
         let constants = ConstantChunks::default();
         for _ in 0..2 {
@@ -783,13 +802,12 @@ mod tests {
             bytes.extend(file.finish().unwrap());
             assert!(bytes == reference.into_inner().unwrap(), "the file is the one ArrowWriter writes");
         }
-        // Row groups 0-3 hold four writes of 250 rows, 4 and 5 writes of 100 and 900, 6 one of
-        // 1000, 7 one of 7. The second file copies every constant chunk: `account` in every row
-        // group but 2 (two values, one batch of both), `bot` in all 8. The first file copies
-        // those of its own earlier row groups, if appended by then: `account` in 1 and 5, `bot`
-        // in 2, 3 (with a validity buffer, as in 1) and 5.
+        // The second file copies every chunk of a full row group whose column holds one value:
+        // `account` in row groups 0, 1, 3, 5, 6, 7 and 8, `bot` in all of them but 5. The first
+        // file copies those of its own earlier row groups, if they were appended by then:
+        // `account` in 1, 5 and 7, `bot` in 2, 3, 4 and 7.
         let copied = constants.copied();
-        assert!((15..=20).contains(&copied), "{copied} chunks copied");
+        assert!((15..=22).contains(&copied), "{copied} chunks copied");
     }
 
     #[test]
@@ -799,7 +817,8 @@ mod tests {
         assert!(is_one_value(&text(&[Some(""), Some("")])));
         // Same first and last value, same lengths, another value between.
         assert!(!is_one_value(&text(&[Some("ab"), Some("cd"), Some("ab")])));
-        assert!(!is_one_value(&text(&[Some("ab"), Some("a"), Some("bab")])));
+        // Bytes that repeat with the first value's length, but values of other lengths.
+        assert!(!is_one_value(&text(&[Some("ab"), Some("a"), Some("bab"), Some("ab")])));
         assert!(!is_one_value(&text(&[Some("x"), None, Some("x")])));
         assert!(!is_one_value(&text(&[])));
         // A slice of an array: its values start past the buffer's first byte.
