@@ -3,9 +3,10 @@
 //! A layer over `csv_core` (the push parser under the `csv` crate) that keeps the partial record
 //! between pushes, skips blank lines (the vendor puts one between records), strips a UTF-8 BOM and
 //! counts lines so that every error can name one. A record that is whole in a push and plain (see
-//! [`fast_record`]), nearly every record of a vendor body, is split without `csv_core`, by `memchr`
-//! scans that borrow its fields from the input; a property test holds it to `csv_core`'s output. A line ends where `csv_core` can end a
-//! record: at `\n`, `\r\n` or a bare `\r`. Memory: one record's bytes, capped at
+//! [`fast_record`]), nearly every record of a vendor body, is split without `csv_core`, by walking
+//! the push's quotes, separators and line breaks (found 64 bytes at a time) and borrowing its
+//! fields from the input; a property test holds it to `csv_core`'s output. A line ends where
+//! `csv_core` can end a record: at `\n`, `\r\n` or a bare `\r`. Memory: one record's bytes, capped at
 //! [`RecordReader::max_record_bytes`], plus the first line (at most [`SNIFF_BYTES`]) held back
 //! until it shows whether the body is CSV at all (see [`super::sniff`]).
 //!
@@ -239,6 +240,9 @@ impl RecordReader {
         F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
     {
         let at_eof = input.is_empty();
+        // `input` is always the rest of what was pushed.
+        let pushed = input;
+        let mut specials = Specials::new(pushed);
         loop {
             if !self.in_record {
                 // Skip blank lines between records ourselves, so a record's line is exact.
@@ -250,7 +254,8 @@ impl RecordReader {
                 }
                 self.record_line = self.newlines + 1;
                 if self.fast
-                    && let Some(rec) = fast_record(input, self.max_record_bytes, &mut self.spans)
+                    && let Some(rec) =
+                        fast_record(&mut specials, pushed.len() - input.len(), self.max_record_bytes, &mut self.spans)
                 {
                     let consumed = &input[..rec.len];
                     input = &input[rec.len..];
@@ -356,15 +361,96 @@ impl RecordReader {
 /// Most fields a record split by [`fast_record`] may have; wider ones go to `csv_core`.
 const FAST_FIELDS: usize = 64;
 
-/// Bytes that end an unquoted field, or make it one the fast path leaves to `csv_core`.
-static SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b',' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[b'\r' as usize] = true;
-    t[b'"' as usize] = true;
-    t
-};
+/// Whether `b` ends an unquoted field, or makes it one the fast path leaves to `csv_core`.
+#[inline(always)]
+fn special(b: u8) -> bool {
+    b == b',' || b == b'\n' || b == b'\r' || b == b'"'
+}
+
+/// The [`special`] bytes of a push, handed out in order: each block of 64 bytes is classified
+/// once into a bit mask, and [`fast_record`] walks a record's quotes, separators and line breaks
+/// by taking the lowest bit left, with no call or loop per byte or per field.
+struct Specials<'a> {
+    data: &'a [u8],
+    /// Start of the block of `all` (a multiple of 64; `usize::MAX` before the first).
+    block: usize,
+    /// Bit `k` set when `data[block + k]` is special.
+    all: u64,
+    /// The bits of `all` not handed out yet.
+    left: u64,
+}
+
+impl<'a> Specials<'a> {
+    fn new(data: &'a [u8]) -> Specials<'a> {
+        Specials { data, block: usize::MAX, all: 0, left: 0 }
+    }
+
+    /// Hands out the special bytes from `at` on.
+    #[inline]
+    fn seek(&mut self, at: usize) {
+        let block = at & !63;
+        if block != self.block {
+            self.block = block;
+            self.all = special_mask(self.data, block);
+        }
+        self.left = self.all & (!0u64 << (at - block));
+    }
+
+    /// Position of the next special byte, or `None` past the last.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<usize> {
+        while self.left == 0 {
+            let next = self.block + 64;
+            if next >= self.data.len() {
+                return None;
+            }
+            self.block = next;
+            self.all = special_mask(self.data, next);
+            self.left = self.all;
+        }
+        let k = self.left.trailing_zeros() as usize;
+        self.left &= self.left - 1;
+        Some(self.block + k)
+    }
+}
+
+/// Bit `k` set when `data[block + k]` is [`special`], for the (up to) 64 bytes from `block`.
+#[inline]
+fn special_mask(data: &[u8], block: usize) -> u64 {
+    match data.get(block..block + 64) {
+        Some(bytes) => special_mask_64(bytes.try_into().expect("64 bytes")),
+        None => {
+            let rest = data.get(block..).unwrap_or_default();
+            rest.iter().enumerate().fold(0, |m, (k, &b)| m | (u64::from(special(b)) << k))
+        }
+    }
+}
+
+/// [`special_mask`] of 64 bytes, sixteen per compare (SSE2, which every x86-64 processor has).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn special_mask_64(bytes: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    let mut mask = 0u64;
+    for (k, sixteen) in bytes.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of the x86-64 baseline, and the unaligned load reads the sixteen
+        // bytes of `sixteen`.
+        let found = unsafe {
+            let v = _mm_loadu_si128(sixteen.as_ptr().cast::<__m128i>());
+            let eq = |b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(eq(b'"'), eq(b',')), _mm_or_si128(eq(b'\n'), eq(b'\r'))))
+        };
+        mask |= u64::from(found as u16) << (16 * k);
+    }
+    mask
+}
+
+/// [`special_mask`] of 64 bytes, one at a time.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn special_mask_64(bytes: &[u8; 64]) -> u64 {
+    bytes.iter().enumerate().fold(0, |m, (k, &b)| m | (u64::from(special(b)) << k))
+}
 
 /// Where a field split by [`fast_record`] is.
 #[derive(Clone, Copy)]
@@ -387,75 +473,78 @@ struct FastRecord {
     escaped: bool,
 }
 
-/// Splits the record at the start of `input` into `spans` without `csv_core`, when that is plain:
-/// the whole record and its `\n` or `\r\n` are in `input`, every quoted field is closed right
-/// before a separator or the terminator, no unquoted field holds a quote or a bare `\r`, there are
-/// at most [`FAST_FIELDS`] fields and the record is within `max_bytes`. For such a record, the
-/// fields are exactly those `csv_core` would give; for any other, `None`, and `csv_core` splits it.
+/// Splits the record at `start` of the push into `spans` (relative to `start`) without
+/// `csv_core`, when that is plain: the whole record and its `\n` or `\r\n` are in the push, every
+/// quoted field is closed right before a separator or the terminator, no unquoted field holds a
+/// quote or a bare `\r`, there are at most [`FAST_FIELDS`] fields and the record is within
+/// `max_bytes`. For such a record, the fields are exactly those `csv_core` would give; for any
+/// other, `None`, and `csv_core` splits it.
 ///
-/// Quoted fields are scanned with `memchr3` (for their closing quote and the line breaks to count),
-/// and their bytes are not copied unless they hold doubled quotes: this replaces `csv_core`'s
-/// byte-by-byte state machine and copy, the parser's main cost.
+/// The record is walked from one [`special`] byte to the next (see [`Specials`]), and its fields'
+/// bytes are not copied unless they hold doubled quotes: this replaces `csv_core`'s byte-by-byte
+/// state machine and copy, the parser's main cost.
 #[inline]
-fn fast_record(input: &[u8], max_bytes: usize, spans: &mut Vec<Span>) -> Option<FastRecord> {
+fn fast_record(
+    specials: &mut Specials<'_>,
+    start: usize,
+    max_bytes: usize,
+    spans: &mut Vec<Span>,
+) -> Option<FastRecord> {
     spans.clear();
+    specials.seek(start);
+    let input = specials.data;
     let mut rec = FastRecord { len: 0, lines: 0, escaped: false };
-    let n = input.len();
-    let mut i = 0;
+    // Where the field starts.
+    let mut i = start;
     let mut bytes = 0usize;
     loop {
         if spans.len() == FAST_FIELDS {
             return None;
         }
-        let span = if input.get(i) == Some(&b'"') {
-            let start = i + 1;
-            let mut j = start;
+        // The field, and where the byte that ends it is.
+        let (span, end) = if input.get(i) == Some(&b'"') {
+            // The opening quote.
+            specials.pop();
             let mut quotes = 0;
-            loop {
-                let q = j + memchr::memchr3(b'"', b'\n', b'\r', &input[j..])?;
+            let close = loop {
+                let q = specials.pop()?;
                 let next = input.get(q + 1);
                 match input[q] {
                     b'"' if next == Some(&b'"') => {
+                        specials.pop();
                         quotes += 1;
-                        j = q + 2;
                     }
-                    b'"' => {
-                        i = q + 1;
-                        break Span { start, end: q, quotes, unescaped: false };
-                    }
+                    b'"' => break q,
+                    b',' => {}
                     // A line break inside the field: `\n`, `\r\n` or a bare `\r` count one each.
                     b'\r' if next == Some(&b'\n') => {
+                        specials.pop();
                         rec.lines += 1;
-                        j = q + 2;
                     }
-                    _ => {
-                        rec.lines += 1;
-                        j = q + 1;
-                    }
+                    _ => rec.lines += 1,
                 }
-            }
+            };
+            // The field ends right after its closing quote, or the record is not plain.
+            let end = specials.pop().filter(|&e| e == close + 1)?;
+            (Span { start: i + 1 - start, end: close - start, quotes, unescaped: false }, end)
         } else {
-            let start = i;
-            while i < n && !SPECIAL[input[i] as usize] {
-                i += 1;
-            }
-            Span { start, end: i, quotes: 0, unescaped: false }
+            let end = specials.pop()?;
+            (Span { start: i - start, end: end - start, quotes: 0, unescaped: false }, end)
         };
         bytes += span.end - span.start - span.quotes;
         rec.escaped |= span.quotes > 0;
         spans.push(span);
-        match input.get(i) {
-            Some(b',') => i += 1,
-            Some(b'\n') => {
-                rec.len = i + 1;
+        match input[end] {
+            b',' => i = end + 1,
+            b'\n' => {
+                rec.len = end + 1 - start;
                 break;
             }
-            Some(b'\r') if input.get(i + 1) == Some(&b'\n') => {
-                rec.len = i + 2;
+            b'\r' if input.get(end + 1) == Some(&b'\n') => {
+                rec.len = end + 2 - start;
                 break;
             }
-            // The end of the input, a bare `\r`, a quote inside an unquoted field or a byte after
-            // a closing quote.
+            // A bare `\r`, or a quote inside an unquoted field.
             _ => return None,
         }
     }
