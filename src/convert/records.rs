@@ -273,7 +273,7 @@ impl RecordReader {
             // the next byte, so only a byte past the cap shows that the record is too long.
             let limit = self.max_record_bytes.saturating_add(1);
             let cap = self.out.len().min(limit).max(self.out_len);
-            let (res, nin, nout, nend) = self.rdr.get_or_insert_with(Reader::new).read_record(
+            let (res, nin, nout, nend) = self.rdr.get_or_insert_with(csv_reader).read_record(
                 input,
                 &mut self.out[self.out_len..cap],
                 &mut self.ends[self.ends_len..],
@@ -356,6 +356,18 @@ impl RecordReader {
         self.newlines += n as u64;
         self.after_cr = last == b'\r';
     }
+}
+
+/// A `csv_core` reader that reads a BOM as data. `csv_core` drops a BOM at the start of its first
+/// read, but the body's BOM is stripped once, before its first record ([`RecordReader::push`]),
+/// and a reader is made when a record first needs one, perhaps in the middle of a body, where a
+/// BOM is part of a field.
+fn csv_reader() -> Reader {
+    let mut rdr = Reader::new();
+    // The first read: a blank line, which `csv_core` skips without leaving the start of a record.
+    let (res, nin, _, _) = rdr.read_record(b"\n", &mut [0; 1], &mut [0; 1]);
+    debug_assert!(matches!(res, ReadRecordResult::InputEmpty) && nin == 1, "{res:?} after {nin} bytes");
+    rdr
 }
 
 /// Most fields a record split by [`fast_record`] may have; wider ones go to `csv_core`.
@@ -806,6 +818,46 @@ mod tests {
         assert_eq!((fast, end), read_all(&body, 100, 1 << 20, false));
     }
 
+    #[test]
+    fn a_bom_is_dropped_once_at_the_start_of_the_body_and_kept_anywhere_else() {
+        const B: &str = "\u{feff}";
+        let fields = |r: &[&str]| r.iter().map(|f| f.as_bytes().to_vec()).collect::<OwnedFields>();
+        // A BOM at the start of later records: one that the fast path splits, a quoted one, and
+        // one that only `csv_core` splits (a quote in an unquoted field).
+        let body = format!("{B}h,h\na,b\n{B}c,d\n\"{B}q\"\"\",e\n{B}x\"y,z\n");
+        let want = vec![
+            (1, fields(&["h", "h"])),
+            (2, fields(&["a", "b"])),
+            (3, fields(&[&format!("{B}c"), "d"])),
+            (4, fields(&[&format!("{B}q\""), "e"])),
+            (5, fields(&[&format!("{B}x\"y"), "z"])),
+        ];
+        // Two BOMs at the start: the second is data.
+        let twice = format!("{B}{B}h,h\n1,2\n");
+        let want_twice = vec![(1, fields(&[&format!("{B}h"), "h"])), (2, fields(&["1", "2"]))];
+        for (body, want) in [(body.as_bytes(), &want), (twice.as_bytes(), &want_twice)] {
+            for chunk in 1..=body.len() {
+                for fast in [true, false] {
+                    let (got, end) = read_all(body, chunk, 100, fast);
+                    assert_eq!((&got, end), (want, Ok(want.len() as u64 + 1)), "chunks of {chunk}, fast {fast}");
+                }
+            }
+        }
+        // A reader resumed in the middle of a body, as for a piece decoded on its own.
+        for fast in [true, false] {
+            let mut rr = RecordReader::resume_at_record_start(9, 100);
+            rr.fast = fast;
+            let mut got = Vec::new();
+            let mut f = |r: &Record<'_>| {
+                got.push((r.line, (0..r.len()).map(|i| r.get(i).unwrap().to_vec()).collect::<OwnedFields>()));
+                Ok(())
+            };
+            let piece = format!("{B}x\"y,z\n{B}c,d\n");
+            rr.push(piece.as_bytes(), &mut f).and_then(|()| rr.finish(&mut f)).unwrap();
+            assert_eq!(got, vec![(10, fields(&[&format!("{B}x\"y"), "z"])), (11, fields(&[&format!("{B}c"), "d"]))]);
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { cases: 2048, ..Default::default() })]
 
@@ -829,7 +881,7 @@ mod tests {
         fn the_fast_path_says_what_csv_core_says_across_blocks(
             tokens in proptest::collection::vec(proptest::sample::select(&[
                 "a", "bcdefghijklmnopqrstuvwxyz0123456789", ",", "\"", "\"\"", "\n", "\r", "\r\n",
-                "\",\"", "\"\n", ",\"",
+                "\",\"", "\"\n", ",\"", "\u{feff}", "é",
             ][..]), 0..300),
             chunk in 1usize..400,
             max in 1usize..2000,
