@@ -819,6 +819,30 @@ mod tests {
     }
 
     #[test]
+    fn special_masks_mark_exactly_the_special_bytes() {
+        // Every byte value at every place of a block, among bytes that are not special.
+        for b in 0..=u8::MAX {
+            for k in 0..64 {
+                let mut block = [b'a'; 64];
+                block[k] = b;
+                assert_eq!(special_mask_64(&block), u64::from(special(b)) << k, "byte {b:#04x} at {k}");
+            }
+        }
+        // Blocks of any mix, and the short block at the end of a push.
+        let data: Vec<u8> = (0..1000u32).map(|i| b"a,\"\n\r\xff\x80b"[(i * 7 + i / 3) as usize % 8]).collect();
+        for len in [0, 1, 63, 64, 65, 130, 1000] {
+            for block in (0..len).step_by(64) {
+                let want = data[block..len]
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .fold(0u64, |m, (k, &b)| m | (u64::from(special(b)) << k));
+                assert_eq!(special_mask(&data[..len], block), want, "{len} bytes, block at {block}");
+            }
+        }
+    }
+
+    #[test]
     fn a_bom_is_dropped_once_at_the_start_of_the_body_and_kept_anywhere_else() {
         const B: &str = "\u{feff}";
         let fields = |r: &[&str]| r.iter().map(|f| f.as_bytes().to_vec()).collect::<OwnedFields>();
