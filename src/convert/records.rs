@@ -431,11 +431,14 @@ impl<'a> Specials<'a> {
 fn special_mask(data: &[u8], block: usize) -> u64 {
     match data.get(block..block + 64) {
         Some(bytes) => special_mask_64(bytes.try_into().expect("64 bytes")),
-        None => {
-            let rest = data.get(block..).unwrap_or_default();
-            rest.iter().enumerate().fold(0, |m, (k, &b)| m | (u64::from(special(b)) << k))
-        }
+        None => scalar_mask(data.get(block..).unwrap_or_default()),
     }
+}
+
+/// Bit `k` set when `bytes[k]` is [`special`], one byte at a time (at most 64 bytes).
+#[inline]
+fn scalar_mask(bytes: &[u8]) -> u64 {
+    bytes.iter().enumerate().fold(0, |m, (k, &b)| m | (u64::from(special(b)) << k))
 }
 
 /// [`special_mask`] of 64 bytes, sixteen per compare (SSE2, which every x86-64 processor has).
@@ -461,7 +464,7 @@ fn special_mask_64(bytes: &[u8; 64]) -> u64 {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
 fn special_mask_64(bytes: &[u8; 64]) -> u64 {
-    bytes.iter().enumerate().fold(0, |m, (k, &b)| m | (u64::from(special(b)) << k))
+    scalar_mask(bytes)
 }
 
 /// Where a field split by [`fast_record`] is.

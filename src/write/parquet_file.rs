@@ -142,13 +142,10 @@ struct Column {
     queue: VecDeque<Work>,
     /// Whether a task of the chain is running (it takes the queue until it is empty).
     running: bool,
-    /// The writer of the row group in progress, between tasks.
-    writer: Option<ArrowColumnWriter>,
-    /// The row group of `writer`.
+    /// The writer of the row group in progress, with its arrays not written yet, between tasks.
+    state: Option<ColumnState>,
+    /// The row group of `state`.
     row_group: usize,
-    /// The arrays of the row group in progress not yet written, while they all hold the same one
-    /// value (text columns only).
-    constant: Option<Vec<ArrayRef>>,
 }
 
 /// Batches for one column: of one row group, with that row group's writer when it starts there.
@@ -385,11 +382,7 @@ impl Shared {
             let encoded = catch_unwind(AssertUnwindSafe(|| encode_column(field, c, &work.segment, state, constants)));
             match encoded {
                 Ok(Ok(Encoded::Closed(chunk))) => self.closed(row_group, c, chunk),
-                Ok(Ok(Encoded::Open(state))) => {
-                    let mut column = lock(&self.columns[c]);
-                    column.writer = Some(state.writer);
-                    column.constant = state.constant;
-                }
+                Ok(Ok(Encoded::Open(state))) => lock(&self.columns[c]).state = Some(*state),
                 Ok(Err(e)) => self.fail(e),
                 Err(panic) => {
                     let what = panic
@@ -426,10 +419,7 @@ impl Shared {
                 column.row_group = row_group;
                 ColumnState { writer, constant: self.constant_rows.map(|_| Vec::new()) }
             }
-            None => ColumnState {
-                writer: column.writer.take().expect("the writer of the row group in progress"),
-                constant: column.constant.take(),
-            },
+            None => column.state.take().expect("the writer of the row group in progress"),
         };
         Some((work, state, column.row_group))
     }
