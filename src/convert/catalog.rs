@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMic
 use serde::Deserialize;
 
 use super::json::{DEFAULT_MAX_JSON_BYTES, JsonBody, null_as_default};
-use super::{BodyDecoder, ConvertError, DecodeOptions, DecodeStats, Reject, RowContext};
+use super::{BodyDecoder, ConvertError, DecodeOptions, DecodeStats, Reject, RowContext, repeated_text};
 use crate::schema::Table;
 
 /// The endpoint, as errors name it.
@@ -70,8 +70,8 @@ impl CatalogDecoder {
         let n = entries.len();
         let ts = |v: i64| TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(v, n)).with_timezone("UTC");
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n))),
+            Arc::new(repeated_text(&self.ctx.account, n)?),
+            Arc::new(repeated_text(&self.ctx.bot, n)?),
             Arc::new(StringArray::from_iter_values(entries.iter().map(|e| &e.name))),
             Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.has_children)))),
             Arc::new(ts(self.window.0)),

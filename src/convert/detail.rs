@@ -10,8 +10,8 @@ use arrow_array::{ArrayRef, DictionaryArray, Int16Array, RecordBatch, StringArra
 
 use super::records::{Record, RecordReader};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, text,
-    time, trusted_text,
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject,
+    repeated_text, text, time, trusted_text,
 };
 use crate::schema::Table;
 
@@ -350,8 +350,8 @@ impl State {
 
     fn build(&mut self) -> Result<RecordBatch, ConvertError> {
         let n = std::mem::take(&mut self.len);
-        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n)));
-        let bot: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n)));
+        let account: ArrayRef = Arc::new(repeated_text(&self.ctx.account, n)?);
+        let bot: ArrayRef = Arc::new(repeated_text(&self.ctx.bot, n)?);
         let cols: Vec<ArrayRef> = vec![
             account,
             bot,

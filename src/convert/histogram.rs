@@ -26,7 +26,8 @@ use serde::Deserialize;
 
 use super::json::{DEFAULT_MAX_JSON_BYTES, JsonBody, null_as_default};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, Interval, KNOWN_PLATFORMS, Reject, RowContext, time,
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, Interval, KNOWN_PLATFORMS, Reject, RowContext,
+    repeated_text, time,
 };
 use crate::schema::Table;
 
@@ -212,9 +213,9 @@ impl HistogramDecoder {
         )
         .map_err(arrow)?;
         let out: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.event_name, n))),
+            Arc::new(repeated_text(&self.ctx.account, n)?),
+            Arc::new(repeated_text(&self.ctx.bot, n)?),
+            Arc::new(repeated_text(&self.event_name, n)?),
             Arc::new(cols.platform.finish()),
             Arc::new(cols.period.finish().with_timezone("UTC")),
             Arc::new(interval),

@@ -26,7 +26,8 @@ mod total;
 
 use std::collections::BTreeSet;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, StringArray};
+use arrow_buffer::{Buffer, OffsetBuffer};
 
 pub use catalog::CatalogDecoder;
 pub use detail::DetailDecoder;
@@ -325,6 +326,14 @@ fn trusted_text(field: &[u8]) -> &str {
 /// Whether `piece` is valid UTF-8 without a NUL byte, so that [`trusted_text`] may take its fields.
 fn valid_text(piece: &[u8]) -> bool {
     simdutf8::basic::from_utf8(piece).is_ok() && memchr::memchr(0, piece).is_none()
+}
+
+/// A text column of `n` rows that all hold `value` (the request's account and bot): two bulk
+/// copies instead of `n` appends.
+fn repeated_text(value: &str, n: usize) -> Result<StringArray, ConvertError> {
+    let offsets = OffsetBuffer::<i32>::try_from_repeated_length(value.len(), n)
+        .map_err(|e| ConvertError::Arrow(format!("{n} rows of a {}-byte value: {e}", value.len())))?;
+    Ok(StringArray::new(offsets, Buffer::from_vec(value.as_bytes().repeat(n)), None))
 }
 
 /// Records a rejected row.

@@ -13,8 +13,8 @@ use arrow_array::{ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray
 
 use super::records::{Record, RecordReader};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject, text,
-    time,
+    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject,
+    repeated_text, text, time,
 };
 use crate::schema::Table;
 
@@ -305,8 +305,8 @@ impl State {
 
     fn build(&mut self) -> Result<RecordBatch, ConvertError> {
         let n = std::mem::take(&mut self.len);
-        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.account, n)));
-        let bot: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.ctx.bot, n)));
+        let account: ArrayRef = Arc::new(repeated_text(&self.ctx.account, n)?);
+        let bot: ArrayRef = Arc::new(repeated_text(&self.ctx.bot, n)?);
         let interval = DictionaryArray::<Int8Type>::try_new(
             Int8Array::from_iter_values(std::iter::repeat_n(0i8, n)),
             Arc::new(StringArray::from_iter_values([self.interval.as_str()])),
