@@ -9,13 +9,17 @@ A VARIANT is a binary, optionally followed by environment settings for its runs:
     target/release/botevents:RAYON_NUM_THREADS=1
     target/release/botevents:RAYON_NUM_THREADS=1,RUST_LOG=warn
 
-Each variant converts CSV once to warm up, then RUNS times in turn (A, B, A, B, ...), each run
-into a fresh folder, as `botevents convert --table TABLE --account bench --bot bench
---compression zstd`. The speed of a shared machine drifts by tens of percent within an hour;
-runs taken in turn see the same drift, so their medians can be compared where separate runs
-of a benchmark cannot. Prints, per variant, the medians of wall time and of user + system CPU
-time, the largest peak RSS (all from `os.wait4`), and the ratio of each median to the first
-variant's.
+Each variant converts CSV once to warm up, then RUNS rounds follow, each running every variant
+once, in turn, into a fresh folder, as `botevents convert --table TABLE --account bench --bot
+bench --compression zstd`. Every other round runs the variants in reverse order (A B, B A, A B,
+...), so that neither place in a round favours a variant. The speed of a shared machine drifts
+by tens of percent within minutes; runs of one round see nearly the same machine, so they can be
+compared where separate runs of a benchmark cannot.
+
+Prints, per variant, the medians of wall time and of user + system CPU time and the largest peak
+RSS (all from `os.wait4`); and for every variant after the first, the median of its wall and CPU
+time divided by the first variant's in the same round, with the middle half of those ratios
+(from the first to the third quartile) to show how far they spread.
 
 Only the standard library is used.
 """
@@ -74,18 +78,33 @@ def main():
         out = os.path.join(tmp, "out")
         for binary, env in variants:
             run_once(binary, env, a.csv, a.table, out)
-        for _ in range(a.runs):
-            for (binary, env), runs in zip(variants, results):
-                runs.append(run_once(binary, env, a.csv, a.table, out))
-    print(f"{a.csv}: {a.runs} runs of each variant, taken in turn; medians")
-    print(f"{'variant':60s} {'wall s':>8s} {'cpu s':>8s} {'peak MiB':>9s} {'wall':>7s} {'cpu':>7s}")
-    base = None
+        for round_ in range(a.runs):
+            order = list(range(len(variants)))
+            if round_ % 2:
+                order.reverse()
+            for i in order:
+                binary, env = variants[i]
+                results[i].append(run_once(binary, env, a.csv, a.table, out))
+    print(f"{a.csv}: {a.runs} rounds; medians, and ratios to the first variant in the same round")
+    print(f"{'variant':56s} {'wall s':>7s} {'cpu s':>7s} {'peak MiB':>8s}  {'wall ratio (IQR)':>21s}"
+          f"  {'cpu ratio (IQR)':>21s}")
     for text, runs in zip(a.variants, results):
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         peak = max(r[2] for r in runs)
-        base = base or (wall, cpu)
-        print(f"{text:60s} {wall:8.3f} {cpu:8.3f} {peak:9.1f} {wall / base[0]:7.3f} {cpu / base[1]:7.3f}")
+        line = f"{text:56s} {wall:7.3f} {cpu:7.3f} {peak:8.1f}"
+        if runs is not results[0]:
+            for k in (0, 1):
+                line += "  " + spread([r[k] / b[k] for r, b in zip(runs, results[0])])
+        print(line)
+
+
+def spread(ratios):
+    """The median of `ratios`, with their first and third quartiles."""
+    if len(ratios) < 2:
+        return f"{ratios[0]:7.3f}{'':14s}"
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f"{statistics.median(ratios):7.3f} ({q1:.3f}–{q3:.3f})"
 
 
 if __name__ == "__main__":
