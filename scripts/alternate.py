@@ -50,16 +50,18 @@ def run_once(binary, env, csv, table, out):
     shutil.rmtree(out, ignore_errors=True)
     cmd = [binary, "convert", "--table", table, "--account", "bench", "--bot", "bench", "--dest", out,
            "--compression", "zstd", csv]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **env})
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"exit status {code}: {' '.join(cmd)}\n{err[-2000:]}")
+    # Standard error goes to a file: a pipe read only after the run would stall a run that logs
+    # more than the pipe holds.
+    with tempfile.TemporaryFile() as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **env})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            sys.exit(f"exit status {code}: {' '.join(cmd)}\n{err[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
