@@ -70,8 +70,8 @@ impl CatalogDecoder {
         let n = entries.len();
         let ts = |v: i64| TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(v, n)).with_timezone("UTC");
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(repeated_text(&self.ctx.account, n)?),
-            Arc::new(repeated_text(&self.ctx.bot, n)?),
+            Arc::new(repeated_text("account_id", &self.ctx.account, n)?),
+            Arc::new(repeated_text("bot_id", &self.ctx.bot, n)?),
             Arc::new(StringArray::from_iter_values(entries.iter().map(|e| &e.name))),
             Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.has_children)))),
             Arc::new(ts(self.window.0)),

@@ -350,8 +350,8 @@ impl State {
 
     fn build(&mut self) -> Result<RecordBatch, ConvertError> {
         let n = std::mem::take(&mut self.len);
-        let account: ArrayRef = Arc::new(repeated_text(&self.ctx.account, n)?);
-        let bot: ArrayRef = Arc::new(repeated_text(&self.ctx.bot, n)?);
+        let account: ArrayRef = Arc::new(repeated_text("account_id", &self.ctx.account, n)?);
+        let bot: ArrayRef = Arc::new(repeated_text("bot_id", &self.ctx.bot, n)?);
         let cols: Vec<ArrayRef> = vec![
             account,
             bot,

@@ -213,9 +213,9 @@ impl HistogramDecoder {
         )
         .map_err(arrow)?;
         let out: Vec<ArrayRef> = vec![
-            Arc::new(repeated_text(&self.ctx.account, n)?),
-            Arc::new(repeated_text(&self.ctx.bot, n)?),
-            Arc::new(repeated_text(&self.event_name, n)?),
+            Arc::new(repeated_text("account_id", &self.ctx.account, n)?),
+            Arc::new(repeated_text("bot_id", &self.ctx.bot, n)?),
+            Arc::new(repeated_text("event_name", &self.event_name, n)?),
             Arc::new(cols.platform.finish()),
             Arc::new(cols.period.finish().with_timezone("UTC")),
             Arc::new(interval),

@@ -328,12 +328,12 @@ fn valid_text(piece: &[u8]) -> bool {
     simdutf8::basic::from_utf8(piece).is_ok() && memchr::memchr(0, piece).is_none()
 }
 
-/// A text column of `n` rows that all hold `value` (the request's account and bot, a histogram's
-/// event name): the value repeated in one buffer and offsets of a fixed step, instead of `n`
-/// appends. Offsets past `i32` are an error.
-fn repeated_text(value: &str, n: usize) -> Result<StringArray, ConvertError> {
+/// Column `column` of `n` rows that all hold `value` (the request's account and bot, a
+/// histogram's event name): the value repeated in one buffer and offsets of a fixed step, instead
+/// of `n` appends. Offsets past `i32` are an error that names the column.
+fn repeated_text(column: &str, value: &str, n: usize) -> Result<StringArray, ConvertError> {
     let offsets = OffsetBuffer::<i32>::try_from_repeated_length(value.len(), n)
-        .map_err(|e| ConvertError::Arrow(format!("{n} rows of a {}-byte value: {e}", value.len())))?;
+        .map_err(|e| ConvertError::Arrow(format!("column {column}: {n} rows of a {}-byte value: {e}", value.len())))?;
     Ok(StringArray::new(offsets, Buffer::from_vec(value.as_bytes().repeat(n)), None))
 }
 

@@ -550,13 +550,13 @@ fn plain_records_are_split_at_guessed_ends() {
 #[test]
 fn repeated_text_is_the_value_in_every_row() {
     for (value, n) in [("acc", 3), ("", 4), ("é-1", 1), ("x", 0)] {
-        let got = repeated_text(value, n).unwrap();
+        let got = repeated_text("account_id", value, n).unwrap();
         let want = StringArray::from_iter_values(std::iter::repeat_n(value, n));
         assert_eq!(got, want, "{value:?} × {n}");
         assert_eq!(got.null_count(), 0);
         assert!(got.nulls().is_none(), "no validity buffer, as before");
     }
     // Offsets past i32: an error that says so, not a panic.
-    let err = repeated_text("0123456789", 300_000_000).unwrap_err().to_string();
+    let err = repeated_text("account_id", "0123456789", 300_000_000).unwrap_err().to_string();
     assert!(err.contains("300000000 rows of a 10-byte value"), "{err}");
 }

@@ -305,8 +305,8 @@ impl State {
 
     fn build(&mut self) -> Result<RecordBatch, ConvertError> {
         let n = std::mem::take(&mut self.len);
-        let account: ArrayRef = Arc::new(repeated_text(&self.ctx.account, n)?);
-        let bot: ArrayRef = Arc::new(repeated_text(&self.ctx.bot, n)?);
+        let account: ArrayRef = Arc::new(repeated_text("account_id", &self.ctx.account, n)?);
+        let bot: ArrayRef = Arc::new(repeated_text("bot_id", &self.ctx.bot, n)?);
         let interval = DictionaryArray::<Int8Type>::try_new(
             Int8Array::from_iter_values(std::iter::repeat_n(0i8, n)),
             Arc::new(StringArray::from_iter_values([self.interval.as_str()])),
