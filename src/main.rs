@@ -477,17 +477,50 @@ mod progress_bar {
 /// * One arena instead of one per thread: the pool's threads no longer each keep free memory of
 ///   their own, which pays for the higher trim threshold. Contention is low with a pool of one
 ///   thread per core, each spending most of its time in zstd and parsing.
+/// * The heap is grown once by [`HEAP_RESERVE`] of address space, which is marked for transparent
+///   huge pages (`MADV_HUGEPAGE`; the system's setting in
+///   `/sys/kernel/mm/transparent_hugepage/enabled` still decides). Faulting in the converter's
+///   heap a 4 KiB page at a time cost about 25,000 page faults per run (a fixed 50 ms of CPU,
+///   6 % of 1 M rows' run); with huge pages it takes about 50. Only what is touched becomes
+///   resident, in steps of 2 MiB. The top pad equal to the reserve keeps glibc from trimming the
+///   heap below it, which would give the marked range back; the 64 MiB trim threshold above
+///   applies beyond it.
 ///
-/// Together, for 1 M rows: peak RSS 115 MiB instead of 150, and 0.77 s instead of 0.93.
+/// Together, for 1 M rows: peak RSS 115 MiB instead of 150, and 0.77 s instead of 0.93 (before
+/// the huge pages, which took it from 0.475 to 0.441 s and from 112 to 118 MiB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_malloc() {
-    // SAFETY: mallopt only sets parameters of the allocator; called before any other thread.
+    // SAFETY: mallopt only sets parameters of the allocator, and sbrk(0) only reads the heap's
+    // end; called before any other thread. The madvise range lies within the heap's growth made
+    // just before, between two readings of its end, and only sets a flag on those pages.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_TOP_PAD, HEAP_RESERVE as libc::c_int);
+        // An allocation larger than the heap's free top (and below the mmap threshold) makes the
+        // heap grow by it plus the top pad. black_box keeps the pair from being optimised away.
+        let before = libc::sbrk(0) as usize;
+        let probe = std::hint::black_box(libc::malloc(3 << 20));
+        libc::free(probe);
+        let after = libc::sbrk(0) as usize;
+        let start = before.next_multiple_of(HUGE_PAGE);
+        // Where sbrk failed (it returns -1) or the heap could not grow, glibc used a mapping of
+        // its own, and nothing is marked: the allocator works as before.
+        if before != usize::MAX && after != usize::MAX && after > start {
+            // A kernel without transparent huge pages refuses with EINVAL: nothing to do.
+            libc::madvise(start as *mut libc::c_void, after - start, libc::MADV_HUGEPAGE);
+        }
     }
 }
+
+/// Address space the heap is grown by at start and marked for transparent huge pages: twice the
+/// converter's peak, so that its whole heap is in it. Untouched, it costs nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const HEAP_RESERVE: usize = 256 << 20;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const HUGE_PAGE: usize = 2 << 20;
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_malloc() {}
