@@ -158,6 +158,15 @@ impl DayFile {
         }
     }
 
+    /// Queues the close of the last row group and hands it to the columns (Parquet), without
+    /// waiting for them: [`DayFile::finish`] does.
+    fn close(&mut self, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+        if let DayFile::Parquet(w) = self {
+            w.flush();
+        }
+        self.encode(table, day)
+    }
+
     fn buffered(&mut self) -> usize {
         match self {
             DayFile::Parquet(w) => w.buffered(),
@@ -283,10 +292,15 @@ impl TableEncoder {
     }
 
     /// Finishes every day's file: its last bytes and its row count.
-    pub fn finish(self) -> Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError> {
-        let mut out = Vec::new();
-        for (day, mut enc) in self.days {
+    pub fn finish(mut self) -> Result<Vec<(NaiveDate, Vec<u8>, u64)>, WriteError> {
+        // Every day's last rows and row-group close go to the column chains first, so that the
+        // days' last row groups are encoded together, not one day after another.
+        for (&day, enc) in &mut self.days {
             enc.flush_pending(self.table, day, usize::MAX)?;
+            enc.writer.close(self.table, day)?;
+        }
+        let mut out = Vec::new();
+        for (day, enc) in self.days {
             let rows = enc.rows;
             let bytes = enc.writer.finish(self.table, day)?;
             out.push((day, bytes, rows));
