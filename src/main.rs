@@ -481,43 +481,85 @@ mod progress_bar {
 ///   huge pages (`MADV_HUGEPAGE`; the system's setting in
 ///   `/sys/kernel/mm/transparent_hugepage/enabled` still decides). Faulting in the converter's
 ///   heap a 4 KiB page at a time cost about 25,000 page faults per run (a fixed 50 ms of CPU,
-///   6 % of 1 M rows' run); with huge pages it takes about 50. Only what is touched becomes
-///   resident, in steps of 2 MiB. The top pad equal to the reserve keeps glibc from trimming the
-///   heap below it, which would give the marked range back; the 64 MiB trim threshold above
-///   applies beyond it.
+///   6 % of 1 M rows' run); with huge pages it takes a few hundred. Only what is touched becomes
+///   resident, in steps of 2 MiB. See [`reserve_heap`].
 ///
 /// Together, for 1 M rows: peak RSS 115 MiB instead of 150, and 0.77 s instead of 0.93 (before
 /// the huge pages, which took it from 0.475 to 0.441 s and from 112 to 118 MiB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_malloc() {
-    // SAFETY: mallopt only sets parameters of the allocator, and sbrk(0) only reads the heap's
-    // end; called before any other thread. The madvise range lies within the heap's growth made
-    // just before, between two readings of its end, and only sets a flag on those pages.
+    // SAFETY: mallopt only sets parameters of the allocator; called before any other thread.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_TOP_PAD, HEAP_RESERVE as libc::c_int);
+    }
+    if reserve_allowed() {
+        reserve_heap();
+    }
+}
+
+/// Grows the heap by [`HEAP_RESERVE`] and marks it for transparent huge pages. Where the heap
+/// cannot grow so far, nothing changes: the allocator works as before.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn reserve_heap() {
+    // SAFETY: mallopt only sets parameters of the allocator and sbrk(0) only reads the heap's
+    // end; called before any other thread. The madvise range lies within the heap's growth made
+    // just before, between two readings of its end, and only sets a flag on those pages.
+    unsafe {
         // An allocation larger than the heap's free top (and below the mmap threshold) makes the
-        // heap grow by it plus the top pad. black_box keeps the pair from being optimised away.
+        // heap grow by it plus the top pad, which the free keeps. black_box keeps the pair from
+        // being optimised away.
+        libc::mallopt(libc::M_TOP_PAD, HEAP_RESERVE as libc::c_int);
         let before = libc::sbrk(0) as usize;
         let probe = std::hint::black_box(libc::malloc(3 << 20));
         libc::free(probe);
         let after = libc::sbrk(0) as usize;
-        let start = before.next_multiple_of(HUGE_PAGE);
-        // Where sbrk failed (it returns -1) or the heap could not grow, glibc used a mapping of
-        // its own, and nothing is marked: the allocator works as before.
-        if before != usize::MAX && after != usize::MAX && after > start {
+        // sbrk returns -1 on failure; a heap that could not grow by the reserve (glibc then tried
+        // a mapping of its own) is left as it is. (The growth is a little under the reserve: the
+        // heap's free top before it counts towards the pad.)
+        let grown = before != usize::MAX && after != usize::MAX && after >= before + HEAP_RESERVE / 2;
+        if grown {
+            // Free memory at the top is given back only beyond the reserve (and, as above, far
+            // beyond what the converter frees between chunks); trimmed, the reserve would go
+            // back at the next free.
+            libc::mallopt(libc::M_TRIM_THRESHOLD, (HEAP_RESERVE + (64 << 20)) as libc::c_int);
+        }
+        // Later growth asks for what it needs again, not for another reserve.
+        libc::mallopt(libc::M_TOP_PAD, DEFAULT_TOP_PAD);
+        if grown {
+            let start = before.next_multiple_of(HUGE_PAGE);
             // A kernel without transparent huge pages refuses with EINVAL: nothing to do.
             libc::madvise(start as *mut libc::c_void, after - start, libc::MADV_HUGEPAGE);
         }
     }
 }
 
+/// Whether the process's limits leave room for the reserve: a data or address-space limit
+/// (`ulimit -d`, `ulimit -v`) counts it as used, so under a limit below [`RESERVE_MIN_LIMIT`] the
+/// heap is not reserved, and a run that fits in the limit without it still does.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn reserve_allowed() -> bool {
+    [libc::RLIMIT_DATA, libc::RLIMIT_AS].into_iter().all(|resource| {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the limit into `limit`, which lives across the call.
+        let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+        ok && (limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= RESERVE_MIN_LIMIT as libc::rlim_t)
+    })
+}
+
 /// Address space the heap is grown by at start and marked for transparent huge pages: twice the
 /// converter's peak, so that its whole heap is in it. Untouched, it costs nothing.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const HEAP_RESERVE: usize = 256 << 20;
+
+/// The smallest data or address-space limit under which the heap is reserved.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const RESERVE_MIN_LIMIT: usize = 4 * HEAP_RESERVE;
+
+/// glibc's own top pad (`M_TOP_PAD`), restored once the heap is reserved.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const DEFAULT_TOP_PAD: libc::c_int = 128 << 10;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const HUGE_PAGE: usize = 2 << 20;

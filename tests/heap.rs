@@ -4,7 +4,62 @@
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+
+/// A data limit (`ulimit -d`) below the reserve (256 MiB), and far above what the runs below need.
+const DATA_LIMIT: u64 = 200 << 20;
+
+/// A data limit above the reserve and below the one under which the heap is reserved (1 GiB).
+const ROOMY_DATA_LIMIT: u64 = 512 << 20;
+
+/// `botevents` with its data segment limited to `limit` bytes, when given.
+fn botevents(limit: Option<u64>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_botevents"));
+    if let Some(bytes) = limit {
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+                if libc::setrlimit(libc::RLIMIT_DATA, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    cmd
+}
+
+/// The heap mappings of a running `botevents simulate` (started with `limit`), as `(bytes,
+/// marked for huge pages)`, read once it serves.
+fn simulator_heap(limit: Option<u64>) -> Vec<(usize, bool)> {
+    let mut child = botevents(limit)
+        .args(["simulate", "--port", "0", "-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start botevents simulate");
+    // The simulator prints its URL once it serves; main() tuned the allocator before that.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", child.id()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("listening on"), "simulate printed {first:?}");
+    let maps = mappings(&smaps.unwrap());
+    maps.iter().filter(|m| m.name == "[heap]").map(|m| (m.bytes, m.flags.iter().any(|f| f == "hg"))).collect()
+}
+
+fn thp_kernel() -> bool {
+    let there = std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists();
+    if !there {
+        eprintln!("skipped: this kernel has no transparent huge pages (madvise refuses them)");
+    }
+    there
+}
 
 /// One mapping of `/proc/PID/smaps`: its size, its name and its `VmFlags`.
 struct Mapping {
@@ -34,32 +89,47 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
 
 #[test]
 fn the_heap_is_reserved_with_huge_pages() {
-    if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
-        eprintln!("skipped: this kernel has no transparent huge pages (madvise refuses them)");
+    if !thp_kernel() {
         return;
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_botevents"))
-        .args(["simulate", "--port", "0", "-q"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start botevents simulate");
-    // The simulator prints its URL once it serves; main() tuned the allocator before that.
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", child.id()));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(first.contains("listening on"), "simulate printed {first:?}");
-    let maps = mappings(&smaps.unwrap());
-
-    let heap: Vec<&Mapping> = maps.iter().filter(|m| m.name == "[heap]").collect();
-    let marked: usize = heap.iter().filter(|m| m.flags.iter().any(|f| f == "hg")).map(|m| m.bytes).sum();
-    let listed: Vec<String> = heap.iter().map(|m| format!("{} KiB {:?}", m.bytes >> 10, m.flags)).collect();
+    let heap = simulator_heap(None);
+    let marked: usize = heap.iter().filter(|(_, hg)| *hg).map(|(bytes, _)| bytes).sum();
     // 256 MiB reserved; the part below the first 2 MiB boundary is not marked.
-    assert!(marked >= 250 << 20, "heap mappings: {listed:?}");
-    assert!(marked <= 260 << 20, "heap mappings: {listed:?}");
+    assert!((250 << 20..=260 << 20).contains(&marked), "heap mappings (bytes, marked): {heap:?}");
+}
+
+#[test]
+fn under_a_data_limit_the_heap_is_not_reserved_and_a_conversion_still_runs() {
+    // Under either limit the heap is not reserved: below the reserve it could not grow by it, and
+    // above it the rest of the process keeps its room under the limit.
+    for limit in [DATA_LIMIT, ROOMY_DATA_LIMIT] {
+        let heap = simulator_heap(Some(limit));
+        assert!(
+            heap.iter().all(|(bytes, hg)| !hg && *bytes < 64 << 20),
+            "limit {limit}: heap mappings (bytes, marked): {heap:?}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("detail.csv");
+    let mut body =
+        String::from("eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n");
+    for i in 0..20_000 {
+        body +=
+            &format!("\"e{}\",FACEBOOK,\"d{i}\",\"text {i}\",2026-11-20T10:{:02}:00.000Z,\"c{i}\",\n", i % 7, i % 60);
+    }
+    std::fs::write(&csv, body).unwrap();
+    let dest = dir.path().join("out");
+    let out = botevents(Some(DATA_LIMIT))
+        .args(["convert", "--table", "detail", "--account", "1", "--bot", "b", "--dest"])
+        .arg(&dest)
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    assert!(stderr.contains("20000 rows, 1 files written"), "{stderr}");
+    assert!(dest.join("custom_event_detail/event_date=2026-11-20/1@b.parquet").is_file(), "{stderr}");
 }
 
 #[test]
