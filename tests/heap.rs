@@ -87,9 +87,25 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
     out
 }
 
+/// Whether this process's data and address-space limits, which a child inherits, leave the
+/// room under which the binary reserves its heap (unlimited or at least 1 GiB, `reserve_allowed`
+/// in `src/main.rs`).
+fn limits_leave_room() -> bool {
+    let roomy = [libc::RLIMIT_DATA, libc::RLIMIT_AS].into_iter().all(|resource| {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+        ok && (limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= 1 << 30)
+    });
+    if !roomy {
+        eprintln!("skipped: this process runs under a data or address-space limit below 1 GiB");
+    }
+    roomy
+}
+
 #[test]
 fn the_heap_is_reserved_with_huge_pages() {
-    if !thp_kernel() {
+    if !thp_kernel() || !limits_leave_room() {
         return;
     }
     let heap = simulator_heap(None);
