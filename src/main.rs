@@ -515,19 +515,16 @@ fn reserve_heap() {
         let probe = std::hint::black_box(libc::malloc(3 << 20));
         libc::free(probe);
         let after = libc::sbrk(0) as usize;
+        // Later growth asks for what it needs again, not for another reserve.
+        libc::mallopt(libc::M_TOP_PAD, DEFAULT_TOP_PAD);
         // sbrk returns -1 on failure; a heap that could not grow by the reserve (glibc then tried
         // a mapping of its own) is left as it is. (The growth is a little under the reserve: the
         // heap's free top before it counts towards the pad.)
-        let grown = before != usize::MAX && after != usize::MAX && after >= before + HEAP_RESERVE / 2;
-        if grown {
+        if before != usize::MAX && after != usize::MAX && after >= before + HEAP_RESERVE / 2 {
             // Free memory at the top is given back only beyond the reserve (and, as above, far
             // beyond what the converter frees between chunks); trimmed, the reserve would go
             // back at the next free.
             libc::mallopt(libc::M_TRIM_THRESHOLD, (HEAP_RESERVE + (64 << 20)) as libc::c_int);
-        }
-        // Later growth asks for what it needs again, not for another reserve.
-        libc::mallopt(libc::M_TOP_PAD, DEFAULT_TOP_PAD);
-        if grown {
             let start = before.next_multiple_of(HUGE_PAGE);
             // A kernel without transparent huge pages refuses with EINVAL: nothing to do.
             libc::madvise(start as *mut libc::c_void, after - start, libc::MADV_HUGEPAGE);
