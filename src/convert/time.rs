@@ -179,8 +179,9 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     }
 }
 
-/// Parses an event timestamp: RFC 3339 with any offset (fast path for the vendor's `…Z`), or a
-/// naive `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC.
+/// Parses an event timestamp: RFC 3339 with any offset (fast path for the vendor's `…Z`), the
+/// same with a space before the time or the offset or an offset of `±HH` or `±HHMM`, or a naive
+/// `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Some(v) = parse_vendor(s.as_bytes()).or_else(|| parse_fast(s.as_bytes())) {
         return Some(v);
@@ -189,9 +190,18 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    // An offset without RFC 3339's colon (`-0400`, `-04`), or after a space: the instant it
+    // names, never the local time taken as UTC.
+    for fmt in
+        ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z", "%Y-%m-%dT%H:%M:%S%.f %#z"]
+    {
+        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+            return Some(t.timestamp_micros());
         }
     }
     None
@@ -252,6 +262,29 @@ mod tests {
     fn general_path_takes_offsets_and_naive_times() {
         assert_eq!(parse_timestamp("2023-04-19T00:00:00-04:00"), parse_timestamp("2023-04-19T04:00:00.000Z"));
         assert_eq!(parse_timestamp("2023-04-19 04:00:00"), parse_timestamp("2023-04-19T04:00:00Z"));
+    }
+
+    #[test]
+    fn offsets_in_any_form_give_the_instant_they_name() {
+        // 22:00 at UTC-4 is 02:00 UTC the next day: the row belongs to that day.
+        let want = parse_timestamp("2023-04-20T02:00:00Z");
+        assert!(want.is_some());
+        for s in [
+            "2023-04-19 22:00:00-0400",
+            "2023-04-19 22:00:00-04:00",
+            "2023-04-19T22:00:00-0400",
+            "2023-04-19 22:00:00-04",
+            "2023-04-19 22:00:00.000 -04:00",
+            "2023-04-19T22:00:00 -0400",
+            "2023-04-20 10:00:00+0800",
+            "2023-04-20 02:00:00+00",
+        ] {
+            assert_eq!(parse_timestamp(s), want, "{s}");
+        }
+        assert_eq!(parse_timestamp("2023-04-19 22:00:00.5-0400"), want.map(|w| w + 500_000));
+        assert_eq!(parse_timestamp("2023-04-19 22:00:00-04xx"), None);
+        // The totals' dates take the same path.
+        assert_eq!(parse_period("2023-04-19 16:00:00+0200", None), parse_timestamp("2023-04-19T14:00:00Z"));
     }
 
     #[test]
