@@ -831,12 +831,31 @@ pub struct ConfigFile {
     entry: Option<String>,
 }
 
+/// Where and why a config file failed to parse, without its text: the parser's own message
+/// quotes the line and, for a value of the wrong type, the value, which may be a secret.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    // serde's "invalid type: string \"…\", expected …" and "invalid value: …": the kind only.
+    let message = match (message.split_once(": "), message.find(", expected")) {
+        (Some((what @ ("invalid type" | "invalid value" | "invalid length"), rest)), Some(at)) => {
+            let kind = rest.split([' ', ',']).next().unwrap_or_default();
+            format!("{what}: {kind}{}", &message[at..])
+        }
+        _ => message.to_string(),
+    };
+    let Some(span) = e.span() else { return message };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
 impl ConfigFile {
     /// Reads and parses a config file.
     pub fn load(path: &std::path::Path) -> Result<ConfigFile, UsageError> {
         let cfg_err = |reason: String| UsageError::Config { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| cfg_err(e.to_string()))?;
-        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| cfg_err(e.to_string()))?;
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| cfg_err(toml_error(&text, &e)))?;
         file.path = Some(path.to_path_buf());
         Ok(file)
     }
@@ -1345,6 +1364,27 @@ mod tests {
         assert_eq!(ini_section(text, "default"), vec![("aws_access_key_id".to_string(), "A".to_string())]);
         assert_eq!(ini_section(text, "prod").len(), 2);
         assert_eq!(ini_section(text, "profile prod"), vec![("region".to_string(), "eu-west-1".to_string())]);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_place_and_never_quote_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botevents.toml");
+        for (text, place, reason) in [
+            ("account = \"1\"\npasword = \"hunter2-secret\"\n", "line 2, column 1", "unknown field `pasword`"),
+            ("account = \"1\"\napi_key = \"hunter2-secret\n", "line 2, column", ""),
+            ("account = \"1\"\npassword = 4242424242\n", "line 2, column 12", "invalid type: integer, expected"),
+            (
+                "account = \"1\"\n[store]\naws_secret_access_key = [\"hunter2-secret\"]\n",
+                "line 3",
+                "invalid type: sequence",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = ConfigFile::load(&path).map(|_| ()).unwrap_err().to_string();
+            assert!(!err.contains("hunter2") && !err.contains("4242"), "{err}");
+            assert!(err.contains(place) && err.contains(reason), "{err}");
+        }
     }
 
     #[test]
