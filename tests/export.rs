@@ -260,6 +260,29 @@ async fn a_backfill_never_moves_the_cursor_back_or_wipes_anything() {
     assert_eq!(h.sim.stats().data_requests, sent, "up to date");
 }
 
+/// Exporting a range that starts after the cursor leaves the cursor where it is: the days between
+/// were never exported, and the next incremental run exports them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_range_never_moves_the_cursor_over_days_not_exported() {
+    let h = Harness::new(vec![SimBot::new("bot-a", 600)]).await;
+    let state_path = h.dest().join("_botevents/state/12345678/bot-a.json");
+    let cursor = || -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&state_path).unwrap()).unwrap()["cursors"]["detail"]
+            .clone()
+    };
+    assert_ok(&h.export(&["--start", "2026-11-10", "--end", "2026-11-13"]).await);
+    assert_eq!(cursor(), "2026-11-13");
+    assert_ok(&h.export(&["--start", "2026-11-20", "--end", "2026-11-22"]).await);
+    assert_eq!(cursor(), "2026-11-13", "the days from 2026-11-13 to 2026-11-19 were not exported");
+    assert!(!detail_path(h.dest(), day("2026-11-15"), "12345678", "bot-a").exists());
+    // The next incremental run exports the gap and moves on to the horizon.
+    assert_ok(&h.export(&[]).await);
+    assert_eq!(cursor(), "2026-11-24");
+    for d in ["2026-11-13", "2026-11-15", "2026-11-19", "2026-11-23"] {
+        assert!(detail_path(h.dest(), day(d), "12345678", "bot-a").exists(), "{d}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_are_retried_and_change_nothing() {
     let clean = Harness::new(vec![SimBot::new("bot-a", 300)]).await;

@@ -52,15 +52,16 @@ impl BotState {
         }
     }
 
-    /// Moves a stream's cursor to `day` unless it is already further.
-    pub fn advance(&mut self, stream: &str, day: NaiveDate) -> bool {
-        let c = self.cursors.entry(stream.to_string()).or_insert(day);
-        if *c < day {
-            *c = day;
-            true
-        } else {
-            *c == day
+    /// Records that a stream's days `from..to` were exported: moves its cursor (the first day not
+    /// yet exported) to `to`, unless it is already further or `from` lies after it. A window
+    /// after the cursor leaves it where it is, since the days between were not exported; a
+    /// stream without a cursor starts at `to`. Returns whether the cursor is `to` now.
+    pub fn advance(&mut self, stream: &str, from: NaiveDate, to: NaiveDate) -> bool {
+        let c = self.cursors.entry(stream.to_string()).or_insert(to);
+        if *c < to && from <= *c {
+            *c = to;
         }
+        *c == to
     }
 }
 
@@ -335,14 +336,14 @@ mod tests {
         let store = StateStore::new(dest);
         let mut a = store.load("acc", "bot", now()).await.unwrap();
         assert!(a.version.is_none());
-        a.state.advance("detail", day("2026-11-20"));
+        a.state.advance("detail", day("2026-11-19"), day("2026-11-20"));
         store.commit(&mut a, now()).await.unwrap();
         let mut b = store.load("acc", "bot", now()).await.unwrap();
         assert_eq!(b.state.cursors["detail"], day("2026-11-20"));
         // `a` commits again; `b`'s view is now stale and must be refused.
-        a.state.advance("detail", day("2026-11-21"));
+        a.state.advance("detail", day("2026-11-20"), day("2026-11-21"));
         store.commit(&mut a, now()).await.unwrap();
-        b.state.advance("detail", day("2026-11-22"));
+        b.state.advance("detail", day("2026-11-20"), day("2026-11-22"));
         let err = store.commit(&mut b, now()).await.unwrap_err();
         assert!(matches!(err, StateError::Conflict { .. }), "{err}");
         assert!(err.to_string().contains("_botevents/state/acc/bot.json"), "{err}");
@@ -371,8 +372,8 @@ mod tests {
     #[test]
     fn reset_moves_cursors_back_or_removes_them() {
         let mut s = BotState::new("a", "b", now());
-        s.advance("detail", day("2026-11-24"));
-        s.advance("total", day("2026-11-22"));
+        s.advance("detail", day("2026-11-20"), day("2026-11-24"));
+        s.advance("total", day("2026-11-20"), day("2026-11-22"));
         let forward = Reset { stream: None, to: Some(day("2026-11-23")) };
         let err = s.reset(&forward).unwrap_err();
         assert_eq!(
@@ -409,8 +410,21 @@ mod tests {
     #[test]
     fn cursors_never_move_back() {
         let mut s = BotState::new("a", "b", now());
-        s.advance("detail", day("2026-11-20"));
-        s.advance("detail", day("2026-11-10"));
+        assert!(s.advance("detail", day("2026-11-13"), day("2026-11-20")));
+        assert!(!s.advance("detail", day("2026-11-03"), day("2026-11-10")));
         assert_eq!(s.cursors["detail"], day("2026-11-20"));
+    }
+
+    #[test]
+    fn cursors_never_jump_over_days_not_exported() {
+        let mut s = BotState::new("a", "b", now());
+        s.advance("detail", day("2026-11-03"), day("2026-11-10"));
+        // A backfill of later days: the days from the cursor on were not exported.
+        assert!(!s.advance("detail", day("2026-11-25"), day("2026-11-27")));
+        assert_eq!(s.cursors["detail"], day("2026-11-10"));
+        // A window that starts at the cursor, or before it, moves it.
+        assert!(s.advance("detail", day("2026-11-10"), day("2026-11-12")));
+        assert!(s.advance("detail", day("2026-11-11"), day("2026-11-15")));
+        assert_eq!(s.cursors["detail"], day("2026-11-15"));
     }
 }

@@ -422,7 +422,10 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         if through > w.start {
             let mut moved = false;
             for s in &cfg.streams {
-                moved |= loaded.state.advance(s.as_str(), through);
+                moved |= loaded.state.advance(s.as_str(), w.start, through);
+            }
+            if let Some(c) = loaded.state.cursors.values().filter(|&&c| c < w.start).min() {
+                tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
             }
             if moved || loaded.version.is_none() {
                 run.states.commit(&mut loaded, cfg.now).await?;

@@ -156,7 +156,7 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
         let through = w.end.min(planned.horizon);
         if through > w.start {
             for s in &cfg.streams {
-                after.advance(s.as_str(), through);
+                after.advance(s.as_str(), w.start, through);
             }
         }
     }
