@@ -114,7 +114,7 @@ async fn conformance(store: Arc<dyn ObjectStore>, prefix: &Path, conditional_upd
     states.commit(&mut a, now).await.unwrap();
     let err = states.commit(&mut b, now).await.unwrap_err();
     assert!(matches!(err, StateError::Conflict { .. }), "{err}");
-    a.state.advance("detail", "2026-11-20".parse().unwrap());
+    a.state.advance("detail", "2026-11-19".parse().unwrap(), "2026-11-20".parse().unwrap());
     states.commit(&mut a, now).await.unwrap();
     let mut c = states.load("acc", "bot", now).await.unwrap();
     assert_eq!(c.state.cursors["detail"].to_string(), "2026-11-20");

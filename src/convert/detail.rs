@@ -95,6 +95,9 @@ struct State {
     rejects: Vec<Reject>,
     /// Distinct platforms seen: the values of every batch's platform dictionary.
     platforms: Platforms,
+    /// The platforms this decoder added to those it started with, each with the line where it
+    /// was first seen: a body decoded in pieces counts its distinct platforms from them.
+    new_platforms: Vec<(Box<str>, u64)>,
     times: time::TimestampParser,
     /// Whether the bytes are known to be UTF-8 without NULs (see [`DetailDecoder::trust_text`]).
     trusted: bool,
@@ -176,13 +179,43 @@ impl DetailDecoder {
 
     /// Ends a piece that ends with a whole record: its rows, in batches, with its counters and
     /// rejects. Unlike [`BodyDecoder::finish`], it does not end the body.
-    pub(super) fn into_piece(mut self) -> Result<(Vec<RecordBatch>, DecodeStats, Vec<Reject>), ConvertError> {
+    pub(super) fn into_piece(mut self) -> Result<DecodedPiece, ConvertError> {
         if let Some(b) = self.take_rows()? {
             self.state.ready.push_back(b);
         }
-        let State { ready, stats, rejects, .. } = self.state;
-        Ok((ready.into(), stats, rejects))
+        let State { ready, stats, rejects, new_platforms, .. } = self.state;
+        Ok(DecodedPiece { batches: ready.into(), stats, rejects, new_platforms })
     }
+
+    /// The platforms seen so far, in order of first sight.
+    pub(super) fn platforms(&self) -> impl Iterator<Item = &str> {
+        self.state.platforms.values.iter().map(|v| &**v)
+    }
+
+    /// Adds `values` to the platforms seen, as if they had been (the platforms of the pieces of
+    /// the same body decoded before this decoder's part); `None` when the keys are used up.
+    pub(super) fn see_platforms<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> Option<()> {
+        for v in values {
+            self.state.platforms.key(v)?;
+        }
+        self.state.new_platforms.clear();
+        Some(())
+    }
+
+    /// The error of a body with more distinct platforms than the keys hold, at `line`.
+    pub(super) fn dictionary_full(&self, line: u64) -> ConvertError {
+        let column = self.state.map.and_then(|m| m[PLATFORM]).unwrap_or_default() + 1;
+        ConvertError::DictionaryFull { line, column }
+    }
+}
+
+/// What the decoder of one piece of a body gives: its rows, counts and rejects, and the platforms
+/// it saw that its fork did not know, with the line (counted from the piece's start) of each.
+pub(super) struct DecodedPiece {
+    pub batches: Vec<RecordBatch>,
+    pub stats: DecodeStats,
+    pub rejects: Vec<Reject>,
+    pub new_platforms: Vec<(Box<str>, u64)>,
 }
 
 impl BodyDecoder for DetailDecoder {
@@ -237,6 +270,7 @@ impl State {
             stats: DecodeStats::default(),
             rejects: Vec::new(),
             platforms: Platforms::default(),
+            new_platforms: Vec::new(),
             times: time::TimestampParser::default(),
             trusted: false,
         }
@@ -291,8 +325,11 @@ impl State {
         let Some((key, new)) = self.platforms.key(platform) else {
             return Err(ConvertError::DictionaryFull { line: rec.line, column: map[PLATFORM].unwrap_or_default() + 1 });
         };
-        if new && !KNOWN_PLATFORMS.contains(&platform) {
-            self.stats.unknown_platforms.insert(platform.to_string());
+        if new {
+            if !KNOWN_PLATFORMS.contains(&platform) {
+                self.stats.unknown_platforms.insert(platform.to_string());
+            }
+            self.new_platforms.push((platform.into(), rec.line));
         }
         self.platform.append_value(key);
         self.event_name.append_value(vals[EVENT_NAME]);

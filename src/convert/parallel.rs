@@ -18,7 +18,7 @@
 //!
 //! Memory: the batches of one push, plus one partial record carried to the next push.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use arrow_array::RecordBatch;
 use rayon::prelude::*;
@@ -59,7 +59,15 @@ pub struct ParallelDetailDecoder {
     /// builders from it.
     sizes: Option<DecodedSizes>,
     splits: Splits,
+    /// The body's distinct platforms so far, in order of first sight, once it is decoded in
+    /// pieces: each piece's decoder counts only its own, and the body may hold no more than a
+    /// single decoder's keys do.
+    platforms: Vec<Box<str>>,
+    platform_set: HashSet<Box<str>>,
 }
+
+/// Distinct platforms a body may hold: the keys of the platform column's `Int16` dictionary.
+const MAX_PLATFORMS: usize = i16::MAX as usize + 1;
 
 /// How the pushes were split.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -88,6 +96,8 @@ struct Piece {
     batches: Vec<RecordBatch>,
     stats: DecodeStats,
     rejects: Vec<Reject>,
+    /// Platforms its decoder did not start with, each with its line (from the piece's start).
+    new_platforms: Vec<(Box<str>, u64)>,
     /// Line breaks in the piece.
     lines: u64,
     /// Whether the piece ended at the end of a record.
@@ -114,6 +124,8 @@ impl ParallelDetailDecoder {
             stats: DecodeStats::default(),
             sizes: None,
             splits: Splits::default(),
+            platforms: Vec::new(),
+            platform_set: HashSet::new(),
         }
     }
 
@@ -143,6 +155,8 @@ impl ParallelDetailDecoder {
         if self.main.header_read() && self.main.at_record_start() {
             self.mode = Mode::Pieces;
             self.lines = self.main.lines_consumed();
+            self.platforms = self.main.platforms().map(Box::from).collect();
+            self.platform_set = self.platforms.iter().cloned().collect();
             // Records decoded with the header come before every piece.
             self.rejects = self.main.take_rejects();
             self.ready.extend(self.main.take_rows()?);
@@ -206,6 +220,15 @@ impl ParallelDetailDecoder {
             if i == 0 {
                 self.carry.clear();
             }
+            for (value, line) in piece.new_platforms {
+                if !self.platform_set.contains(&value) {
+                    if self.platforms.len() >= MAX_PLATFORMS {
+                        return Err(self.main.dictionary_full(line + self.lines));
+                    }
+                    self.platform_set.insert(value.clone());
+                    self.platforms.push(value);
+                }
+            }
             self.ready.extend(piece.batches);
             self.pieces.add(&piece.stats);
             let room = MAX_REJECTS_KEPT.saturating_sub(self.rejects.len());
@@ -223,6 +246,9 @@ impl ParallelDetailDecoder {
     /// sequential decoder.
     fn decode_rest(&mut self, parts: &[&[u8]]) -> Result<(), ConvertError> {
         let mut dec = Box::new(self.main.fork(self.lines));
+        if dec.see_platforms(self.platforms.iter().map(|v| &**v)).is_none() {
+            return Err(self.main.dictionary_full(self.lines));
+        }
         let mut r = Ok(());
         for p in parts {
             r = r.and_then(|()| feed(&mut dec, p, &mut self.ready));
@@ -261,8 +287,8 @@ fn decode_piece(main: &DetailDecoder, piece: &[u8], sizes: Option<&DecodedSizes>
     dec.push(piece)?;
     let whole = dec.at_record_start();
     let lines = dec.lines_consumed();
-    let (batches, stats, rejects) = dec.into_piece()?;
-    Ok(Piece { batches, stats, rejects, lines, whole })
+    let p = dec.into_piece()?;
+    Ok(Piece { batches: p.batches, stats: p.stats, rejects: p.rejects, new_platforms: p.new_platforms, lines, whole })
 }
 
 /// Guessed ends of records in `data`, for pieces of at least `step` bytes: the positions just
