@@ -1,11 +1,12 @@
 //! The sync core of writing: batches → per-day Parquet (or Arrow IPC) bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
 use chrono::NaiveDate;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -25,9 +26,11 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Rows per write into the Parquet encoder; fixed so that bytes never depend on input chunking.
 pub const DEFAULT_WRITE_ROWS: usize = 8192;
-/// When the input moves on to another day, the previous day's row group in progress is closed if
-/// it holds at least this many rows. The API's newest-first order then keeps one row group in
-/// memory at a time; unordered input still gets row groups of a useful size.
+/// When the input moves on to another day, the previous day's row group in progress (with its
+/// rows waiting for a full write) is closed if it holds at least this many rows. The API's
+/// newest-first order then keeps one row group in memory at a time, and the day's file is the
+/// one its last rows would have closed at the end: whether an older day follows in the same
+/// window changes no byte. Unordered input still gets row groups of a useful size.
 pub const SWITCH_FLUSH_ROWS: usize = 16 * 1024;
 
 /// The format of the data files.
@@ -194,6 +197,8 @@ struct DayEncoder {
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     rows: u64,
+    /// The distinct values of each dictionary column (by index) in the day's rows so far.
+    distinct: BTreeMap<usize, HashSet<Box<str>>>,
 }
 
 /// Encodes one table's rows of one window into one Parquet (or Arrow IPC) file per UTC day, in
@@ -236,10 +241,14 @@ impl TableEncoder {
             let (table, write_rows) = (self.table, self.opts.write_rows);
             if let Some(prev) = self.last_day.filter(|&p| p != day)
                 && let Some(enc) = self.days.get_mut(&prev)
-                && enc.writer.in_progress_rows() >= SWITCH_FLUSH_ROWS
-                && let DayFile::Parquet(writer) = &mut enc.writer
+                && matches!(enc.writer, DayFile::Parquet(_))
+                && enc.writer.in_progress_rows() + enc.pending_rows >= SWITCH_FLUSH_ROWS
             {
-                writer.flush();
+                // As at the end: the waiting rows in one write, then the close.
+                enc.flush_pending(table, prev, usize::MAX)?;
+                if let DayFile::Parquet(writer) = &mut enc.writer {
+                    writer.flush();
+                }
             }
             self.last_day = Some(day);
             self.day(day)?.push(batch.slice(run.start, run.len()), table, day, write_rows)?;
@@ -261,7 +270,8 @@ impl TableEncoder {
                         .map_err(|source| WriteError::EncodeIpc { table, day, source })?,
                 ),
             };
-            self.days.insert(day, DayEncoder { writer, pending: Vec::new(), pending_rows: 0, rows: 0 });
+            let distinct = BTreeMap::new();
+            self.days.insert(day, DayEncoder { writer, pending: Vec::new(), pending_rows: 0, rows: 0, distinct });
         }
         Ok(self.days.get_mut(&day).expect("inserted above"))
     }
@@ -311,10 +321,48 @@ impl TableEncoder {
 
 impl DayEncoder {
     fn push(&mut self, batch: RecordBatch, table: Table, day: NaiveDate, write_rows: usize) -> Result<(), WriteError> {
+        self.count_distinct(&batch, table, day)?;
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
         if self.pending_rows >= write_rows {
             self.flush_pending(table, day, write_rows)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the values that `batch`'s dictionary columns use to the day's; fails once a column
+    /// holds more than its key type numbers, which no reader could then read back as the
+    /// schema's dictionary. One decoder's body never does (it fails first, naming the line), but
+    /// the rows of several bodies (windows, files) of one day may.
+    fn count_distinct(&mut self, batch: &RecordBatch, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+        let schema = batch.schema();
+        for (i, (field, column)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+            let DataType::Dictionary(key, _) = field.data_type() else { continue };
+            let max = match key.as_ref() {
+                DataType::Int8 => 1 << 7,
+                DataType::Int16 => 1 << 15,
+                _ => continue,
+            };
+            let Some(dict) = column.as_any_dictionary_opt() else { continue };
+            let Some(values) = dict.values().as_string_opt::<i32>() else { continue };
+            let mut used = vec![false; values.len()];
+            let keys = dict.keys();
+            for (row, k) in dict.normalized_keys().into_iter().enumerate() {
+                if keys.is_valid(row) && k < used.len() {
+                    used[k] = true;
+                }
+            }
+            let seen = self.distinct.entry(i).or_default();
+            for (value, _) in values.iter().zip(used).filter(|(_, u)| *u) {
+                let Some(value) = value else { continue };
+                if !seen.contains(value) {
+                    if seen.len() >= max {
+                        let (column, key) = (field.name().clone(), key.as_ref().clone());
+                        return Err(WriteError::DictionaryFull { table, day, column, key, max });
+                    }
+                    seen.insert(value.into());
+                }
+            }
         }
         Ok(())
     }
@@ -513,6 +561,50 @@ mod tests {
             for chunk in [1, 3, 7, 100] {
                 assert!(encode(&opts, &rows, chunk) == whole, "{:?} chunks of {chunk}", opts.format);
             }
+        }
+    }
+
+    #[test]
+    fn a_day_file_does_not_depend_on_the_day_after_it_in_the_input() {
+        // Newest first over two days: the newer day's 20,000 rows pass the switch flush, with
+        // some of them still waiting for a full write when the older day begins.
+        let rows = rows(40_000);
+        let newer = rows[0].1.div_euclid(86_400_000_000);
+        let split = rows.iter().position(|r| r.1.div_euclid(86_400_000_000) != newer).unwrap();
+        assert!(split > SWITCH_FLUSH_ROWS && split % DEFAULT_WRITE_ROWS != 0, "{split}");
+        let opts = WriteOptions::default();
+        let alone = encode(&opts, &rows[..split], 1000);
+        let both = encode(&opts, &rows, 1000);
+        assert_eq!(alone.len(), 1);
+        assert!(both[1] == alone[0], "the newer day's file changed with the older day after it");
+        let meta = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(both[1].1.clone())).unwrap();
+        use parquet::file::reader::FileReader as _;
+        assert_eq!(meta.metadata().num_row_groups(), 1);
+    }
+
+    #[test]
+    fn a_day_holds_no_more_platforms_than_its_keys_number() {
+        // Rows of one day from two bodies, each with distinct platforms within its own limit.
+        let body = |prefix: &str, n: usize| {
+            let rows: Vec<_> = (0..n).map(|_| (0, 20_412 * 86_400_000_000i64, None)).collect();
+            let b = batch(&rows, 0);
+            let values = StringArray::from_iter_values((0..n).map(|i| format!("{prefix}{i}")));
+            let keys = arrow_array::Int16Array::from_iter_values(0..n as i16);
+            let mut columns = b.columns().to_vec();
+            columns[3] = Arc::new(arrow_array::DictionaryArray::<Int16Type>::try_new(keys, Arc::new(values)).unwrap());
+            RecordBatch::try_new(b.schema(), columns).unwrap()
+        };
+        for opts in [WriteOptions::default(), arrow(IpcCompression::default())] {
+            let mut enc = TableEncoder::new(Table::Detail, opts.clone());
+            enc.write(&body("A", 20_000)).unwrap();
+            enc.write(&body("B", 12_768)).unwrap();
+            // 32,768 in all: as many as the keys number; the same values again add nothing.
+            enc.write(&body("A", 20_000)).unwrap();
+            let err = enc.write(&body("C", 1)).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "custom_event_detail for 2025-11-20: column platform holds more than 32768 distinct values, more than its Dictionary(Int16) numbers"
+            );
         }
     }
 

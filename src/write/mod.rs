@@ -50,6 +50,7 @@ pub use reader::ObjectFileReader;
 
 use std::collections::BTreeMap;
 
+use arrow_schema::DataType;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use object_store::ObjectStoreExt;
@@ -121,6 +122,23 @@ pub enum WriteError {
         /// Why.
         #[source]
         source: arrow_schema::ArrowError,
+    },
+    /// A day's rows hold more distinct values in a dictionary column than its key type numbers
+    /// (rows of several bodies, each within the limit on its own).
+    #[error(
+        "{table} for {day}: column {column} holds more than {max} distinct values, more than its Dictionary({key}) numbers"
+    )]
+    DictionaryFull {
+        /// The table.
+        table: Table,
+        /// The partition day.
+        day: NaiveDate,
+        /// The column.
+        column: String,
+        /// The key type.
+        key: DataType,
+        /// Distinct values the keys number.
+        max: usize,
     },
     /// A row's partition day lies outside the window being written.
     #[error("{table}: row dated {day} outside window {window}")]
