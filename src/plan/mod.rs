@@ -258,7 +258,7 @@ pub fn plan_range(req: &RangeRequest, cal: &Calendar) -> Result<PlannedRange, Pl
     let oldest = cal.oldest_retrievable();
     let horizon = cal.first_incomplete_day();
     let limit = if req.allow_partial_days { next_day(cal.today()) } else { horizon };
-    let end = req.end.map_or(horizon, |e| e.min(limit));
+    let end = req.end.map_or(limit, |e| e.min(limit));
     let (wanted_start, clamp) = match req.start {
         StartFrom::Day(d) => {
             if d < oldest {
@@ -271,7 +271,8 @@ pub fn plan_range(req: &RangeRequest, cal: &Calendar) -> Result<PlannedRange, Pl
             }
             (d, false)
         }
-        StartFrom::Last(n) => (end - Days::new(u64::from(n)), true),
+        // The last complete days, also when the partial days after them are exported.
+        StartFrom::Last(n) => (end.min(horizon) - Days::new(u64::from(n)), true),
         StartFrom::Cursor(Some(c)) => (c, true),
         StartFrom::Cursor(None) => (oldest, true),
     };

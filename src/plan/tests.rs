@@ -86,6 +86,17 @@ fn end_is_clamped_to_horizon_unless_partial_days() {
     assert_eq!(plan_range(&req, &cal).unwrap().range, Window::new(d("2026-11-20"), d("2026-11-24")));
     let req = RangeRequest { allow_partial_days: true, ..req };
     assert_eq!(plan_range(&req, &cal).unwrap().range, Window::new(d("2026-11-20"), d("2026-11-25")));
+    // Without --end, partial days reach today as well.
+    let req = RangeRequest { end: None, ..req };
+    assert_eq!(plan_range(&req, &cal).unwrap().range, Window::new(d("2026-11-20"), d("2026-11-25")));
+    let req = RangeRequest { allow_partial_days: false, ..req };
+    assert_eq!(plan_range(&req, &cal).unwrap().range, Window::new(d("2026-11-20"), d("2026-11-24")));
+    // --last counts complete days, with or without the partial ones after them.
+    for allow_partial_days in [false, true] {
+        let req = RangeRequest { start: StartFrom::Last(2), allow_partial_days, ..req };
+        let end = if allow_partial_days { "2026-11-25" } else { "2026-11-24" };
+        assert_eq!(plan_range(&req, &cal).unwrap().range, Window::new(d("2026-11-22"), d(end)));
+    }
 }
 
 #[test]
