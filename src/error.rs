@@ -45,7 +45,7 @@ pub enum Error {
     },
     /// More bad rows than `--max-bad-rows` allows.
     #[error(
-        "{context}: {rejected} rows rejected, more than --max-bad-rows {max}; see {rejects} (first: line {first_line}: {first_reason})"
+        "{context}: {rejected} rows rejected, more than --max-bad-rows {max}; see {rejects} (first: {first_at}: {first_reason})"
     )]
     Rejected {
         /// Endpoint, account, bot, window or file.
@@ -56,8 +56,8 @@ pub enum Error {
         max: u64,
         /// Where the rejected rows were written.
         rejects: String,
-        /// Line of the first rejected row.
-        first_line: u64,
+        /// Where the first rejected row is: line, and column when one field is to blame.
+        first_at: String,
         /// Why the first row was rejected.
         first_reason: String,
     },

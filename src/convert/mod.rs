@@ -107,6 +107,17 @@ pub struct Reject {
     pub record: String,
 }
 
+impl Reject {
+    /// Where the row is: `line N`, with `, column C (name)` when one field is to blame.
+    pub fn place(&self) -> String {
+        match (self.column, &self.column_name) {
+            (Some(c), Some(name)) => format!("line {}, column {c} ({name})", self.line),
+            (Some(c), None) => format!("line {}, column {c}", self.line),
+            _ => format!("line {}", self.line),
+        }
+    }
+}
+
 /// Counters of one body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {

@@ -175,7 +175,7 @@ async fn convert_inner(
                 rejected: all.rejected,
                 max: cfg.max_bad_rows,
                 rejects: summary.rejects_files.last().cloned().unwrap_or_default(),
-                first_line: first.line,
+                first_at: first.place(),
                 first_reason: first.reason,
             });
         }

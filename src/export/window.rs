@@ -135,7 +135,7 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
         if first_reject.is_none()
             && let Some((_, r)) = f.decoded.rejects.first()
         {
-            first_reject = Some((*stream, r.line, r.reason.clone()));
+            first_reject = Some((*stream, r.place(), r.reason.clone()));
         }
         let rejects = std::mem::take(&mut f.decoded.rejects);
         if let Err(e) = write_rejects(run, bot, window, stream.table(), &rejects).await {
@@ -150,13 +150,14 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
             s.rows_rejected
         };
         if total > cfg.max_bad_rows {
-            let (stream, first_line, first_reason) = first_reject.unwrap_or((Stream::Detail, 0, String::new()));
+            let (stream, first_at, first_reason) =
+                first_reject.unwrap_or((Stream::Detail, String::new(), String::new()));
             let err = Error::Rejected {
                 context: format!("{} bot {bot} window {window}", stream.table()),
                 rejected: total,
                 max: cfg.max_bad_rows,
                 rejects: run.cfg.dest.rejects_path(stream.table(), &cfg.api.account, bot, window).to_string(),
-                first_line,
+                first_at,
                 first_reason,
             };
             abort_all(&mut done).await;
