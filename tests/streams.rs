@@ -335,6 +335,29 @@ async fn hourly_histograms_count_the_details_per_hour() {
     assert!(state["cursors"].get("catalog").is_none(), "{state}");
 }
 
+/// A catalog is filed under the first day of its window: exporting another window that covers
+/// that day leaves it alone, and exporting the same window again replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_of_another_window_is_left_alone() {
+    let h = harness().await;
+    let cfg = h.sim.config().clone();
+    let file = |d: &str| path(h.dest(), Table::Catalog, day(d), &cfg.account, "bot-sales");
+    let args = |start: &'static str, end: &'static str| {
+        ["--bot", "bot-sales", "--streams", "catalog", "--start", start, "--end", end]
+    };
+    assert_ok(&h.export(&args("2026-11-20", "2026-11-24")).await);
+    let first = std::fs::read(file("2026-11-20")).unwrap();
+    assert_ok(&h.export(&args("2026-11-18", "2026-11-22")).await);
+    assert!(file("2026-11-18").exists());
+    assert!(std::fs::read(file("2026-11-20")).unwrap() == first, "the catalog of 2026-11-20..24 is kept");
+    let rows = catalog_rows(&file("2026-11-20"), &cfg.account, "bot-sales");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.2 == micros(day("2026-11-20")) && r.3 == micros(day("2026-11-24")))
+    );
+    assert_ok(&h.export(&args("2026-11-20", "2026-11-24")).await);
+    assert!(std::fs::read(file("2026-11-20")).unwrap() == first, "the same window again: the same file");
+}
+
 /// A histogram body that breaks off restarts the stream's window and changes nothing; a histogram
 /// request that fails for good fails the run with a message naming the endpoint, bot, window,
 /// event name, status and correlation id, and commits nothing of the window.

@@ -431,8 +431,12 @@ async fn attempt(
     names: &[String],
 ) -> Result<Fetched, AttemptError> {
     let cfg = &run.cfg;
+    // The days whose files this attempt replaces, or removes when they have no rows now. A
+    // catalog is filed under the day its request starts, so one request for the whole window
+    // owns that day only: the window's other days may hold the catalogs of other windows.
+    let owned = if stream == Stream::Catalog && g == Granularity::Window { Window::day(window.start) } else { window };
     let mut writer =
-        PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(window), cfg.write.format);
+        PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(owned), cfg.write.format);
     match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
         Ok(decoded) => Ok(Fetched { writer, decoded }),
         Err(e) => {
