@@ -144,6 +144,8 @@ async fn days_at_risk_and_lost_are_reported() {
     let plan = json(&out);
     let p = bot_plan(&plan, "bot-a");
     assert_eq!(p["days_lost"], serde_json::json!({"start": "2026-10-28", "end": "2026-10-29", "days": 1}));
+    // The lost day can never be exported: the cursor moves past it with the days after.
+    assert_eq!(p["cursors_after"]["detail"], "2026-11-27", "{p}");
     let at_risk: Vec<(String, i64)> = p["days_at_risk"]
         .as_array()
         .unwrap()

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
@@ -34,7 +34,7 @@ use crate::convert::Interval;
 use crate::error::Error;
 use crate::fetch::{ApiClient, ApiConfig, RateLimiter};
 use crate::plan::{
-    Calendar, DEFAULT_RISK_DAYS, RangeRequest, earliest_cursor, plan_range, resume, retention_risk, windows,
+    Calendar, DEFAULT_RISK_DAYS, RangeRequest, Window, earliest_cursor, plan_range, resume, retention_risk, windows,
 };
 use crate::schema::Table;
 use crate::write::{Destination, WriteOptions};
@@ -141,9 +141,17 @@ pub(crate) struct Run {
     pub progress: Option<Arc<dyn Progress>>,
     /// Windows planned over all bots (counted only for `progress`).
     pub windows_total: AtomicU64,
+    /// When the run began, for its clock.
+    pub started: Instant,
 }
 
 impl Run {
+    /// The time now on the run's clock: its `now` at the start, plus the time since.
+    pub fn clock(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default();
+        self.cfg.now + elapsed
+    }
+
     pub fn note(&self, f: impl FnOnce(&mut RunSummary)) {
         let snapshot = {
             let mut s = self.summary.lock().unwrap_or_else(|e| e.into_inner());
@@ -267,6 +275,7 @@ pub async fn run_with(
         skipped: Default::default(),
         progress: ctx.progress,
         windows_total: AtomicU64::new(0),
+        started: Instant::now(),
     });
     if run.progress.is_some() {
         run.windows_total.store(planned_windows(&run).await, Ordering::Relaxed);
@@ -416,13 +425,29 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
             tracing::info!(bot, window = %w, "stopped before this window; the next run resumes here");
             break;
         }
+        // A long run may cross midnight: a day that was the oldest the API serves when the run
+        // was planned may be gone by the time its window is sent (the API refuses the window).
+        let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
+        let planned_start = w.start;
+        if let Some(lost) = Window::new(w.start, oldest.min(w.end)) {
+            let days = lost.len_days() as i64;
+            run.warn(format!(
+                "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention during the run, before they were exported",
+                cfg.retention_days
+            ));
+            run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
+        }
+        let Some(w) = Window::new(w.start.max(oldest), w.end) else { continue };
         window::export_window(run, bot, w).await?;
         run.note(|s| s.windows += 1);
         let through = w.end.min(planned.horizon);
         if through > w.start {
+            // Nothing before the oldest day the API serves can be exported any more: a window
+            // from there moves a cursor that lags behind it.
+            let from = if w.start <= oldest { NaiveDate::MIN } else { planned_start };
             let mut moved = false;
             for s in &cfg.streams {
-                moved |= loaded.state.advance(s.as_str(), w.start, through);
+                moved |= loaded.state.advance(s.as_str(), from, through);
             }
             if let Some(c) = loaded.state.cursors.values().filter(|&&c| c < w.start).min() {
                 tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");

@@ -155,8 +155,9 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
     for w in &wins {
         let through = w.end.min(planned.horizon);
         if through > w.start {
+            let from = if w.start <= cal.oldest_retrievable() { NaiveDate::MIN } else { w.start };
             for s in &cfg.streams {
-                after.advance(s.as_str(), w.start, through);
+                after.advance(s.as_str(), from, through);
             }
         }
     }
