@@ -441,3 +441,35 @@ fn a_file_and_the_same_bytes_on_stdin_give_the_same_files() {
     assert!(mapped.keys().any(|k| k.ends_with(".parquet")), "{:?}", mapped.keys());
     assert_eq!(mapped, piped);
 }
+
+/// Inputs of the same name in different folders each keep their rejects, in files of their own.
+#[test]
+fn rejects_of_inputs_of_the_same_name_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(corpus().join("31-detail-bad-rows.csv"), a.join("x.csv")).unwrap();
+    std::fs::copy(corpus().join("15-detail-unparseable-timestamps.csv"), b.join("x.csv")).unwrap();
+    let dest = dir.path().join("dest");
+    let out = Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT, "--max-bad-rows", "100"])
+        .arg("--dest")
+        .arg(&dest)
+        .args([a.join("x.csv"), b.join("x.csv")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(dest.join(rejects_path(Table::Detail, name))).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (first, second) = (lines("x.csv"), lines("x.csv.2"));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|r| r["file"].as_str().unwrap().ends_with("a/x.csv")), "{first:?}");
+    assert!(
+        !second.is_empty() && second.iter().all(|r| r["file"].as_str().unwrap().ends_with("b/x.csv")),
+        "{second:?}"
+    );
+}

@@ -114,6 +114,9 @@ async fn convert_inner(
     let ctx = RowContext { account: cfg.account.clone(), bot: cfg.bot.clone() };
     let mut pipeline = Pipeline::new(TableEncoder::new(cfg.table, cfg.write.clone()), cfg.dest.part_size());
     let mut all = DecodeStats::default();
+    // Each input's rejects file is named after it; inputs of the same name (in other folders)
+    // get their position among them as well, so that no file overwrites another.
+    let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for input in &cfg.inputs {
         let mut chunks = if input == "-" {
             read_ahead(Box::new(std::io::stdin()))
@@ -157,8 +160,13 @@ async fn convert_inner(
             summary.warnings.insert(format!("{input}: empty (no CSV header); taken as no rows"));
         }
         if !rejects.is_empty() {
-            let name =
-                std::path::Path::new(input).file_name().map_or("stdin".into(), |n| n.to_string_lossy().into_owned());
+            let name = match std::path::Path::new(input).file_name() {
+                Some(n) if input != "-" => n.to_string_lossy().into_owned(),
+                _ => "stdin".into(),
+            };
+            let seen = names.entry(name.clone()).or_default();
+            *seen += 1;
+            let name = if *seen == 1 { name } else { format!("{name}.{seen}") };
             let path = write_rejects(cfg, &name, input, &rejects).await?;
             summary.rejects_files.push(path);
         }
