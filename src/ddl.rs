@@ -47,7 +47,13 @@ fn snowflake_type(dt: &DataType) -> &'static str {
 /// DuckDB, `gs://bucket/prefix` for BigQuery, a stage such as `@botevents` for Snowflake).
 pub fn ddl(table: Table, dialect: Dialect, location: &str) -> String {
     let name = table.name();
-    let location = location.trim_end_matches('/');
+    // A `file://` URL names the folder the export wrote to, percent-decoded.
+    let local = url::Url::parse(location)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .map(|p| p.display().to_string());
+    let location = local.as_deref().unwrap_or(location).trim_end_matches('/');
     let schema = table.schema();
     match dialect {
         Dialect::DuckDb => format!(
@@ -87,6 +93,18 @@ pub fn ddl(table: Table, dialect: Dialect, location: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_url_is_the_folder_it_names() {
+        assert_eq!(
+            ddl(Table::Detail, Dialect::DuckDb, "file:///data/my%20lake/"),
+            ddl(Table::Detail, Dialect::DuckDb, "/data/my lake")
+        );
+        assert!(
+            ddl(Table::Detail, Dialect::DuckDb, "file:///data/my%20lake")
+                .contains("'/data/my lake/custom_event_detail/")
+        );
+    }
 
     #[test]
     fn duckdb_view_over_the_hive_layout() {
