@@ -453,7 +453,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
                 tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
             }
             if moved || loaded.version.is_none() {
-                run.states.commit(&mut loaded, cfg.now).await?;
+                run.states.commit(&mut loaded, run.clock()).await?;
             }
         }
     }
