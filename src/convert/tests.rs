@@ -179,6 +179,33 @@ fn totals_pivot_to_long_form() {
 }
 
 #[test]
+fn daily_totals_reject_hourly_periods_and_hours_that_disagree_with_the_date() {
+    let body = "Event Name,Event Detail,Event total,SMS,Date,Hour\n\
+                A,,1,1,2023-04-19,0\n\
+                B,,2,2,2023-04-19,13\n\
+                C,,3,3,2023-04-19 10:00,14\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 7);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0][2], "A");
+    let rej = dec.take_rejects();
+    let got: Vec<(u64, Option<usize>, &str)> = rej.iter().map(|r| (r.line, r.column, r.reason.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, Some(6), "an hourly period (\"2023-04-19\") in a daily download: convert it with --interval hourly"),
+            (4, Some(5), "unparseable date \"2023-04-19 10:00\", or not at hour \"14\""),
+        ]
+    );
+    // The same rows as hourly: each at its hour, the disagreeing one still rejected.
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 7);
+    let thirteen = time::parse_timestamp("2023-04-19T13:00:00Z").unwrap().to_string();
+    assert_eq!((r.len(), r[1][6].as_str(), r[1][7].as_str()), (2, thirteen.as_str(), "hourly"));
+    assert_eq!(dec.take_rejects().len(), 1);
+}
+
+#[test]
 fn totals_reject_negative_and_non_numeric_counts() {
     let body = "Event Name,Event Detail,Event total,SMS,Date\nA,,1,-1,2023-04-19\nB,,1,x,2023-04-19\nC,,1,1,someday\n";
     let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The earliest instant a table accepts, 0001-01-01T00:00:00Z: the first day that BigQuery,
 /// Snowflake and DuckDB can all hold (and that an `event_date=` partition can name). The vendor's
@@ -212,16 +212,22 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 /// added to a bare date.
 pub fn parse_period(date: &str, hour: Option<&str>) -> Option<i64> {
     let date = date.trim();
-    let base = if let Ok(d) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros()
-    } else if let Ok(t) = NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M") {
-        t.and_utc().timestamp_micros()
-    } else {
-        return parse_timestamp(date);
+    let hour = hour.map(str::trim).filter(|h| !h.is_empty());
+    if let Ok(d) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        let base = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros();
+        return Some(base + hour.map_or(Some(0), parse_hour)?);
+    }
+    let at = match NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M") {
+        Ok(t) => t.and_utc().timestamp_micros(),
+        Err(_) => parse_timestamp(date)?,
     };
-    match hour.map(str::trim).filter(|h| !h.is_empty()) {
-        None => Some(base),
-        Some(h) => Some(base + parse_hour(h)?),
+    match hour {
+        None => Some(at),
+        // A date that carries its time already: a separate hour must be the same hour.
+        Some(h) => {
+            let of_day = at.rem_euclid(MICROS_PER_DAY);
+            (of_day - of_day % 3_600_000_000 == parse_hour(h)?).then_some(at)
+        }
     }
 }
 
@@ -294,6 +300,9 @@ mod tests {
         assert_eq!(parse_period("2023-04-19 14:00", None), parse_timestamp("2023-04-19T14:00:00Z"));
         assert_eq!(parse_period("2023-04-19", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
         assert_eq!(parse_period("2023-04-19", Some("25")), None);
+        // A date with its time and a separate hour: the same hour, or nothing.
+        assert_eq!(parse_period("2023-04-19 14:00", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
+        assert_eq!(parse_period("2023-04-19 10:00", Some("14")), None);
         assert_eq!(parse_period("19/04/2023", None), None);
     }
 

@@ -242,10 +242,19 @@ impl State {
                 }
                 None => None,
             };
-            let period =
-                time::parse_period(date, hour).ok_or_else(|| (map.date, format!("unparseable date {date:?}")))?;
+            let period = time::parse_period(date, hour).ok_or_else(|| match hour {
+                Some(h) => (map.date, format!("unparseable date {date:?}, or not at hour {h:?}")),
+                None => (map.date, format!("unparseable date {date:?}")),
+            })?;
             if !time::in_range(period) {
                 return Err((map.date, format!("date out of range {date:?} (accepted: {})", time::RANGE_TEXT)));
+            }
+            if self.interval == Interval::Daily && period.rem_euclid(time::MICROS_PER_DAY) != 0 {
+                let at = map.hour.unwrap_or(map.date);
+                return Err((
+                    at,
+                    format!("an hourly period ({date:?}) in a daily download: convert it with --interval hourly"),
+                ));
             }
             self.counts.clear();
             for (pos, _) in &map.platforms {
