@@ -541,6 +541,8 @@ impl ConvertArgs {
     pub fn into_config(self) -> Result<crate::export::ConvertConfig, crate::Error> {
         validate_id("account", &self.account)?;
         validate_id("bot", &self.bot)?;
+        // Every argument is checked before the destination is opened (which creates a local one).
+        let write = write_options(self.format, &self.compression)?;
         let dest =
             Destination::open(self.dest.as_deref().unwrap_or(crate::write::DEFAULT_DEST), &store_options_from_env())?;
         Ok(crate::export::ConvertConfig {
@@ -552,7 +554,7 @@ impl ConvertArgs {
             bot: self.bot,
             interval: self.interval,
             dest,
-            write: write_options(self.format, &self.compression)?,
+            write,
             inputs: self.files,
             max_bad_rows: self.max_bad_rows,
         })

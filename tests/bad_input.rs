@@ -473,3 +473,21 @@ fn rejects_of_inputs_of_the_same_name_are_all_kept() {
         "{second:?}"
     );
 }
+
+/// A usage error leaves no trace: the destination folder is not created.
+#[test]
+fn a_bad_compression_creates_no_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("not-yet");
+    let out = Command::new(env!("CARGO_BIN_EXE_botevents"))
+        .args(["convert", "--table", "detail", "--account", ACCOUNT, "--bot", BOT, "--compression", "bogus"])
+        .arg("--dest")
+        .arg(&dest)
+        .arg(corpus().join("01-detail-vendor-format.csv"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+    assert!(!dest.exists());
+}
