@@ -204,7 +204,8 @@ impl StateTarget {
                 .or(file.account.take())
                 .ok_or(UsageError::Missing { what: "account", hint: "pass --account ID or set BOTEVENTS_ACCOUNT" })?;
             validate_id("account", &account)?;
-            let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
+            // Read, or reset where a state exists: a missing folder is not created.
+            let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone(), false)?;
             out.push(StateConfig {
                 account,
                 dest,
@@ -1158,7 +1159,7 @@ impl ExportArgs {
             }
             .into());
         }
-        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
+        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone(), true)?;
         let range = self.range()?;
         let streams = self.unique_streams();
         let write = write_options(self.format, &self.compression)?;
@@ -1223,7 +1224,7 @@ impl ExportArgs {
     ) -> Result<PlanConfig, crate::Error> {
         let (account, bots) = account_and_bots(self.account.clone(), self.bots.clone(), &mut file, sim)?;
         let bots = shard_bots(self.shard, &account, bots);
-        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone())?;
+        let dest = open_dest(self.dest.clone(), &mut file, env.store_options.clone(), false)?;
         Ok(PlanConfig {
             account,
             bots,
@@ -1340,16 +1341,22 @@ fn shard_bots(shard: Option<Shard>, account: &str, bots: Vec<String>) -> Vec<Str
 }
 
 /// The destination: `--dest`, then the config file, then the default; store options from the
-/// config file's `[store]` table, then the environment.
+/// config file's `[store]` table, then the environment. A missing local folder is created only
+/// when `create` (a command that writes); otherwise it reads as empty.
 fn open_dest(
     dest: Option<String>,
     file: &mut ConfigFile,
     env_store_options: Vec<(String, String)>,
+    create: bool,
 ) -> Result<Destination, crate::Error> {
     let dest_url = dest.or(file.dest.take()).unwrap_or_else(|| crate::write::DEFAULT_DEST.to_string());
     let mut store_opts: Vec<(String, String)> = std::mem::take(&mut file.store).into_iter().collect();
     store_opts.extend(env_store_options);
-    Ok(Destination::open(&dest_url, &store_opts)?)
+    Ok(if create {
+        Destination::open(&dest_url, &store_opts)?
+    } else {
+        Destination::open_existing(&dest_url, &store_opts)?
+    })
 }
 
 fn invalid(what: &'static str, value: &str, e: impl std::fmt::Display) -> UsageError {

@@ -314,3 +314,32 @@ async fn state_reset_makes_the_next_export_fetch_the_range_again() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no state at"), "{}", stderr(&out));
 }
+
+/// `state show`, `state reset` and `plan` only read: a destination folder that does not exist
+/// (a mistyped `--dest`) reads as empty, is said to be missing, and is not created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_commands_do_not_create_a_missing_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+        cmd.args(args)
+            .args(["--account", "12345678", "--dest", missing.to_str().unwrap(), "--now", NOW])
+            .env_clear()
+            .env("BOTEVENTS_LOG", "warn");
+        cmd
+    };
+    let out = run(&["state", "show"]).output().await.unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("no bot has a state yet") && text.contains("the destination folder does not exist"),
+        "{text}"
+    );
+    let out = run(&["state", "reset", "--bot", "bot-a"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to reset"), "{}", stderr(&out));
+    let out = run(&["plan", "--simulate", "--bot", "bot-a"]).output().await.unwrap();
+    assert_ok(&out);
+    assert!(!missing.exists(), "{missing:?} was created");
+}

@@ -62,6 +62,9 @@ pub struct StateReport {
     pub horizon: NaiveDate,
     /// Per bot, sorted by id.
     pub bots: Vec<BotStateView>,
+    /// Whether the destination is a local folder that does not exist.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destination_absent: bool,
 }
 
 /// Reads the states of `cfg.bots`, or of every bot with a state when none is named.
@@ -92,6 +95,7 @@ pub async fn show(cfg: &StateConfig) -> Result<StateReport, crate::Error> {
         oldest_retrievable: cal.oldest_retrievable(),
         horizon: cal.first_incomplete_day(),
         bots: views,
+        destination_absent: cfg.dest.absent(),
     })
 }
 
@@ -105,6 +109,9 @@ impl StateReport {
         );
         if self.bots.is_empty() {
             let _ = writeln!(s, "no bot has a state yet");
+        }
+        if self.destination_absent {
+            let _ = writeln!(s, "(the destination folder does not exist; nothing was created)");
         }
         for b in &self.bots {
             match &b.updated_at {

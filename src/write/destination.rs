@@ -33,6 +33,9 @@ pub struct Destination {
     /// The folder of a local destination: files are staged under `_botevents/tmp/` and renamed
     /// into place, so that no partial or temporary file ever appears in the layout.
     local_root: Option<std::path::PathBuf>,
+    /// A local folder that does not exist, opened by a command that only reads
+    /// ([`Destination::open_existing`]): it holds nothing, and nothing is created.
+    absent: bool,
 }
 
 /// Upload part size for object stores (S3's minimum part is 5 MiB; 8 MiB keeps part counts low).
@@ -72,9 +75,37 @@ impl Destination {
                     display: url.to_string(),
                     part_size: CLOUD_PART_BYTES,
                     local_root: None,
+                    absent: false,
                 })
             }
         }
+    }
+
+    /// Opens the destination named by `url` as [`Destination::open`] does, for a command that
+    /// only reads it: a local folder that does not exist is not created (a mistyped `--dest`
+    /// leaves no trace), and reads as empty.
+    pub fn open_existing(url: &str, options: &[(String, String)]) -> Result<Destination, WriteError> {
+        let path = match Url::parse(url).ok().filter(|u| u.scheme().len() > 1) {
+            None => Some(std::path::PathBuf::from(url)),
+            Some(u) if u.scheme() == "file" => u.to_file_path().ok(),
+            Some(_) => None,
+        };
+        match path {
+            Some(p) if !p.exists() => Ok(Destination {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                prefix: Path::default(),
+                display: url.to_string(),
+                part_size: LOCAL_PART_BYTES,
+                local_root: None,
+                absent: true,
+            }),
+            _ => Destination::open(url, options),
+        }
+    }
+
+    /// Whether this is a local folder that does not exist (see [`Destination::open_existing`]).
+    pub fn absent(&self) -> bool {
+        self.absent
     }
 
     fn local(path: &std::path::Path, display: &str) -> Result<Destination, WriteError> {
@@ -91,12 +122,20 @@ impl Destination {
             display: display.to_string(),
             part_size: LOCAL_PART_BYTES,
             local_root: Some(path.canonicalize().map_err(|e| bad(e.to_string()))?),
+            absent: false,
         })
     }
 
     /// A destination over any store (tests, memory, decorated stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: Path, display: impl Into<String>) -> Destination {
-        Destination { store, prefix, display: display.into(), part_size: CLOUD_PART_BYTES, local_root: None }
+        Destination {
+            store,
+            prefix,
+            display: display.into(),
+            part_size: CLOUD_PART_BYTES,
+            local_root: None,
+            absent: false,
+        }
     }
 
     /// Bytes per upload part: encoded bytes are handed over in parts this big, and a file larger
