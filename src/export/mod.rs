@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
@@ -391,6 +391,17 @@ async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     result
 }
 
+/// Warns that `lost`'s days fell out of retention (`when`: "" at planning, "during the run, ")
+/// and notes them in the summary.
+fn note_days_lost(run: &Run, bot: &str, lost: Window, when: &str) {
+    let days = lost.len_days() as i64;
+    run.warn(format!(
+        "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention {when}before they were exported",
+        run.cfg.retention_days
+    ));
+    run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
+}
+
 async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cfg = &run.cfg;
     let account = cfg.api.account.as_str();
@@ -404,12 +415,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let req = resume(&cfg.range, bot_cursor(&loaded.state, &cfg.streams));
     let planned = plan_range(&req, &cal)?;
     if let Some(lost) = planned.lost {
-        let days = lost.len_days() as i64;
-        run.warn(format!(
-            "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention before they were exported",
-            cfg.retention_days
-        ));
-        run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
+        note_days_lost(run, bot, lost, "");
     }
     let Some(range) = planned.range else {
         tracing::info!(bot, "nothing to export: up to date");
@@ -428,23 +434,16 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         // A long run may cross midnight: a day that was the oldest the API serves when the run
         // was planned may be gone by the time its window is sent (the API refuses the window).
         let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
-        let planned_start = w.start;
-        if let Some(lost) = Window::new(w.start, oldest.min(w.end)) {
-            let days = lost.len_days() as i64;
-            run.warn(format!(
-                "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention during the run, before they were exported",
-                cfg.retention_days
-            ));
-            run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
+        let (lost, kept) = w.retained(oldest);
+        if let Some(lost) = lost {
+            note_days_lost(run, bot, lost, "during the run, ");
         }
-        let Some(w) = Window::new(w.start.max(oldest), w.end) else { continue };
+        let Some(w) = kept else { continue };
         window::export_window(run, bot, w).await?;
         run.note(|s| s.windows += 1);
         let through = w.end.min(planned.horizon);
         if through > w.start {
-            // Nothing before the oldest day the API serves can be exported any more: a window
-            // from there moves a cursor that lags behind it.
-            let from = if w.start <= oldest { NaiveDate::MIN } else { planned_start };
+            let from = w.moves_cursor_from(oldest);
             let mut moved = false;
             for s in &cfg.streams {
                 moved |= loaded.state.advance(s.as_str(), from, through);

@@ -155,7 +155,7 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
     for w in &wins {
         let through = w.end.min(planned.horizon);
         if through > w.start {
-            let from = if w.start <= cal.oldest_retrievable() { NaiveDate::MIN } else { w.start };
+            let from = w.moves_cursor_from(cal.oldest_retrievable());
             for s in &cfg.streams {
                 after.advance(s.as_str(), from, through);
             }

@@ -61,6 +61,19 @@ impl Window {
         self.end_time().timestamp_micros()
     }
 
+    /// The window cut at `oldest`, the oldest day the API serves: the days before it, which can
+    /// no longer be exported, and the rest.
+    pub fn retained(self, oldest: NaiveDate) -> (Option<Window>, Option<Window>) {
+        (Window::new(self.start, oldest.min(self.end)), Window::new(self.start.max(oldest), self.end))
+    }
+
+    /// The day from which exporting this window moves a cursor (see `BotState::advance`): its
+    /// start, or any day when it starts at `oldest`, the oldest day the API serves, or before:
+    /// nothing before it can be exported any more, so a cursor lagging behind it moves too.
+    pub fn moves_cursor_from(&self, oldest: NaiveDate) -> NaiveDate {
+        if self.start <= oldest { NaiveDate::MIN } else { self.start }
+    }
+
     /// Number of days in the window.
     pub fn len_days(&self) -> u64 {
         (self.end - self.start).num_days().max(0) as u64
