@@ -283,28 +283,6 @@ async fn a_later_range_never_moves_the_cursor_over_days_not_exported() {
     }
 }
 
-/// A run that starts just before midnight reaches its oldest window after it, when the API no
-/// longer serves that window's first day: the day is reported lost, the rest exported.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_across_midnight_reports_the_day_that_fell_out_of_retention() {
-    let h = Harness::new(vec![SimBot::new("bot-a", 50)]).await;
-    // The API's clock is NOW (2026-11-24 12:00): it serves windows from 2026-10-26 on. The run's
-    // clock starts 100 µs before 2026-11-24, when 2026-10-25 was still served.
-    let out = h.export(&["--now", "2026-11-23T23:59:59.9999Z"]).await;
-    assert_ok(&out);
-    let err = stderr(&out);
-    assert!(
-        err.contains(
-            "bot bot-a: 1 days (2026-10-25..2026-10-26) fell out of the API's 30-day retention during the run"
-        ),
-        "{err}"
-    );
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(h.dest().join("_botevents/state/12345678/bot-a.json")).unwrap()).unwrap();
-    assert_eq!(state["cursors"]["detail"], "2026-11-23");
-    assert!(detail_path(h.dest(), day("2026-10-26"), "12345678", "bot-a").exists());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_are_retried_and_change_nothing() {
     let clean = Harness::new(vec![SimBot::new("bot-a", 300)]).await;

@@ -188,3 +188,18 @@ fn resume_continues_incremental_requests_only() {
     assert_eq!(earliest_cursor([Some(&b), Some(&a)]), Some(a));
     assert_eq!(earliest_cursor([Some(&b), None]), None, "a stream never exported starts at the oldest day");
 }
+
+#[test]
+fn a_window_is_cut_at_the_retention_and_moves_cursors_from_there() {
+    // A run that crossed midnight: the window planned from 2026-10-25 reaches the API when its
+    // oldest day is 2026-10-26.
+    let w = Window::new(d("2026-10-25"), d("2026-11-01")).unwrap();
+    let oldest = d("2026-10-26");
+    assert_eq!(w.retained(oldest), (Window::new(d("2026-10-25"), oldest), Window::new(oldest, d("2026-11-01"))));
+    assert_eq!(w.retained(d("2026-10-20")), (None, Some(w)), "nothing lost");
+    assert_eq!(w.retained(d("2026-11-05")), (Some(w), None), "all lost");
+    // From the oldest day on, a window moves a cursor that lags behind it; a later one does not.
+    let kept = Window::new(oldest, d("2026-11-01")).unwrap();
+    assert_eq!(kept.moves_cursor_from(oldest), NaiveDate::MIN);
+    assert_eq!(kept.moves_cursor_from(d("2026-10-20")), oldest);
+}
