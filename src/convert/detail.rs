@@ -188,18 +188,14 @@ impl DetailDecoder {
     }
 
     /// The platforms seen so far, in order of first sight.
-    pub(super) fn platforms(&self) -> impl Iterator<Item = &str> {
-        self.state.platforms.values.iter().map(|v| &**v)
+    pub(super) fn platforms(&self) -> &Platforms {
+        &self.state.platforms
     }
 
-    /// Adds `values` to the platforms seen, as if they had been (the platforms of the pieces of
-    /// the same body decoded before this decoder's part); `None` when the keys are used up.
-    pub(super) fn see_platforms<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> Option<()> {
-        for v in values {
-            self.state.platforms.key(v)?;
-        }
-        self.state.new_platforms.clear();
-        Some(())
+    /// Takes `platforms` as the platforms seen so far (those of the pieces of the same body
+    /// decoded before this decoder's part).
+    pub(super) fn see_platforms(&mut self, platforms: &Platforms) {
+        self.state.platforms.clone_from(platforms);
     }
 
     /// The error of a body with more distinct platforms than the keys hold, at `line`.
@@ -407,7 +403,7 @@ impl State {
 /// The distinct platforms of a body, in order of first sight, and their keys: the platform column
 /// is built from keys into them, without a hash per row (a body holds a handful of platforms).
 #[derive(Debug, Clone, Default)]
-struct Platforms {
+pub(super) struct Platforms {
     values: Vec<Box<str>>,
     /// Every value's key, once there are more than [`Platforms::SCANNED`].
     index: HashMap<Box<str>, i16>,
@@ -419,7 +415,7 @@ impl Platforms {
 
     /// The key of `value`, and whether it is new; `None` when the keys are used up.
     #[inline]
-    fn key(&mut self, value: &str) -> Option<(i16, bool)> {
+    pub(super) fn key(&mut self, value: &str) -> Option<(i16, bool)> {
         let found = if self.values.len() <= Platforms::SCANNED {
             self.values.iter().position(|v| **v == *value).map(|k| k as i16)
         } else {

@@ -18,12 +18,12 @@
 //!
 //! Memory: the batches of one push, plus one partial record carried to the next push.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use arrow_array::RecordBatch;
 use rayon::prelude::*;
 
-use super::detail::DecodedSizes;
+use super::detail::{DecodedSizes, Platforms};
 use super::{
     BodyDecoder, ConvertError, DecodeOptions, DecodeStats, DetailDecoder, MAX_REJECTS_KEPT, Reject, RowContext,
     valid_text,
@@ -62,12 +62,8 @@ pub struct ParallelDetailDecoder {
     /// The body's distinct platforms so far, in order of first sight, once it is decoded in
     /// pieces: each piece's decoder counts only its own, and the body may hold no more than a
     /// single decoder's keys do.
-    platforms: Vec<Box<str>>,
-    platform_set: HashSet<Box<str>>,
+    platforms: Platforms,
 }
-
-/// Distinct platforms a body may hold: the keys of the platform column's `Int16` dictionary.
-const MAX_PLATFORMS: usize = i16::MAX as usize + 1;
 
 /// How the pushes were split.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -124,8 +120,7 @@ impl ParallelDetailDecoder {
             stats: DecodeStats::default(),
             sizes: None,
             splits: Splits::default(),
-            platforms: Vec::new(),
-            platform_set: HashSet::new(),
+            platforms: Platforms::default(),
         }
     }
 
@@ -155,8 +150,7 @@ impl ParallelDetailDecoder {
         if self.main.header_read() && self.main.at_record_start() {
             self.mode = Mode::Pieces;
             self.lines = self.main.lines_consumed();
-            self.platforms = self.main.platforms().map(Box::from).collect();
-            self.platform_set = self.platforms.iter().cloned().collect();
+            self.platforms = self.main.platforms().clone();
             // Records decoded with the header come before every piece.
             self.rejects = self.main.take_rejects();
             self.ready.extend(self.main.take_rows()?);
@@ -220,13 +214,9 @@ impl ParallelDetailDecoder {
             if i == 0 {
                 self.carry.clear();
             }
-            for (value, line) in piece.new_platforms {
-                if !self.platform_set.contains(&value) {
-                    if self.platforms.len() >= MAX_PLATFORMS {
-                        return Err(self.main.dictionary_full(line + self.lines));
-                    }
-                    self.platform_set.insert(value.clone());
-                    self.platforms.push(value);
+            for (value, line) in &piece.new_platforms {
+                if self.platforms.key(value).is_none() {
+                    return Err(self.main.dictionary_full(line + self.lines));
                 }
             }
             self.ready.extend(piece.batches);
@@ -246,9 +236,7 @@ impl ParallelDetailDecoder {
     /// sequential decoder.
     fn decode_rest(&mut self, parts: &[&[u8]]) -> Result<(), ConvertError> {
         let mut dec = Box::new(self.main.fork(self.lines));
-        if dec.see_platforms(self.platforms.iter().map(|v| &**v)).is_none() {
-            return Err(self.main.dictionary_full(self.lines));
-        }
+        dec.see_platforms(&self.platforms);
         let mut r = Ok(());
         for p in parts {
             r = r.and_then(|()| feed(&mut dec, p, &mut self.ready));
