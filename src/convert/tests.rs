@@ -188,14 +188,12 @@ fn daily_totals_reject_hourly_periods_and_hours_that_disagree_with_the_date() {
     let r = rows(&mut dec, body.as_bytes(), 7);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0][2], "A");
-    let rej = dec.take_rejects();
-    let got: Vec<(u64, Option<usize>, &str)> = rej.iter().map(|r| (r.line, r.column, r.reason.as_str())).collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rejects(
+        &mut dec,
+        &[
             (3, Some(6), "an hourly period (\"2023-04-19\") in a daily download: convert it with --interval hourly"),
             (4, Some(5), "unparseable date \"2023-04-19 10:00\", or not at hour \"14\""),
-        ]
+        ],
     );
     // The same rows as hourly: each at its hour, the disagreeing one still rejected.
     let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
@@ -211,16 +209,21 @@ fn totals_reject_negative_and_non_numeric_counts() {
     let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
     let r = rows(&mut dec, body.as_bytes(), 7);
     assert!(r.is_empty());
-    let rej = dec.take_rejects();
-    let got: Vec<(u64, Option<usize>, &str)> = rej.iter().map(|r| (r.line, r.column, r.reason.as_str())).collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rejects(
+        &mut dec,
+        &[
             (2, Some(4), "negative count -1"),
             (3, Some(4), "not a count: \"x\""),
             (4, Some(5), "unparseable date \"someday\""),
-        ]
+        ],
     );
+}
+
+/// The decoder's rejects are `want`: line, column and reason of each.
+fn assert_rejects(dec: &mut dyn BodyDecoder, want: &[(u64, Option<usize>, &str)]) {
+    let rej = dec.take_rejects();
+    let got: Vec<(u64, Option<usize>, &str)> = rej.iter().map(|r| (r.line, r.column, r.reason.as_str())).collect();
+    assert_eq!(got, want);
 }
 
 #[test]
