@@ -59,13 +59,24 @@ impl Destination {
     /// or `s3://`, `gs://`, `az://` (configured from `options`, e.g. `aws_endpoint`, and the
     /// standard environment variables of each cloud, read by the caller).
     pub fn open(url: &str, options: &[(String, String)]) -> Result<Destination, WriteError> {
+        Destination::open_with(url, options, true)
+    }
+
+    /// Opens the destination named by `url` as [`Destination::open`] does, for a command that
+    /// only reads it: a local folder that does not exist is not created (a mistyped `--dest`
+    /// leaves no trace), and reads as empty.
+    pub fn open_existing(url: &str, options: &[(String, String)]) -> Result<Destination, WriteError> {
+        Destination::open_with(url, options, false)
+    }
+
+    fn open_with(url: &str, options: &[(String, String)], create: bool) -> Result<Destination, WriteError> {
         let bad = |reason: String| WriteError::Destination { url: url.to_string(), reason };
         let parsed = Url::parse(url).ok().filter(|u| u.scheme().len() > 1);
         match parsed {
-            None => Destination::local(std::path::Path::new(url), url),
+            None => Destination::local(std::path::Path::new(url), url, create),
             Some(u) if u.scheme() == "file" => {
                 let p = u.to_file_path().map_err(|()| bad("not a file path".into()))?;
-                Destination::local(&p, url)
+                Destination::local(&p, url, create)
             }
             Some(u) => {
                 let (store, prefix) = cloud_store(&u, options).map_err(|e| bad(e.to_string()))?;
@@ -81,35 +92,24 @@ impl Destination {
         }
     }
 
-    /// Opens the destination named by `url` as [`Destination::open`] does, for a command that
-    /// only reads it: a local folder that does not exist is not created (a mistyped `--dest`
-    /// leaves no trace), and reads as empty.
-    pub fn open_existing(url: &str, options: &[(String, String)]) -> Result<Destination, WriteError> {
-        let path = match Url::parse(url).ok().filter(|u| u.scheme().len() > 1) {
-            None => Some(std::path::PathBuf::from(url)),
-            Some(u) if u.scheme() == "file" => u.to_file_path().ok(),
-            Some(_) => None,
-        };
-        match path {
-            Some(p) if !p.exists() => Ok(Destination {
-                store: Arc::new(object_store::memory::InMemory::new()),
-                prefix: Path::default(),
-                display: url.to_string(),
-                part_size: LOCAL_PART_BYTES,
-                local_root: None,
-                absent: true,
-            }),
-            _ => Destination::open(url, options),
-        }
-    }
-
     /// Whether this is a local folder that does not exist (see [`Destination::open_existing`]).
     pub fn absent(&self) -> bool {
         self.absent
     }
 
-    fn local(path: &std::path::Path, display: &str) -> Result<Destination, WriteError> {
+    /// A local folder, created if missing when `create`; otherwise a missing one reads as empty.
+    fn local(path: &std::path::Path, display: &str, create: bool) -> Result<Destination, WriteError> {
         let bad = |reason: String| WriteError::Destination { url: display.to_string(), reason };
+        if !create && !path.exists() {
+            return Ok(Destination {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                prefix: Path::default(),
+                display: display.to_string(),
+                part_size: LOCAL_PART_BYTES,
+                local_root: None,
+                absent: true,
+            });
+        }
         std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
         // fsync: a file (and the state that counts on it) survives a power cut once committed.
         let store = LocalFileSystem::new_with_prefix(path)
