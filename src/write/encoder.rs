@@ -161,12 +161,17 @@ impl DayFile {
         }
     }
 
-    /// Queues the close of the last row group and hands it to the columns (Parquet), without
-    /// waiting for them: [`DayFile::finish`] does.
-    fn close(&mut self, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+    /// Queues the close of the row group in progress (Parquet; Arrow IPC has none).
+    fn flush(&mut self) {
         if let DayFile::Parquet(w) = self {
             w.flush();
         }
+    }
+
+    /// Queues the close of the last row group and hands it to the columns (Parquet), without
+    /// waiting for them: [`DayFile::finish`] does.
+    fn close(&mut self, table: Table, day: NaiveDate) -> Result<(), WriteError> {
+        self.flush();
         self.encode(table, day)
     }
 
@@ -246,9 +251,7 @@ impl TableEncoder {
             {
                 // As at the end: the waiting rows in one write, then the close.
                 enc.flush_pending(table, prev, usize::MAX)?;
-                if let DayFile::Parquet(writer) = &mut enc.writer {
-                    writer.flush();
-                }
+                enc.writer.flush();
             }
             self.last_day = Some(day);
             self.day(day)?.push(batch.slice(run.start, run.len()), table, day, write_rows)?;
