@@ -167,28 +167,12 @@ pub fn all_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// Runs `cmd` to its end with its output captured and no input, as `Command::output` does, but
-/// sees the exit by asking for it every 10 ms rather than by waiting to be told: a test that
-/// starts and kills many processes at once once hung on an exit it was never told of (the
-/// process a zombie, the test idle).
-pub async fn run_to_end(mut cmd: tokio::process::Command) -> Output {
-    use tokio::io::AsyncReadExt;
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let (a, b) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
-    a.unwrap();
-    b.unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
-    Output { status, stdout, stderr }
+/// Runs `cmd` to its end with its output captured and no input, as `Command::output` does, on a
+/// blocking thread with the standard library's process handling (blocking reads of the pipes,
+/// then `waitpid`) instead of tokio's: the SIGKILL test, which starts and kills many processes at
+/// once, was seen twice idle with its last export a zombie, its exit never noticed.
+pub async fn run_to_end(cmd: tokio::process::Command) -> Output {
+    let mut cmd = cmd.into_std();
+    cmd.stdin(std::process::Stdio::null());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
 }
