@@ -1,10 +1,12 @@
 //! `customEvents` JSON → `custom_event_catalog` batches: one row per listed event name, stamped
 //! with the requested window.
 //!
-//! The answer is `{"customEventList": [{"name": "…", "hasChildrens": false}, …]}`. A `null` list
-//! is an empty one; an empty body (a 204) is taken as no events and flagged in the stats. A
-//! missing list, an entry without `name` or `hasChildrens`, or a value of the wrong type is an
-//! error that names the entry (`customEventList[3].hasChildrens`). Other fields are ignored.
+//! The answer is `{"customEventList": [{"name": "…", "hasChildrens": false}, …]}`. The page's
+//! "empty list" for a bot without events is taken in every form: `[]`, `{}`, `null`, a missing or
+//! `null` list (flagged in the stats as [`DecodeStats::empty_list`]); an empty body (a 204) is no
+//! events too, flagged as [`DecodeStats::empty_body`]. A missing or `null` `hasChildrens` is false.
+//! An entry without `name`, or a value of the wrong type, is an error that names the entry
+//! (`customEventList[3].name`). Other fields are ignored.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,19 +21,20 @@ use crate::schema::Table;
 /// The endpoint, as errors name it.
 const ENDPOINT: &str = "customEvents";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(expecting = "a customEvents answer, an object with a customEventList")]
 struct Answer {
-    #[serde(rename = "customEventList", deserialize_with = "null_as_default")]
-    list: Vec<Entry>,
+    /// Missing or `null` when the bot has no events (the page's "empty list").
+    #[serde(rename = "customEventList", default)]
+    list: Option<Vec<Entry>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "an event entry, an object with name and hasChildrens")]
 struct Entry {
     name: String,
-    /// The vendor spells it `hasChildrens`; `hasChildren` is taken too.
-    #[serde(rename = "hasChildrens", alias = "hasChildren")]
+    /// The vendor spells it `hasChildrens`; `hasChildren` is taken too. Missing or `null` is false.
+    #[serde(rename = "hasChildrens", alias = "hasChildren", default, deserialize_with = "null_as_default")]
     has_children: bool,
 }
 
@@ -95,13 +98,17 @@ impl BodyDecoder for CatalogDecoder {
             self.stats.empty_body = true;
             return Ok(None);
         };
-        self.stats.records = answer.list.len() as u64;
-        for chunk in answer.list.chunks(self.opts.batch_size.max(1)) {
+        let Some(list) = answer.list else {
+            self.stats.empty_list = true;
+            return Ok(None);
+        };
+        self.stats.records = list.len() as u64;
+        for chunk in list.chunks(self.opts.batch_size.max(1)) {
             let b = self.build(chunk)?;
             self.stats.rows += b.num_rows() as u64;
             self.ready.push_back(b);
         }
-        self.names = answer.list.into_iter().map(|e| e.name).collect();
+        self.names = list.into_iter().map(|e| e.name).collect();
         Ok(self.ready.pop_front())
     }
 
@@ -195,9 +202,13 @@ mod tests {
 
     #[test]
     fn empty_lists_and_bodies() {
-        for body in [r#"{"customEventList": []}"#, r#"{"customEventList": null}"#] {
-            let (batches, d) = run(decoder(100), body.as_bytes(), 5).unwrap();
-            assert!(batches.is_empty() && d.event_names().is_empty() && !d.stats().empty_body, "{body}");
+        let (batches, d) = run(decoder(100), br#"{"customEventList": []}"#, 5).unwrap();
+        assert!(batches.is_empty() && d.event_names().is_empty() && !d.stats().empty_body);
+        // The page's "empty list", in every form it may take.
+        for body in [r#"{"customEventList": null}"#, "[]", "[ ]\n", "{}", " { } ", "null", r#"{"other":1}"#] {
+            let (batches, d) = run(decoder(100), body.as_bytes(), 1).unwrap();
+            assert!(batches.is_empty() && d.event_names().is_empty() && d.stats().empty_list, "{body}");
+            assert!(!d.stats().empty_body, "{body}");
         }
         let (batches, d) = run(decoder(100), b"", 5).unwrap();
         assert!(batches.is_empty() && d.stats().empty_body);
@@ -211,6 +222,10 @@ mod tests {
 
     #[test]
     fn malformed_answers_are_errors_that_say_where() {
+        let (batches, _) =
+            run(decoder(100), br#"{"customEventList":[{"name":"a"},{"name":"b","hasChildrens":null}]}"#, 3).unwrap();
+        let children = batches[0].column_by_name("has_children").unwrap().as_boolean().clone();
+        assert!(!children.value(0) && !children.value(1), "a missing or null hasChildrens is false");
         let r = reason(r#"{"customEventList": [{"name": "a", "hasChildrens": false}, {"hasChildrens": true}]}"#);
         assert!(r.contains("customEventList[1]") && r.contains("missing field `name`"), "{r}");
         let r = reason(r#"{"customEventList": [{"name": "a", "hasChildrens": "no"}]}"#);
@@ -219,8 +234,6 @@ mod tests {
         assert!(r.starts_with("at customEventList[0].name: invalid type: integer `7`"), "{r}");
         let r = reason(r#"{"customEventList": {"name": "a"}}"#);
         assert!(r.starts_with("at customEventList: invalid type: map"), "{r}");
-        let r = reason(r#"{"events": []}"#);
-        assert!(r.contains("missing field `customEventList`"), "{r}");
         let r = reason(r#"[{"name": "a", "hasChildrens": false}]"#);
         assert!(r.starts_with("not a JSON object: starts with \"[{"), "{r}");
         let r = reason(r#"{"customEventList": [5]}"#);

@@ -228,7 +228,11 @@ impl BodyDecoder for DetailDecoder {
         let state = &mut self.state;
         self.reader.finish(&mut |rec| state.on_record(rec))?;
         if state.map.is_none() {
-            state.stats.empty_body = true;
+            if self.reader.empty_answer() {
+                state.stats.empty_list = true;
+            } else {
+                state.stats.empty_body = true;
+            }
         }
         if state.len > 0 {
             let b = state.build()?;

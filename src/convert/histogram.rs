@@ -9,12 +9,16 @@
 //!   one that differs only in surrounding whitespace is accepted.
 //! * `dateTime` is epoch milliseconds, as a string (the vendor's sample) or a number; an
 //!   RFC 3339 timestamp is accepted too. It becomes `period_start` as given.
-//! * Periods outside the requested range are dropped and counted, as for the CSV streams.
+//! * A period is kept when it overlaps the requested range, even when it starts before it (a
+//!   server whose days are not UTC days); such a period is counted in
+//!   [`DecodeStats::unaligned_buckets`]. Periods that do not overlap it are dropped and counted.
+//! * Counts are numbers or strings of digits; `null` is 0.
 //! * A `platformTotal` (or `total`) that differs from the sum of the counts is counted in
 //!   [`DecodeStats::total_mismatches`] (a warning, the counts are kept).
-//! * `channelTotal` and unknown fields are ignored; `null` lists and maps are empty; a missing
-//!   `histories`, `dateTime` or `platformCount`, or a value of the wrong type (a negative or
-//!   fractional count, say) is an error that names its place (`histories[2].dateTime`).
+//! * `channelTotal` and unknown fields are ignored; the page's "empty list" (`[]`, `{}`, `null`,
+//!   a missing or `null` `histories`) is no periods; a `null` `platformCount` is empty; a missing
+//!   `dateTime` or `platformCount`, or a value of the wrong type (a negative or fractional count,
+//!   say) is an error that names its place (`histories[2].dateTime`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -24,9 +28,9 @@ use arrow_array::types::{Int8Type, Int16Type};
 use arrow_array::{ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray};
 use serde::Deserialize;
 
-use super::json::{DEFAULT_MAX_JSON_BYTES, JsonBody, null_as_default};
+use super::json::{Count, DEFAULT_MAX_JSON_BYTES, JsonBody, null_as_default};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, Interval, KNOWN_PLATFORMS, Reject, RowContext,
+    BodyDecoder, Bucket, ConvertError, DecodeOptions, DecodeStats, Interval, KNOWN_PLATFORMS, Reject, RowContext,
     repeated_text, time,
 };
 use crate::schema::Table;
@@ -34,15 +38,16 @@ use crate::schema::Table;
 /// The endpoint, as errors name it.
 const ENDPOINT: &str = "customEvents/histogram";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(expecting = "a histogram answer, an object with histories")]
 struct Answer {
     #[serde(rename = "customEventName", default)]
     name: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
-    histories: Vec<History>,
+    /// Missing or `null` when the bot has no events (the page's "empty list").
     #[serde(default)]
-    total: Option<u64>,
+    histories: Option<Vec<History>>,
+    #[serde(default)]
+    total: Option<Count>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,9 +55,9 @@ struct Answer {
 struct History {
     /// Sorted by platform, so that the rows of a period come out in one order whatever the JSON's.
     #[serde(rename = "platformCount", deserialize_with = "null_as_default")]
-    platform_count: BTreeMap<String, u64>,
+    platform_count: BTreeMap<String, Count>,
     #[serde(rename = "platformTotal", default)]
-    platform_total: Option<u64>,
+    platform_total: Option<Count>,
     /// µs since the epoch.
     #[serde(rename = "dateTime", deserialize_with = "date_time")]
     date_time: i64,
@@ -154,22 +159,28 @@ impl HistogramDecoder {
                 self.bad(format!("at customEventName: {name:?} is not the requested eventName {:?}", self.event_name))
             );
         }
+        let Some(histories) = answer.histories else {
+            self.stats.empty_list = true;
+            return Ok(());
+        };
         let mut cols = Columns::new();
         let mut sum_all = 0u64;
-        for (i, h) in answer.histories.iter().enumerate() {
+        for (i, h) in histories.iter().enumerate() {
             self.stats.records += 1;
-            let sum = h.platform_count.values().fold(0u64, |a, &c| a.saturating_add(c));
+            let sum = h.platform_count.values().fold(0u64, |a, c| a.saturating_add(c.0));
             sum_all = sum_all.saturating_add(sum);
-            if h.platform_total.is_some_and(|t| t != sum) {
+            if h.platform_total.is_some_and(|t| t.0 != sum) {
                 self.stats.total_mismatches += 1;
             }
-            if let Some((lo, hi)) = self.opts.keep_range
-                && !(lo..hi).contains(&h.date_time)
-            {
-                self.stats.outside_window += 1;
-                continue;
+            match self.opts.bucket(h.date_time, self.interval) {
+                Bucket::Inside => {}
+                Bucket::Unaligned => self.stats.unaligned_buckets += 1,
+                Bucket::Outside => {
+                    self.stats.outside_window += 1;
+                    continue;
+                }
             }
-            for (platform, &count) in &h.platform_count {
+            for (platform, &Count(count)) in &h.platform_count {
                 if count == 0 {
                     continue;
                 }
@@ -194,7 +205,7 @@ impl HistogramDecoder {
                 }
             }
         }
-        if answer.total.is_some_and(|t| t != sum_all) {
+        if answer.total.is_some_and(|t| t.0 != sum_all) {
             self.stats.total_mismatches += 1;
         }
         if cols.len > 0 {
@@ -406,6 +417,50 @@ mod tests {
         }
         let (batches, stats) = run(decoder(DecodeOptions::default()), b"  ", 1).unwrap();
         assert!(batches.is_empty() && stats.empty_body);
+        for body in [
+            "[]",
+            "{}",
+            "null",
+            r#"{"customEventName":" 15 INSTL Item number reprompt 2"}"#,
+            r#"{"histories":null,"total":null}"#,
+        ] {
+            let (batches, stats) = run(decoder(DecodeOptions::default()), body.as_bytes(), 2).unwrap();
+            assert!(batches.is_empty() && stats.empty_list && !stats.empty_body, "{body}");
+        }
+    }
+
+    #[test]
+    fn counts_as_strings_and_nulls() {
+        let body = r#"{"histories":[{"platformCount":{"SMS":"2","VOICE":null,"HTMLCLIENT":3},"platformTotal":"5",
+            "dateTime":"1663855200000"}],"total":"5","channelTotal":{"SMS":"2","VOICE":null}}"#;
+        let (batches, stats) = run(decoder(DecodeOptions::default()), body.as_bytes(), 5).unwrap();
+        let got: Vec<(String, i64)> = rows(&batches).into_iter().map(|r| (r.1, r.4)).collect();
+        assert_eq!(got, [("HTMLCLIENT".to_string(), 3), ("SMS".to_string(), 2)]);
+        assert_eq!(stats.total_mismatches, 0);
+    }
+
+    #[test]
+    fn periods_that_overlap_the_range_are_kept() {
+        // A daily period of a server in UTC+2 starts at 22:00Z the day before the range.
+        let day = time::parse_timestamp("2022-09-22T00:00:00Z").unwrap();
+        let hour = 3_600_000_000;
+        let body = format!(
+            r#"{{"histories":[{{"platformCount":{{"SMS":1}},"dateTime":{}}},{{"platformCount":{{"SMS":2}},"dateTime":{}}},
+            {{"platformCount":{{"SMS":4}},"dateTime":{}}}]}}"#,
+            (day - 2 * hour) / 1000,
+            (day + 22 * hour) / 1000,
+            (day - 26 * hour) / 1000,
+        );
+        let d = HistogramDecoder::new(
+            RowContext { account: "acc".into(), bot: "bot".into() },
+            Interval::Daily,
+            NAME.into(),
+            DecodeOptions { keep_range: Some((day, day + 24 * hour)), ..DecodeOptions::default() },
+        );
+        let (batches, stats) = run(d, body.as_bytes(), 9).unwrap();
+        let got: Vec<(i64, i64)> = rows(&batches).into_iter().map(|r| (r.2, r.4)).collect();
+        assert_eq!(got, [(day - 2 * hour, 1), (day + 22 * hour, 2)]);
+        assert_eq!((stats.unaligned_buckets, stats.outside_window), (2, 1));
     }
 
     #[test]
@@ -420,8 +475,8 @@ mod tests {
         assert!(r.starts_with("at histories[0].platformCount.SMS: invalid value: integer `-1`"), "{r}");
         let r = reason(r#"{"histories":[{"platformCount":{"SMS":1.5},"dateTime":"1663855200000"}]}"#);
         assert!(r.starts_with("at histories[0].platformCount.SMS: invalid type: floating point"), "{r}");
-        let r = reason(r#"{"histories":[{"platformCount":{"SMS":"2"},"dateTime":"1663855200000"}]}"#);
-        assert!(r.starts_with("at histories[0].platformCount.SMS: invalid type: string \"2\""), "{r}");
+        let r = reason(r#"{"histories":[{"platformCount":{"SMS":"2x"},"dateTime":"1663855200000"}]}"#);
+        assert!(r.starts_with("at histories[0].platformCount.SMS: invalid value: string \"2x\""), "{r}");
         let r = reason(r#"{"histories":[{"platformCount":[],"dateTime":true}]}"#);
         assert!(r.starts_with("at histories[0].platformCount: invalid type: sequence"), "{r}");
         let r = reason(r#"{"histories":[{"platformCount":{},"dateTime":true}]}"#);
@@ -433,8 +488,6 @@ mod tests {
         assert!(r.contains("outside 0001-01-01 to 9999-12-31 UTC"), "{r}");
         let r = reason(r#"{"histories":{}}"#);
         assert!(r.starts_with("at histories: invalid type: map"), "{r}");
-        let r = reason(r#"{"customEventName":"x"}"#);
-        assert!(r.contains("missing field `histories`"), "{r}");
         let r = reason(r#"{"customEventName":"Another event","histories":[]}"#);
         assert!(r.contains("\"Another event\" is not the requested eventName"), "{r}");
         let r = reason(r#"{"histories":[{"platformCount":{"SMS":1},"dateTime":"1"}"#);

@@ -44,17 +44,23 @@ impl JsonBody {
         Ok(())
     }
 
-    /// Parses the whole body as a `T`; `None` when it is empty (no bytes, or only whitespace),
-    /// which is how a 204 or an empty 200 arrives. The buffer is released either way.
-    pub(crate) fn parse<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ConvertError> {
+    /// Parses the whole body as a `T`. `None` when it is empty (no bytes, or only whitespace),
+    /// which is how a 204 or an empty 200 arrives; the vendor's other "empty list" answers, a bare
+    /// `[]` (any whitespace inside) or `null`, are `T::default()`. The buffer is released either
+    /// way.
+    pub(crate) fn parse<T: DeserializeOwned + Default>(&mut self) -> Result<Option<T>, ConvertError> {
         let buf = std::mem::take(&mut self.buf);
-        let Some(first) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+        let body = buf.trim_ascii();
+        if body.is_empty() {
             return Ok(None);
-        };
-        // Both answers are objects; anything else (an HTML error page, CSV, a bare list) is said
-        // as such rather than as a type error deep in the parser.
-        if buf[first] != b'{' {
-            return Err(self.bad(format!("not a JSON object: starts with {:?}", excerpt(&buf[first..]))));
+        }
+        if body == b"null" || (body.starts_with(b"[") && body[1..].trim_ascii() == b"]") {
+            return Ok(Some(T::default()));
+        }
+        // Both answers are objects; anything else (an HTML error page, CSV, a list of entries) is
+        // said as such rather than as a type error deep in the parser.
+        if body[0] != b'{' {
+            return Err(self.bad(format!("not a JSON object: starts with {:?}", excerpt(body))));
         }
         let mut de = serde_json::Deserializer::from_slice(&buf);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -81,6 +87,43 @@ fn excerpt(bytes: &[u8]) -> String {
     String::from_utf8_lossy(head).chars().take(EXCERPT_CHARS).collect()
 }
 
+/// A count of the JSON answers: a number, or a string of digits (`"12"`); `null` is 0. Negative,
+/// fractional or other values are refused with what was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Count(pub u64);
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Count, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a count (a number or a string of digits, or null)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                u64::try_from(v).map(Count).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Count, E> {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Ok(Count(0));
+                }
+                t.parse::<u64>().map(Count).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(s), &self))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
+}
+
 /// Deserializes a JSON `null` as the type's default (the vendor's empty lists may be `null`),
 /// while a missing field stays an error.
 pub(crate) fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
@@ -96,7 +139,7 @@ where
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[derive(Debug, Default, serde::Deserialize, PartialEq)]
     struct Doc {
         #[serde(deserialize_with = "null_as_default")]
         list: Vec<u32>,
@@ -124,6 +167,25 @@ mod tests {
     }
 
     #[test]
+    fn the_empty_lists_of_the_page_are_the_default() {
+        for body in ["[]", " [ \n ] ", "null", "\nnull\n"] {
+            assert_eq!(parse(body).unwrap(), Some(Doc::default()), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn counts_are_numbers_or_strings_of_digits() {
+        let count = |v: &str| serde_json::from_str::<Count>(v).map(|c| c.0).map_err(|e| e.to_string());
+        assert_eq!(count("7"), Ok(7));
+        assert_eq!(count("\" 12 \""), Ok(12));
+        assert_eq!(count("null"), Ok(0));
+        assert_eq!(count("\"\""), Ok(0));
+        assert!(count("-1").unwrap_err().starts_with("invalid value: integer `-1`"), "{:?}", count("-1"));
+        assert!(count("1.5").unwrap_err().starts_with("invalid type: floating point"), "{:?}", count("1.5"));
+        assert!(count("\"x1\"").unwrap_err().starts_with("invalid value: string \"x1\""), "{:?}", count("\"x1\""));
+    }
+
+    #[test]
     fn errors_say_where_and_what() {
         assert!(
             reason(r#"{"list":[1,"x"]}"#).starts_with("at list[1]: invalid type: string \"x\""),
@@ -135,6 +197,7 @@ mod tests {
         assert!(reason("<html><body>502</body></html>").starts_with("not a JSON object: starts with \"<html>"));
         assert!(reason(r#"{"list":[]} x"#).starts_with("text after the JSON value"));
         assert!(reason("[1, 2]").starts_with("not a JSON object: starts with \"[1, 2]\""));
+        assert!(reason("nullx").starts_with("not a JSON object: starts with \"nullx\""));
     }
 
     #[test]

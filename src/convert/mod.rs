@@ -80,7 +80,8 @@ pub struct RowContext {
 pub struct DecodeOptions {
     /// Rows per output batch.
     pub batch_size: usize,
-    /// Keep only rows whose time lies in `[start, end)` µs; `None` keeps all (offline convert).
+    /// Keep only detail rows whose time lies in `[start, end)` µs, and aggregate buckets that
+    /// overlap it ([`DecodeOptions::bucket`]); `None` keeps all (offline convert).
     pub keep_range: Option<(i64, i64)>,
     /// Cap on the bytes of one record.
     pub max_record_bytes: usize,
@@ -89,6 +90,37 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions { batch_size: DEFAULT_BATCH_SIZE, keep_range: None, max_record_bytes: DEFAULT_MAX_RECORD_BYTES }
+    }
+}
+
+/// Where an aggregate bucket (a totals row, a histogram period) lies against the requested range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// A UTC day or hour inside the range (or no range is set).
+    Inside,
+    /// Kept, but it does not start on a UTC day or hour: the server's buckets are in another
+    /// time zone. A daily one that overlaps the range may start the day before it.
+    Unaligned,
+    /// It does not overlap the range, or it is an hourly bucket that starts before the range (the
+    /// request of the range before holds it whole): dropped and counted.
+    Outside,
+}
+
+impl DecodeOptions {
+    /// Where the bucket of `interval` that starts at `start` (µs) lies. Only detail rows are cut
+    /// at the range's edges; an aggregate bucket that overlaps the range is kept whole.
+    pub fn bucket(&self, start: i64, interval: Interval) -> Bucket {
+        let len = match interval {
+            Interval::Daily => time::MICROS_PER_DAY,
+            Interval::Hourly => time::MICROS_PER_HOUR,
+        };
+        if let Some((lo, hi)) = self.keep_range {
+            let overlaps = start < hi && start.saturating_add(len) > lo;
+            if !overlaps || (start < lo && interval == Interval::Hourly) {
+                return Bucket::Outside;
+            }
+        }
+        if start.rem_euclid(len) == 0 { Bucket::Inside } else { Bucket::Unaligned }
     }
 }
 
@@ -135,8 +167,13 @@ pub struct DecodeStats {
     pub ignored_columns: BTreeSet<String>,
     /// Totals rows whose `Event total` differs from the sum of their platform columns.
     pub total_mismatches: u64,
-    /// The body was empty (not even a header).
+    /// Aggregate buckets kept that do not start on a UTC day or hour (see [`Bucket::Unaligned`]).
+    pub unaligned_buckets: u64,
+    /// The body was empty (not even a header, or no JSON).
     pub empty_body: bool,
+    /// The body was the vendor's "empty list" for no events: `[]`, `{}` or `null` (or, for the
+    /// JSON endpoints, an object without the list).
+    pub empty_list: bool,
 }
 
 impl DecodeStats {
@@ -147,7 +184,9 @@ impl DecodeStats {
         self.outside_window += s.outside_window;
         self.rejected += s.rejected;
         self.total_mismatches += s.total_mismatches;
+        self.unaligned_buckets += s.unaligned_buckets;
         self.empty_body |= s.empty_body;
+        self.empty_list |= s.empty_list;
         self.unknown_platforms.extend(s.unknown_platforms.iter().cloned());
         self.ignored_columns.extend(s.ignored_columns.iter().cloned());
     }

@@ -114,6 +114,11 @@ pub struct RecordReader {
     fast: bool,
     /// Records split by the fast path so far.
     fast_records: u64,
+    /// The body so far, while it may still be one of the empty JSON answers the vendor's page
+    /// allows for "no events" (`[]`, `{}`, `null`): held until the end shows whether it is.
+    json_hold: Option<Vec<u8>>,
+    /// The body was one of those empty answers.
+    empty_answer: bool,
 }
 
 impl Default for RecordReader {
@@ -142,7 +147,15 @@ impl RecordReader {
             unescaped: Vec::new(),
             fast: true,
             fast_records: 0,
+            json_hold: None,
+            empty_answer: false,
         }
+    }
+
+    /// Whether the body was an empty JSON answer (`[]`, `{}` or `null`, with any whitespace): the
+    /// vendor's "success response with an empty list", read as no records.
+    pub fn empty_answer(&self) -> bool {
+        self.empty_answer
     }
 
     /// A reader that continues a body at the start of a record, after its first line and after
@@ -172,6 +185,10 @@ impl RecordReader {
         if data.is_empty() {
             return Ok(());
         }
+        if let Some(hold) = &mut self.json_hold {
+            hold.extend_from_slice(data);
+            return self.check_hold(on_record, false);
+        }
         if self.head_done {
             return self.feed(data, on_record);
         }
@@ -197,11 +214,41 @@ impl RecordReader {
         let body = head.strip_prefix(BOM).unwrap_or(head);
         // Exactly the bytes `can_decide` waited for, whatever the chunking; at the end of input
         // (`finish`), all there is.
+        if empty_json(body) != EmptyJson::No {
+            self.json_hold = Some(body.to_vec());
+            return self.check_hold(on_record, false);
+        }
         let decisive = sniff::decisive_len(body).unwrap_or(body.len()).min(SNIFF_BYTES);
         if let Some(s) = sniff::sniff(&body[..decisive]) {
             return Err(ConvertError::WrongFormat { line: s.line, looks_like: s.looks_like, start: s.start });
         }
         self.feed(body, on_record)
+    }
+
+    /// Goes on holding a body that may still be an empty JSON answer; once it cannot be, reads
+    /// what was held as any other body (JSON is then refused as such). At the end of the input
+    /// (`at_end`), a whole empty answer is no records.
+    fn check_hold<F>(&mut self, on_record: &mut F, at_end: bool) -> Result<(), ConvertError>
+    where
+        F: FnMut(&Record<'_>) -> Result<(), ConvertError>,
+    {
+        let Some(hold) = &self.json_hold else { return Ok(()) };
+        match empty_json(hold) {
+            EmptyJson::Whole if at_end => {
+                self.json_hold = None;
+                self.empty_answer = true;
+                Ok(())
+            }
+            EmptyJson::Whole | EmptyJson::Partial if !at_end && hold.len() <= MAX_EMPTY_ANSWER_BYTES => Ok(()),
+            _ => {
+                let body = self.json_hold.take().unwrap_or_default();
+                let decisive = sniff::decisive_len(&body).unwrap_or(body.len()).min(SNIFF_BYTES);
+                if let Some(s) = sniff::sniff(&body[..decisive]) {
+                    return Err(ConvertError::WrongFormat { line: s.line, looks_like: s.looks_like, start: s.start });
+                }
+                self.feed(&body, on_record)
+            }
+        }
     }
 
     /// Signals the end of input; calls `on_record` for a last record without a terminator.
@@ -212,6 +259,12 @@ impl RecordReader {
         if !self.head_done {
             let head = std::mem::take(&mut self.head);
             self.start(&head, on_record)?;
+        }
+        if self.json_hold.is_some() {
+            self.check_hold(on_record, true)?;
+            if self.empty_answer {
+                return Ok(());
+            }
         }
         if self.in_record {
             // End a last record that has no terminator with one. It ends the record exactly as the
@@ -580,6 +633,38 @@ fn unescape(mut field: &[u8], out: &mut Vec<u8>) {
 fn head_complete(head: &[u8]) -> bool {
     let partial_bom = head.len() < BOM.len() && BOM.starts_with(head);
     !partial_bom && sniff::can_decide(head.strip_prefix(BOM).unwrap_or(head))
+}
+
+/// Longest body still held as a possible empty JSON answer (`[ ]` with a lot of whitespace).
+const MAX_EMPTY_ANSWER_BYTES: usize = 4096;
+
+/// Whether a body (BOM removed) is, or may still become, an empty JSON answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmptyJson {
+    /// `[]`, `{}` or `null`, with whitespace around and inside the brackets.
+    Whole,
+    /// A start of one: more bytes will tell (blank so far, `[`, `nu` …).
+    Partial,
+    /// Neither.
+    No,
+}
+
+fn empty_json(body: &[u8]) -> EmptyJson {
+    let t = body.trim_ascii();
+    match t {
+        [] => EmptyJson::Partial,
+        b"null" => EmptyJson::Whole,
+        [open @ (b'[' | b'{'), rest @ ..] => {
+            let close = if *open == b'[' { b']' } else { b'}' };
+            match rest.trim_ascii_start() {
+                [] => EmptyJson::Partial,
+                [c] if *c == close => EmptyJson::Whole,
+                _ => EmptyJson::No,
+            }
+        }
+        _ if b"null".starts_with(t) => EmptyJson::Partial,
+        _ => EmptyJson::No,
+    }
 }
 
 /// Cap on fields per record: the widest legitimate header (totals with every platform) has about

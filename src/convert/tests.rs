@@ -144,6 +144,141 @@ fn detail_reordered_and_extra_columns() {
     assert!(stats.ignored_columns.contains("extra"));
 }
 
+/// The page's "success response with an empty list" for a CSV download, in every form: no rows,
+/// no error, in any chunking and from every decoder of the CSV streams.
+#[test]
+fn the_empty_list_of_a_download_is_no_rows() {
+    for body in ["[]", "[ ]", " [\n]\n", "{}", "{ }\r\n", "null", "\nnull\n", "\u{feff}[]"] {
+        for chunk in [1, 2, 3, 100] {
+            let (rows, stats) = detail_rows(body.as_bytes(), chunk, DecodeOptions::default());
+            assert!(rows.is_empty() && stats.empty_list && !stats.empty_body, "{body:?} in chunks of {chunk}");
+            let mut dec = ParallelDetailDecoder::with_piece_bytes(ctx(), DecodeOptions::default(), 2);
+            assert!(super::tests::rows(&mut dec, body.as_bytes(), chunk).is_empty(), "{body:?}");
+            assert!(dec.stats().empty_list, "{body:?}");
+            let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+            assert!(rows_of(&mut dec, body.as_bytes(), chunk).is_empty(), "{body:?}");
+            assert!(dec.stats().empty_list && !dec.stats().empty_body, "{body:?}");
+        }
+    }
+    // An empty body and a header-only CSV are no rows as well.
+    let (rows, stats) = detail_rows(b"\r\n\n", 1, DecodeOptions::default());
+    assert!(rows.is_empty() && stats.empty_body && !stats.empty_list);
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    assert!(rows_of(&mut dec, b"Event Name,Event Detail,Event total,Date\n", 4).is_empty());
+    // Other JSON keeps its clear error, whatever starts it.
+    for (body, start) in [
+        ("[{\"eventName\":\"a\"}]", "\"[{\\\"eventName\\\":\\\"a\\\"}]\""),
+        ("[]\n[1]\n", "\"[]\""),
+        ("{\"error\":1}", "\"{\\\"error\\\":1}\""),
+        ("[\n1]", "\"[\""),
+    ] {
+        for chunk in [1, 3, 100] {
+            let mut dec = DetailDecoder::new(ctx(), DecodeOptions::default());
+            let mut out = Vec::new();
+            let err = decode_chunks(&mut dec, body.as_bytes().chunks(chunk), &mut out).unwrap_err();
+            assert_eq!(err, ConvertError::WrongFormat { line: 1, looks_like: "JSON", start: start.into() }, "{body:?}");
+        }
+    }
+    // A header that starts like `null` is a header.
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    let mut out = Vec::new();
+    let err = decode_chunks(&mut dec, b"nullable,x\n".chunks(2), &mut out).unwrap_err();
+    assert!(matches!(err, ConvertError::NotCsv { .. }), "{err:?}");
+}
+
+fn rows_of(dec: &mut dyn BodyDecoder, body: &[u8], chunk: usize) -> Vec<Vec<String>> {
+    rows(dec, body, chunk)
+}
+
+/// Every column between `Event total` and `Date` is a platform, whatever its case; a documented
+/// platform in another case takes the documented spelling.
+#[test]
+fn totals_platform_columns_are_those_between_total_and_date() {
+    let body = "Event Name,Event Detail,Event total,WhatsApp,htmlclient,NewChannel 2,Date,Time\n\
+                A,,6,1,2,3,2023-04-19,14:00\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    let r = rows(&mut dec, body.as_bytes(), 5);
+    let at14 = time::parse_timestamp("2023-04-19T14:00:00Z").unwrap().to_string();
+    let got: Vec<(&str, &str, &str)> = r.iter().map(|r| (r[4].as_str(), r[5].as_str(), r[6].as_str())).collect();
+    assert_eq!(
+        got,
+        [("WHATSAPP", "1", at14.as_str()), ("HTMLCLIENT", "2", at14.as_str()), ("NewChannel 2", "3", at14.as_str())]
+    );
+    assert_eq!(dec.stats().unknown_platforms.iter().collect::<Vec<_>>(), ["NewChannel 2"]);
+    assert!(dec.stats().ignored_columns.is_empty() && dec.stats().total_mismatches == 0);
+    // Outside the frame, only upper-case identifiers are platforms, as before.
+    let body = "Event Name,SMS,Event Detail,note,Date\nA,4,,x,2023-04-19\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    assert_eq!(rows(&mut dec, body.as_bytes(), 5).len(), 1);
+    assert!(dec.stats().ignored_columns.contains("note"));
+    // Two spellings of one platform are one column twice.
+    let body = "Event Name,Event Detail,Event total,SMS,sms,Date\nA,,2,1,1,2023-04-19\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
+    let mut out = Vec::new();
+    let err = decode_chunks(&mut dec, body.as_bytes().chunks(7), &mut out).unwrap_err();
+    assert_eq!(err, ConvertError::DuplicateColumn { column: 5, name: "sms".into() });
+}
+
+/// Under hourly, each common form of the hour is read, and a date without one is a positioned
+/// error, never midnight.
+#[test]
+fn hourly_totals_read_every_form_of_the_hour() {
+    let at14 = time::parse_timestamp("2023-04-19T14:00:00Z").unwrap().to_string();
+    for date in [
+        "2023-04-19 14:00",
+        "2023-04-19 14",
+        "2023-04-19T14:00",
+        "2023-04-19T14:00:00Z",
+        "2023-04-19T16:00:00+02:00",
+        "1681912800000",
+    ] {
+        let body = format!("Event Name,Event Detail,Event total,SMS,Date\nA,,1,1,{date}\n");
+        let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+        let r = rows(&mut dec, body.as_bytes(), 3);
+        assert_eq!(r.len(), 1, "{date}");
+        assert_eq!(r[0][6], at14, "{date}");
+    }
+    let body = "Event Name,Event Detail,Event total,SMS,Date\nA,,1,1,2023-04-19\n";
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    assert!(rows(&mut dec, body.as_bytes(), 3).is_empty());
+    assert_rejects(
+        &mut dec,
+        &[(
+            2,
+            Some(5),
+            "an hourly period without an hour: \"2023-04-19\" (a Date with its hour, or an Hour or Time column, is expected)",
+        )],
+    );
+}
+
+/// In an export, aggregate buckets that overlap the window are kept, also when they start before
+/// it (a daily bucket of a server in UTC+2 starts at 22:00Z); only those that do not overlap it are
+/// dropped.
+#[test]
+fn totals_keep_buckets_that_overlap_the_window() {
+    let lo = time::parse_timestamp("2023-04-19T00:00:00Z").unwrap();
+    let day = time::MICROS_PER_DAY;
+    let body = "Event Name,Event Detail,Event total,SMS,Date\n\
+                A,,1,1,2023-04-18T22:00:00Z\n\
+                B,,2,2,2023-04-19T22:00:00Z\n\
+                C,,4,4,2023-04-17T22:00:00Z\n\
+                D,,8,8,2023-04-20T00:00:00Z\n";
+    let opts = DecodeOptions { keep_range: Some((lo, lo + 2 * day)), ..DecodeOptions::default() };
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, opts);
+    let r = rows(&mut dec, body.as_bytes(), 11);
+    let names: Vec<&str> = r.iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(names, ["A", "B", "D"]);
+    assert_eq!((dec.stats().unaligned_buckets, dec.stats().outside_window), (2, 1));
+    // Hourly: a bucket that starts before the window belongs to the request before it.
+    let body =
+        "Event Name,Event Detail,Event total,SMS,Date\nA,,1,1,2023-04-18T23:30:00Z\nB,,1,1,2023-04-19T00:30:00Z\n";
+    let opts = DecodeOptions { keep_range: Some((lo, lo + day)), ..DecodeOptions::default() };
+    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, opts);
+    let r = rows(&mut dec, body.as_bytes(), 11);
+    assert_eq!(r.iter().map(|r| r[2].as_str()).collect::<Vec<_>>(), ["B"]);
+    assert_eq!((dec.stats().unaligned_buckets, dec.stats().outside_window), (1, 1));
+}
+
 #[test]
 fn empty_body_is_flagged() {
     let (rows, stats) = detail_rows(b"", 1, DecodeOptions::default());
@@ -192,7 +327,7 @@ fn daily_totals_reject_hourly_periods_and_hours_that_disagree_with_the_date() {
         &mut dec,
         &[
             (3, Some(6), "an hourly period (\"2023-04-19\") in a daily download: convert it with --interval hourly"),
-            (4, Some(5), "unparseable date \"2023-04-19 10:00\", or not at hour \"14\""),
+            (4, Some(5), "date \"2023-04-19 10:00\" is not at hour \"14\""),
         ],
     );
     // The same rows as hourly: each at its hour, the disagreeing one still rejected.
@@ -206,7 +341,7 @@ fn daily_totals_reject_hourly_periods_and_hours_that_disagree_with_the_date() {
 #[test]
 fn totals_reject_negative_and_non_numeric_counts() {
     let body = "Event Name,Event Detail,Event total,SMS,Date\nA,,1,-1,2023-04-19\nB,,1,x,2023-04-19\nC,,1,1,someday\n";
-    let mut dec = TotalDecoder::new(ctx(), Interval::Hourly, DecodeOptions::default());
+    let mut dec = TotalDecoder::new(ctx(), Interval::Daily, DecodeOptions::default());
     let r = rows(&mut dec, body.as_bytes(), 7);
     assert!(r.is_empty());
     assert_rejects(
@@ -447,7 +582,7 @@ fn totals_blame_the_hour_column_for_a_bad_hour() {
     assert_eq!(
         got,
         vec![
-            (2, Some(6), Some("Hour".into()), "not an hour 0-23: \"24\"".into()),
+            (2, Some(6), Some("Hour".into()), "not a time of day: \"24\"".into()),
             (
                 3,
                 Some(5),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub(crate) const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
 /// The earliest instant a table accepts, 0001-01-01T00:00:00Z: the first day that BigQuery,
 /// Snowflake and DuckDB can all hold (and that an `event_date=` partition can name). The vendor's
@@ -207,39 +208,94 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     None
 }
 
-/// Parses the `Date` of the totals CSV: `YYYY-MM-DD` (daily), `YYYY-MM-DD HH:MM[:SS]` or any
-/// timestamp [`parse_timestamp`] accepts (hourly); an optional separate hour (`14`, `14:00`) is
-/// added to a bare date.
-pub fn parse_period(date: &str, hour: Option<&str>) -> Option<i64> {
+/// Parses the `Date` of the totals CSV, with the separate `Hour`/`Time` column when there is one,
+/// into the period's start, or says why not.
+///
+/// * `YYYY-MM-DD`: the day; with a separate time (`14`, `14:00`, `14:00:00`), that time of it.
+///   Under `hourly` a day without a time is an error, never read as midnight.
+/// * A date with its time: `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DD HH`, `YYYY-MM-DDTHH:MM[:SS][.f]`
+///   with or without `Z` or an offset (any form [`parse_timestamp`] reads), or epoch
+///   milliseconds (12 digits or more). A separate time must then name the same hour.
+pub fn parse_period(date: &str, time_of_day: Option<&str>, hourly: bool) -> Result<i64, String> {
     let date = date.trim();
-    let hour = hour.map(str::trim).filter(|h| !h.is_empty());
+    let tod = time_of_day.map(str::trim).filter(|h| !h.is_empty());
     if let Ok(d) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
-        let base = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros();
-        return Some(base + hour.map_or(Some(0), parse_hour)?);
+        let base = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).ok_or("unparseable date")?;
+        return match tod {
+            Some(h) => Ok(base + parse_hour(h).ok_or_else(|| format!("not a time of day: {h:?}"))?),
+            None if hourly => Err(format!("an hourly period without an hour: {date:?}")),
+            None => Ok(base),
+        };
     }
-    let at = match NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M") {
-        Ok(t) => t.and_utc().timestamp_micros(),
-        Err(_) => parse_timestamp(date)?,
-    };
-    match hour {
-        None => Some(at),
+    let at = parse_instant(date).ok_or_else(|| format!("unparseable date {date:?}"))?;
+    match tod {
+        None => Ok(at),
         // A date that carries its time already: a separate hour must be the same hour.
         Some(h) => {
             let of_day = at.rem_euclid(MICROS_PER_DAY);
-            (of_day - of_day % 3_600_000_000 == parse_hour(h)?).then_some(at)
+            let want = parse_hour(h).ok_or_else(|| format!("not a time of day: {h:?}"))?;
+            if of_day - of_day % MICROS_PER_HOUR == want - want % MICROS_PER_HOUR {
+                Ok(at)
+            } else {
+                Err(format!("date {date:?} is not at hour {h:?}"))
+            }
         }
     }
 }
 
-/// Parses the separate hour of an hourly totals row (`14`, `14:00`) into microseconds after
-/// midnight; `None` unless it is an hour 0–23. An empty hour is midnight.
+/// An instant with its time of day, in the forms [`parse_period`] lists.
+fn parse_instant(s: &str) -> Option<i64> {
+    if s.len() >= 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let ms: i64 = s.parse().ok()?;
+        return ms.checked_mul(1000);
+    }
+    for fmt in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%MZ"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    // `YYYY-MM-DD HH`: chrono wants minutes, so they are added.
+    if let Some((day, hour)) = s.split_once([' ', 'T'])
+        && hour.len() <= 2
+        && !hour.is_empty()
+        && hour.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(t) = NaiveDateTime::parse_from_str(&format!("{day} {hour}:00"), "%Y-%m-%d %H:%M")
+    {
+        return Some(t.and_utc().timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+            return Some(t.timestamp_micros());
+        }
+    }
+    parse_timestamp(s)
+}
+
+/// Parses the separate time of an hourly totals row (`14`, `14:00`, `14:30:00`) into
+/// microseconds after midnight; `None` unless it is a time of day (hours 0–23).
 pub fn parse_hour(hour: &str) -> Option<i64> {
     let h = hour.trim();
     if h.is_empty() {
         return Some(0);
     }
-    let hh: i64 = h.split(':').next()?.parse().ok()?;
-    (0..24).contains(&hh).then_some(hh * 3_600_000_000)
+    let mut parts = h.split(':');
+    let mut next = |max: i64| -> Option<Option<i64>> {
+        match parts.next() {
+            None => Some(None),
+            Some(p) if (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+                let v: i64 = p.parse().ok()?;
+                (v <= max).then_some(Some(v))
+            }
+            Some(_) => None,
+        }
+    };
+    let hh = next(23)??;
+    let mm = next(59)?.unwrap_or(0);
+    let ss = next(59)?.unwrap_or(0);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(((hh * 60 + mm) * 60 + ss) * 1_000_000)
 }
 
 #[cfg(test)]
@@ -290,20 +346,62 @@ mod tests {
         assert_eq!(parse_timestamp("2023-04-19 22:00:00.5-0400"), want.map(|w| w + 500_000));
         assert_eq!(parse_timestamp("2023-04-19 22:00:00-04xx"), None);
         // The totals' dates take the same path.
-        assert_eq!(parse_period("2023-04-19 16:00:00+0200", None), parse_timestamp("2023-04-19T14:00:00Z"));
+        assert_eq!(parse_period("2023-04-19 16:00:00+0200", None, true).ok(), parse_timestamp("2023-04-19T14:00:00Z"));
     }
 
     #[test]
     fn periods() {
         let day = parse_timestamp("2023-04-19T00:00:00Z");
-        assert_eq!(parse_period("2023-04-19", None), day);
-        assert_eq!(parse_period("2023-04-19 14:00", None), parse_timestamp("2023-04-19T14:00:00Z"));
-        assert_eq!(parse_period("2023-04-19", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
-        assert_eq!(parse_period("2023-04-19", Some("25")), None);
-        // A date with its time and a separate hour: the same hour, or nothing.
-        assert_eq!(parse_period("2023-04-19 14:00", Some("14")), parse_timestamp("2023-04-19T14:00:00Z"));
-        assert_eq!(parse_period("2023-04-19 10:00", Some("14")), None);
-        assert_eq!(parse_period("19/04/2023", None), None);
+        let at14 = parse_timestamp("2023-04-19T14:00:00Z").unwrap();
+        assert_eq!(parse_period("2023-04-19", None, false).ok(), day);
+        assert_eq!(parse_period("2023-04-19", Some("14"), false), Ok(at14));
+        assert_eq!(parse_period("2023-04-19", Some("14:00"), true), Ok(at14));
+        assert_eq!(parse_period("2023-04-19", Some("25"), true), Err("not a time of day: \"25\"".into()));
+        // A date with its time and a separate hour: the same hour, or an error.
+        assert_eq!(parse_period("2023-04-19 14:00", Some("14"), true), Ok(at14));
+        assert_eq!(
+            parse_period("2023-04-19 10:00", Some("14"), true),
+            Err("date \"2023-04-19 10:00\" is not at hour \"14\"".into())
+        );
+        assert_eq!(parse_period("19/04/2023", None, false), Err("unparseable date \"19/04/2023\"".into()));
+    }
+
+    #[test]
+    fn hourly_dates_in_every_common_form() {
+        let at14 = parse_timestamp("2023-04-19T14:00:00Z").unwrap();
+        for date in [
+            "2023-04-19 14:00",
+            "2023-04-19 14",
+            "2023-04-19T14",
+            "2023-04-19T14:00",
+            "2023-04-19T14:00Z",
+            "2023-04-19T14:00:00",
+            "2023-04-19T14:00:00Z",
+            "2023-04-19T14:00:00.000Z",
+            "2023-04-19T16:00:00+02:00",
+            "2023-04-19T16:00+02:00",
+            "2023-04-19 14:00:00",
+            "1681912800000",
+            " 2023-04-19 14:00 ",
+        ] {
+            assert_eq!(parse_period(date, None, true), Ok(at14), "{date}");
+        }
+        // The separate column, in any of its forms.
+        for time in ["14", "14:00", "14:00:00", " 14 "] {
+            assert_eq!(parse_period("2023-04-19", Some(time), true), Ok(at14), "{time}");
+        }
+        assert_eq!(parse_period("2023-04-19", Some("14:30"), true), Ok(at14 + 30 * 60_000_000));
+        // Never midnight by default.
+        assert_eq!(
+            parse_period("2023-04-19", None, true),
+            Err("an hourly period without an hour: \"2023-04-19\"".into())
+        );
+        assert_eq!(
+            parse_period("2023-04-19", Some(""), true),
+            Err("an hourly period without an hour: \"2023-04-19\"".into())
+        );
+        assert!(parse_period("2023-04-19 1400", None, true).is_err());
+        assert!(parse_period("20230419", None, true).is_err(), "8 digits are not epoch milliseconds");
     }
 
     #[test]
@@ -316,17 +414,18 @@ mod tests {
         // Parseable, yet outside: year 0, and a local time whose UTC instant is in year 10000.
         assert!(!in_range(parse_timestamp("0000-06-01T00:00:00Z").unwrap()));
         assert!(!in_range(parse_timestamp("9999-12-31T23:00:00-02:00").unwrap()));
-        assert!(!in_range(parse_period("0000-01-01", None).unwrap()));
+        assert!(!in_range(parse_period("0000-01-01", None, false).unwrap()));
     }
 
     #[test]
     fn hours() {
         assert_eq!(parse_hour("0"), Some(0));
         assert_eq!(parse_hour(" 23:00 "), Some(23 * 3_600_000_000));
+        assert_eq!(parse_hour("07:30:15"), Some(((7 * 60 + 30) * 60 + 15) * 1_000_000));
         assert_eq!(parse_hour(""), Some(0));
-        assert_eq!(parse_hour("24"), None);
-        assert_eq!(parse_hour("-1"), None);
-        assert_eq!(parse_hour("noon"), None);
+        for bad in ["24", "-1", "noon", "12:60", "1:2:3:4", "123", "12:"] {
+            assert_eq!(parse_hour(bad), None, "{bad}");
+        }
     }
 
     proptest! {

@@ -1,8 +1,11 @@
 //! `customEventTotal` CSV → `custom_event_total` batches, pivoted to long form.
 //!
 //! The header is `Event Name,Event Detail,Event total,<one column per platform>,Date`; the
-//! platform columns vary with the data. Every upper-case identifier column that is not one of the
-//! fixed ones is a platform; each non-zero cell becomes one row.
+//! platform columns vary with the data. Every column between `Event total` and `Date` is a
+//! platform, whatever its case (one spelled like a documented platform in another case takes the
+//! documented spelling, so that the tables join); without that frame, every upper-case identifier
+//! column that is not one of the fixed ones is. Each non-zero cell becomes one row. A separate
+//! `Hour` or `Time` column beside `Date` gives the period's time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,8 +16,8 @@ use arrow_array::{ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray
 
 use super::records::{Record, RecordReader};
 use super::{
-    BodyDecoder, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt, reject,
-    repeated_text, text, time,
+    BodyDecoder, Bucket, ConvertError, DecodeOptions, DecodeStats, KNOWN_PLATFORMS, Reject, RowContext, excerpt,
+    reject, repeated_text, text, time,
 };
 use crate::schema::Table;
 
@@ -134,7 +137,11 @@ impl BodyDecoder for TotalDecoder {
         let state = &mut self.state;
         self.reader.finish(&mut |rec| state.on_record(rec))?;
         if state.map.is_none() {
-            state.stats.empty_body = true;
+            if self.reader.empty_answer() {
+                state.stats.empty_list = true;
+            } else {
+                state.stats.empty_body = true;
+            }
         }
         if state.len > 0 {
             let b = state.build()?;
@@ -164,26 +171,16 @@ impl State {
             .map(|i| String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string())
             .collect();
         let (mut event_name, mut event_detail, mut event_total, mut date, mut hour) = (None, None, None, None, None);
-        let mut platforms = Vec::new();
+        let mut others = Vec::new();
         for (pos, name) in names.iter().enumerate() {
             let slot = match name.to_ascii_lowercase().as_str() {
                 "event name" => &mut event_name,
                 "event detail" => &mut event_detail,
                 "event total" => &mut event_total,
                 "date" => &mut date,
-                "hour" => &mut hour,
+                "hour" | "time" => &mut hour,
                 _ => {
-                    if is_platform_name(name) {
-                        if platforms.iter().any(|(_, p)| p == name) {
-                            return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
-                        }
-                        if !KNOWN_PLATFORMS.contains(&name.as_str()) {
-                            self.stats.unknown_platforms.insert(name.clone());
-                        }
-                        platforms.push((pos, name.clone()));
-                    } else {
-                        self.stats.ignored_columns.insert(name.clone());
-                    }
+                    others.push(pos);
                     continue;
                 }
             };
@@ -191,6 +188,27 @@ impl State {
                 return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
             }
             *slot = Some(pos);
+        }
+        // The vendor's frame: the platforms stand between `Event total` and `Date`.
+        let framed = |pos: usize| matches!((event_total, date), (Some(t), Some(d)) if t < pos && pos < d);
+        let mut platforms: Vec<(usize, String)> = Vec::new();
+        for pos in others {
+            let name = &names[pos];
+            if !(framed(pos) || is_platform_name(name)) || name.is_empty() {
+                self.stats.ignored_columns.insert(name.clone());
+                continue;
+            }
+            let platform = KNOWN_PLATFORMS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(name))
+                .map_or_else(|| name.clone(), |k| (*k).to_string());
+            if platforms.iter().any(|(_, p)| *p == platform) {
+                return Err(ConvertError::DuplicateColumn { column: pos + 1, name: name.clone() });
+            }
+            if !KNOWN_PLATFORMS.contains(&platform.as_str()) {
+                self.stats.unknown_platforms.insert(platform.clone());
+            }
+            platforms.push((pos, platform));
         }
         if event_name.is_none() && date.is_none() && event_total.is_none() {
             return Err(ConvertError::NotCsv {
@@ -237,19 +255,28 @@ impl State {
             let hour = match map.hour {
                 Some(pos) => {
                     let h = field(pos)?;
-                    time::parse_hour(h).ok_or_else(|| (pos, format!("not an hour 0-23: {h:?}")))?;
+                    time::parse_hour(h).ok_or_else(|| (pos, format!("not a time of day: {h:?}")))?;
                     Some(h)
                 }
                 None => None,
             };
-            let period = time::parse_period(date, hour).ok_or_else(|| match hour {
-                Some(h) => (map.date, format!("unparseable date {date:?}, or not at hour {h:?}")),
-                None => (map.date, format!("unparseable date {date:?}")),
+            let hourly = self.interval == Interval::Hourly;
+            let period = time::parse_period(date, hour, hourly).map_err(|reason| match map.hour {
+                Some(pos) if reason.starts_with("not a time") => (pos, reason),
+                _ if hourly && reason.starts_with("an hourly period") => {
+                    (map.date, format!("{reason} (a Date with its hour, or an Hour or Time column, is expected)"))
+                }
+                _ => (map.date, reason),
             })?;
             if !time::in_range(period) {
                 return Err((map.date, format!("date out of range {date:?} (accepted: {})", time::RANGE_TEXT)));
             }
-            if self.interval == Interval::Daily && period.rem_euclid(time::MICROS_PER_DAY) != 0 {
+            // Offline, a time in a daily file is an hourly file converted with the wrong interval;
+            // in an export it is a daily bucket of a server in another time zone (kept, warned).
+            if self.interval == Interval::Daily
+                && self.opts.keep_range.is_none()
+                && period.rem_euclid(time::MICROS_PER_DAY) != 0
+            {
                 let at = map.hour.unwrap_or(map.date);
                 return Err((
                     at,
@@ -275,11 +302,13 @@ impl State {
                 return Ok(());
             }
         };
-        if let Some((lo, hi)) = self.opts.keep_range
-            && !(lo..hi).contains(&period)
-        {
-            self.stats.outside_window += 1;
-            return Ok(());
+        match self.opts.bucket(period, self.interval) {
+            Bucket::Inside => {}
+            Bucket::Unaligned => self.stats.unaligned_buckets += 1,
+            Bucket::Outside => {
+                self.stats.outside_window += 1;
+                return Ok(());
+            }
         }
         if let Some(total) = total
             && total != self.counts.iter().sum::<i64>()

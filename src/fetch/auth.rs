@@ -20,7 +20,8 @@ use crate::secret::Secret;
 /// The tokens data calls carry.
 #[derive(Debug)]
 pub struct Session {
-    /// `apiAccessToken`, sent raw in the `authorization` header.
+    /// `apiAccessToken`, sent in the `authorization` header (raw, or after `Bearer `: see
+    /// [`super::Dialect`]).
     pub access_token: Secret,
     /// `sessionOrganizationId`, sent in the `organizationId` header.
     pub organization_id: String,
@@ -65,9 +66,19 @@ fn json(body: &[u8]) -> Result<Value, ResponseError> {
 /// ending in `/`. The service answers with a bare `host[:port]`; a loopback host (the
 /// simulator) gets `http://`, any other `https://`. A full URL is taken as it is, and refused
 /// unless it is https or loopback http.
+///
+/// The vendor's Domain API also answers in a collection form, `{"baseURIs": [{"service":
+/// "agentVep", "baseURI": …}, …]}`: the entry whose `service` is `agentVep` is taken.
 pub fn parse_discovery(body: &[u8]) -> Result<Url, ResponseError> {
     let v = json(body)?;
-    let base = v.get("baseURI").and_then(Value::as_str).map(|b| b.trim().trim_end_matches('/'));
+    let flat = v.get("baseURI").and_then(Value::as_str);
+    let listed = || {
+        v.get("baseURIs")?.as_array()?.iter().find_map(|e| {
+            let service = e.get("service").and_then(Value::as_str)?;
+            service.trim().eq_ignore_ascii_case("agentVep").then(|| e.get("baseURI").and_then(Value::as_str)).flatten()
+        })
+    };
+    let base = flat.or_else(listed).map(|b| b.trim().trim_end_matches('/'));
     let base = match base {
         Some(b) if !b.is_empty() => b,
         _ => return Err(ResponseError::Missing { field: "baseURI" }),
@@ -262,6 +273,14 @@ mod tests {
         // A full URL is kept, with one trailing slash.
         assert_eq!(base(r#"{"baseURI":"https://lo.example.com:443//"}"#).unwrap(), "https://lo.example.com/");
         assert_eq!(base(r#"{"baseURI":"http://127.0.0.1:1/"}"#).unwrap(), "http://127.0.0.1:1/");
+        // The Domain API's collection form: the agentVep entry, wherever it is listed.
+        let listed = r#"{"baseURIs":[{"account":"1","service":"asyncMessagingEnt","baseURI":"va.msg.liveperson.net"},
+            {"account":"1","service":"agentVep","baseURI":"va.agentvep.liveperson.net"}]}"#;
+        assert_eq!(base(listed).unwrap(), "https://va.agentvep.liveperson.net/");
+        assert_eq!(
+            base(r#"{"baseURIs":[{"service":"AGENTVEP","baseURI":"127.0.0.1:9"}]}"#).unwrap(),
+            "http://127.0.0.1:9/"
+        );
     }
 
     #[test]
@@ -272,6 +291,11 @@ mod tests {
         assert_eq!(err(r#"{"baseURI":7}"#), ResponseError::Missing { field: "baseURI" });
         assert_eq!(err(r#"{"baseURI":" / "}"#), ResponseError::Missing { field: "baseURI" });
         assert_eq!(err(r#"["baseURI"]"#), ResponseError::Missing { field: "baseURI" });
+        assert_eq!(
+            err(r#"{"baseURIs":[{"service":"other","baseURI":"x.example.com"}]}"#),
+            ResponseError::Missing { field: "baseURI" }
+        );
+        assert_eq!(err(r#"{"baseURIs":{}}"#), ResponseError::Missing { field: "baseURI" });
         assert!(
             matches!(err(r#"{"baseURI":"bad host:port"}"#), ResponseError::BadUrl { url, .. } if url == "https://bad host:port/")
         );

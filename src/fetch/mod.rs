@@ -8,6 +8,7 @@
 //! broken body must restart the whole window, decoding included.
 
 mod auth;
+mod dialect;
 pub mod limiter;
 pub mod retry;
 
@@ -21,6 +22,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 pub use auth::{ResponseError, Session, parse_discovery, parse_login, parse_sso};
+pub use dialect::{AuthScheme, CANDIDATES, DateStyle, Dialect, IntervalSpelling};
 pub use limiter::RateLimiter;
 pub use retry::{BackoffConfig, Retry, RetryConfig, Retryable};
 
@@ -300,6 +302,11 @@ pub struct ApiClient {
     limiter: Arc<RateLimiter>,
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
     stats: Arc<ClientStats>,
+    /// The spellings learned so far ([`dialect`]).
+    dialect: std::sync::Mutex<dialect::DialectState>,
+    /// Held by the one request that may still learn a spelling: until the first success, data
+    /// requests go one at a time, so that a refusal is probed once, not by every request at once.
+    probe: tokio::sync::Mutex<()>,
 }
 
 /// The streamed body of a successful response.
@@ -375,7 +382,27 @@ fn retry_after_of(resp: &reqwest::Response) -> Option<Duration> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the API's date format.
 pub fn api_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    DateStyle::Zulu.format(t)
+}
+
+/// What a query value keeps as it is: RFC 3986's unreserved characters, and `:` (a query
+/// character, so that dates read as the page writes them). Everything else is `%XX`: a space is
+/// `%20`, never `+`, which an RFC 3986 decoder reads as a plus.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':');
+
+/// `name=value&…`, each value percent-encoded by [`QUERY_VALUE`].
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut q = String::new();
+    for (name, value) in pairs {
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str(name);
+        q.push('=');
+        q.extend(percent_encoding::utf8_percent_encode(value, QUERY_VALUE));
+    }
+    q
 }
 
 /// Appends path segments to a base URL, percent-encoding each.
@@ -414,7 +441,15 @@ impl ApiClient {
                 target: Target { endpoint: Endpoint::Sso, scope: "client setup".into() },
                 source,
             })?;
-        Ok(ApiClient { http, cfg, limiter, session: tokio::sync::Mutex::new(None), stats: Arc::default() })
+        Ok(ApiClient {
+            http,
+            cfg,
+            limiter,
+            session: tokio::sync::Mutex::new(None),
+            stats: Arc::default(),
+            dialect: std::sync::Mutex::default(),
+            probe: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The client's configuration.
@@ -440,7 +475,8 @@ impl ApiClient {
         Target { endpoint: req.endpoint, scope }
     }
 
-    fn data_url(&self, req: &DataRequest) -> Result<Url, FetchError> {
+    /// The URL of `req` with the given spellings of `interval` and the dates.
+    pub fn data_url(&self, req: &DataRequest, spelling: (IntervalSpelling, DateStyle)) -> Result<Url, FetchError> {
         let base = &self.cfg.api_url;
         let bot = req.bot.as_str();
         let acc = self.cfg.account.as_str();
@@ -462,28 +498,85 @@ impl ApiClient {
                 });
             }
         };
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("startDate", &api_time(req.slice.start));
-            q.append_pair("endDate", &api_time(req.slice.end));
-            if let Some(name) = &req.event_name {
-                q.append_pair("eventName", name);
-            }
-            if let Some(i) = req.interval {
-                q.append_pair("interval", i.as_str());
-            }
+        let (start, end) = (spelling.1.format(req.slice.start), spelling.1.format(req.slice.end));
+        let mut pairs = vec![("startDate", start.as_str()), ("endDate", end.as_str())];
+        if let Some(name) = &req.event_name {
+            pairs.push(("eventName", name));
         }
+        if let Some(i) = req.interval {
+            pairs.push(("interval", spelling.0.spell(i)));
+        }
+        url.set_query(Some(&query_string(&pairs)));
         Ok(url)
     }
 
+    /// The spellings in force (the page's until the API refused one).
+    pub fn dialect(&self) -> Dialect {
+        self.dialect_state().dialect
+    }
+
+    fn dialect_state(&self) -> dialect::DialectState {
+        *self.dialect.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn update_dialect(&self, f: impl FnOnce(&mut dialect::DialectState)) {
+        f(&mut self.dialect.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
     /// Sends one data request (after a rate-limit permit) and returns its body when the status is
-    /// 200. A 401 renews the session once and resends. No other retry happens here.
+    /// 200. A 401 renews the session once and resends; until the dialect is settled, a 400 is
+    /// sent again in the other spellings and a 401 with `Bearer ` ([`dialect`]). No other retry
+    /// happens here.
     pub async fn send(&self, req: &DataRequest) -> Result<Body, FetchError> {
         let target = self.target(req);
-        let url = self.data_url(req)?;
+        let with_interval = req.interval.is_some();
+        let _probe = if self.dialect_state().unsettled(with_interval) { Some(self.probe.lock().await) } else { None };
+        let state = self.dialect_state();
+        let first = (state.dialect.interval, state.dialect.dates);
+        let refused = match self.send_as(req, &target, first).await {
+            Ok(body) => {
+                self.update_dialect(|d| d.settle(first, with_interval));
+                return Ok(body);
+            }
+            Err(e) if e.status() == Some(400) && state.unsettled(with_interval) => e,
+            Err(e) => return Err(e),
+        };
+        for spelling in state.alternatives(with_interval) {
+            match self.send_as(req, &target, spelling).await {
+                Ok(body) => {
+                    self.update_dialect(|d| d.settle(spelling, with_interval));
+                    let dialect = self.dialect();
+                    tracing::info!(endpoint = %req.endpoint, %dialect, "the API refused the page's spelling (400) and accepted this one; kept for the run");
+                    return Ok(body);
+                }
+                Err(e) if e.status() == Some(400) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Every spelling was refused: the 400 is about something else. The page's spelling stays.
+        self.update_dialect(|d| d.settle(first, with_interval));
+        Err(refused)
+    }
+
+    /// Sends `req` with the given spellings; handles 401s (a renewal, or `Bearer `).
+    async fn send_as(
+        &self,
+        req: &DataRequest,
+        target: &Target,
+        spelling: (IntervalSpelling, DateStyle),
+    ) -> Result<Body, FetchError> {
+        let target = target.clone();
+        let url = self.data_url(req, spelling)?;
         let mut renewed = false;
+        let mut bearer_tried = false;
         loop {
             let session = self.session().await?;
+            let state = self.dialect_state();
+            let scheme = if bearer_tried { AuthScheme::Bearer } else { state.dialect.authorization };
+            let authorization = match scheme {
+                AuthScheme::Raw => session.access_token.expose().to_string(),
+                AuthScheme::Bearer => format!("Bearer {}", session.access_token.expose()),
+            };
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.data_requests.fetch_add(1, Ordering::Relaxed);
@@ -492,7 +585,7 @@ impl ApiClient {
                 .http
                 .get(url.clone())
                 .header("x-api-key", self.cfg.credentials.api_key.expose())
-                .header("authorization", session.access_token.expose())
+                .header("authorization", authorization)
                 .header("organizationId", &session.organization_id)
                 .send()
                 .await
@@ -501,14 +594,32 @@ impl ApiClient {
             let status = resp.status();
             // 204 No Content is taken as an empty result, which the decoders report as such.
             if status == StatusCode::OK || status == StatusCode::NO_CONTENT {
+                if !state.auth_settled {
+                    self.update_dialect(|d| {
+                        d.dialect.authorization = scheme;
+                        d.auth_settled = true;
+                    });
+                    if scheme == AuthScheme::Bearer {
+                        tracing::info!(endpoint = %req.endpoint, %correlation, "the API refused the raw token (401) and accepted \"Bearer <token>\"; kept for the run");
+                    }
+                }
                 return Ok(Body { resp, target, correlation, bytes: 0 });
             }
-            if status == StatusCode::UNAUTHORIZED && !renewed && self.can_login() {
-                renewed = true;
-                self.stats.reauthentications.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(endpoint = %req.endpoint, %correlation, "401: renewing the session once");
-                self.invalidate(&session).await;
-                continue;
+            if status == StatusCode::UNAUTHORIZED {
+                if !state.auth_settled && !bearer_tried && scheme == AuthScheme::Raw {
+                    // No data call has succeeded yet: the token is fresh, so try the header's other form.
+                    bearer_tried = true;
+                    tracing::info!(endpoint = %req.endpoint, %correlation, "401 with the raw token: trying \"Bearer <token>\" once");
+                    continue;
+                }
+                if !renewed && self.can_login() {
+                    renewed = true;
+                    bearer_tried = false;
+                    self.stats.reauthentications.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(endpoint = %req.endpoint, %correlation, "401: renewing the session once");
+                    self.invalidate(&session).await;
+                    continue;
+                }
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(FetchError::Unauthorized { target, status: status.as_u16(), correlation });
@@ -542,5 +653,93 @@ impl ApiClient {
         if guard.as_ref().is_some_and(|s| Arc::ptr_eq(s, stale)) {
             *guard = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ApiClient {
+        ApiClient::new(ApiConfig {
+            account: "12345678".into(),
+            api_url: Url::parse("https://us.example.com/").unwrap(),
+            login_url: None,
+            discovery_url: Url::parse(DEFAULT_DISCOVERY_URL).unwrap(),
+            credentials: Credentials::default(),
+            max_rps: NonZeroU32::new(5).unwrap(),
+            retry: RetryConfig::default(),
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
+    fn request(endpoint: Endpoint, interval: Option<Interval>, event_name: Option<&str>) -> DataRequest {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        DataRequest {
+            endpoint,
+            bot: "bot 1".into(),
+            slice: Slice { start: at("2026-12-01T00:00:00Z"), end: at("2026-12-04T14:00:00Z") },
+            interval,
+            event_name: event_name.map(str::to_string),
+        }
+    }
+
+    /// The exact URL of every data request, as the page documents it.
+    #[test]
+    fn every_data_request_is_spelled_as_the_page_says() {
+        let c = client();
+        let page = (IntervalSpelling::Page, DateStyle::Zulu);
+        let url = |req: &DataRequest| c.data_url(req, page).unwrap().to_string();
+        let dates = "startDate=2026-12-01T00:00:00Z&endDate=2026-12-04T14:00:00Z";
+        assert_eq!(
+            url(&request(Endpoint::Detail, None, None)),
+            format!("https://us.example.com/cb/aiworkbench/v1/chatbots/bot%201/download/customEventDetail?{dates}")
+        );
+        assert_eq!(
+            url(&request(Endpoint::Total, Some(Interval::Daily), None)),
+            format!(
+                "https://us.example.com/cb/aiworkbench/v1/chatbots/bot%201/download/customEventTotal?{dates}&interval=Daily"
+            )
+        );
+        assert_eq!(
+            url(&request(Endpoint::Total, Some(Interval::Hourly), None)),
+            format!(
+                "https://us.example.com/cb/aiworkbench/v1/chatbots/bot%201/download/customEventTotal?{dates}&interval=Hourly"
+            )
+        );
+        assert_eq!(
+            url(&request(Endpoint::Catalog, None, None)),
+            format!("https://us.example.com/cb/analytics/v1/accounts/12345678/customEvents/bot%201?{dates}")
+        );
+        assert_eq!(
+            url(&request(Endpoint::Histogram, Some(Interval::Daily), Some("99 FALLBACK KB+Integration & co/?"))),
+            format!(
+                "https://us.example.com/cb/analytics/v1/accounts/12345678/customEvents/bot%201/histogram?{dates}&eventName=99%20FALLBACK%20KB%2BIntegration%20%26%20co%2F%3F&interval=Daily"
+            )
+        );
+        assert_eq!(
+            url(&request(Endpoint::Histogram, Some(Interval::Hourly), Some("API::ok_status_code_200 é"))),
+            format!(
+                "https://us.example.com/cb/analytics/v1/accounts/12345678/customEvents/bot%201/histogram?{dates}&eventName=API::ok_status_code_200%20%C3%A9&interval=Hourly"
+            )
+        );
+    }
+
+    #[test]
+    fn the_other_spellings() {
+        let c = client();
+        let req = request(Endpoint::Total, Some(Interval::Hourly), None);
+        let query = |s| c.data_url(&req, s).unwrap().query().unwrap().to_string();
+        assert_eq!(
+            query((IntervalSpelling::Upper, DateStyle::Zulu)),
+            "startDate=2026-12-01T00:00:00Z&endDate=2026-12-04T14:00:00Z&interval=HOURLY"
+        );
+        assert_eq!(
+            query((IntervalSpelling::Lower, DateStyle::Offset)),
+            "startDate=2026-12-01T00:00:00%2B00:00&endDate=2026-12-04T14:00:00%2B00:00&interval=hourly"
+        );
+        assert!(c.dialect().is_page());
     }
 }
