@@ -179,15 +179,19 @@ async fn check_passes_with_good_credentials() {
     for needle in [
         "login      ok",
         "sso        ok",
-        "data       ok       customEventDetail bot bot-a 2026-11-23T00:00:00Z..2026-11-23T01:00:00Z",
+        "total      ok       customEventTotal bot bot-a 2026-11-23T00:00:00Z..2026-11-24T00:00:00Z: ",
+        "detail     ok       customEventDetail bot bot-a 2026-11-23T00:00:00Z..2026-11-23T01:00:00Z: ",
+        " rows decoded, ",
         "correlationId ",
+        "dialect    ok       interval=Daily, dates …Z, authorization raw token",
         "all steps passed",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
     let stats = h.sim.stats();
-    assert_eq!(stats.data_requests, 1, "one small data call");
+    assert_eq!(stats.data_requests, 2, "one small call per stream");
     assert_eq!(stats.by_endpoint.get("customEventDetail").copied(), Some(1));
+    assert_eq!(stats.by_endpoint.get("customEventTotal").copied(), Some(1));
     assert_eq!(stats.by_endpoint.get("login").copied(), Some(1));
     assert_eq!(stats.by_endpoint.get("sso").copied(), Some(1));
     assert!(!h.dest().join("_botevents").exists(), "check writes nothing");
@@ -200,7 +204,7 @@ async fn check_names_the_login_step_and_exits_3_on_a_wrong_password() {
     assert_eq!(out.status.code(), Some(3), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("login      FAILED") && text.contains("HTTP 401"), "{text}");
-    assert!(text.contains("sso        skipped") && text.contains("data       skipped"), "{text}");
+    assert!(text.contains("sso        skipped") && text.contains("detail     skipped"), "{text}");
     assert!(stderr(&out).contains("check failed at login: authentication failed: login"), "{}", stderr(&out));
     assert!(!text.contains("wrong") && !stderr(&out).contains("wrong"), "the password is never printed");
     assert_eq!(h.sim.stats().data_requests, 0);
@@ -220,9 +224,9 @@ async fn check_names_the_data_call_and_exits_1_when_it_fails() {
     assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("login      ok") && text.contains("sso        ok"), "{text}");
-    assert!(text.contains("data       FAILED"), "{text}");
+    assert!(text.contains("total      FAILED") && text.contains("detail     skipped"), "{text}");
     let err = stderr(&out);
-    for needle in ["check failed at data", "customEventDetail", "bot bot-a", "HTTP 503", "correlationId "] {
+    for needle in ["check failed at total", "customEventTotal", "bot bot-a", "HTTP 503", "correlationId "] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
     }
     // With retries, the same fault is ridden out.

@@ -327,6 +327,7 @@ pub async fn run_with(
     summary.data_requests = stats.data_requests.load(Ordering::Relaxed);
     summary.throttled_429 = stats.throttled.load(Ordering::Relaxed);
     summary.reauthentications = stats.reauthentications.load(Ordering::Relaxed);
+    summary.api_dialect = run.client.dialect();
     finish(summary, started, result)
 }
 

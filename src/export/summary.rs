@@ -99,8 +99,21 @@ pub struct RunSummary {
     /// Milliseconds of conversion work (decoding CSV, encoding files) on the CPU pool, summed over
     /// its tasks: compare with `duration_ms` times the cores to see how busy conversion kept them.
     pub conversion_ms: u64,
-    /// Rows dropped because they lay outside the requested window.
+    /// Detail rows dropped because they lay outside their request's time range (the API's end
+    /// date is inclusive: such a row belongs to the neighbouring request).
     pub rows_outside_window: u64,
+    /// Aggregate buckets (totals rows, histogram periods) dropped because they did not overlap
+    /// their request's range (or, hourly, started before it: the request before holds them).
+    pub buckets_outside_window: u64,
+    /// Aggregate rows kept whose bucket does not start on a UTC day or hour (a server in another
+    /// time zone): see the warnings.
+    pub unaligned_buckets: u64,
+    /// Responses that said "no events" in one of the forms the page allows (an empty body, `[]`,
+    /// `{}`, `null`, or a JSON answer without its list): read as no rows.
+    pub empty_answers: u64,
+    /// How the API took its parameters and token: the page's spelling unless it refused them
+    /// (`interval`, dates, `authorization`).
+    pub api_dialect: crate::fetch::Dialect,
     /// Rows rejected (see the rejects files).
     pub rows_rejected: u64,
     /// Rejects files written.
@@ -202,9 +215,19 @@ impl RunSummary {
         if self.rows_outside_window > 0 {
             let _ = writeln!(
                 s,
-                "  {} rows outside their window dropped (each belongs to a neighbouring window)",
+                "  {} detail rows outside their request's time range dropped (the API's end date is inclusive; each belongs to the neighbouring request)",
                 self.rows_outside_window
             );
+        }
+        if self.buckets_outside_window > 0 {
+            let _ = writeln!(
+                s,
+                "  {} totals or histogram buckets dropped that do not overlap their request's range",
+                self.buckets_outside_window
+            );
+        }
+        if !self.api_dialect.is_page() {
+            let _ = writeln!(s, "  the API refused the page's spelling; this run used {}", self.api_dialect);
         }
         if self.rows_rejected > 0 {
             let _ = writeln!(s, "  {} rows rejected: {}", self.rows_rejected, self.rejects_files.join(", "));

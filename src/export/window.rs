@@ -14,8 +14,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{Run, Stream, step};
 use crate::convert::{
-    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, ParallelDetailDecoder,
-    Reject, RowContext, TotalDecoder,
+    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, Interval,
+    ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::fetch::retry::{Retry, Retryable, with_retries};
@@ -121,7 +121,11 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
             }
         };
         match stream {
-            Stream::Total => totals = Some(fetched.decoded.per_day.clone()),
+            // Totals in another time zone's days cannot plan or check the details by UTC day.
+            Stream::Total if fetched.decoded.stats.unaligned_buckets == 0 => {
+                totals = Some(fetched.decoded.per_day.clone());
+            }
+            Stream::Total => {}
             Stream::Catalog => catalog = Some(fetched.decoded.event_names.clone()),
             Stream::Detail | Stream::Histogram => {}
         }
@@ -242,10 +246,11 @@ fn histogram_names(run: &Run, bot: &str, window: Window, catalog: &[String]) -> 
     let mut names: Vec<String> = catalog.to_vec();
     names.sort();
     names.dedup();
-    if names.first().is_some_and(String::is_empty) {
-        names.remove(0);
+    let listed = names.len();
+    names.retain(|n| !n.trim().is_empty());
+    if names.len() < listed {
         run.warn(format!(
-            "bot {bot} window {window}: the catalog lists an event with an empty name; its histogram is skipped"
+            "bot {bot} window {window}: the catalog lists an event whose name is blank; its histogram is skipped"
         ));
     }
     names
@@ -294,9 +299,24 @@ fn reconcile(
 
 fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeStats) {
     run.note(|s| {
-        s.rows_outside_window += st.outside_window;
+        match stream {
+            Stream::Detail => s.rows_outside_window += st.outside_window,
+            _ => s.buckets_outside_window += st.outside_window,
+        }
+        s.unaligned_buckets += st.unaligned_buckets;
         s.total_mismatches += st.total_mismatches;
     });
+    if st.unaligned_buckets > 0 {
+        run.warn(format!(
+            "bot {bot} window {window}: {} {} rows are in buckets that do not start on a UTC {} (the API's periods are another time zone's); kept whole at their own start, and the details are not checked against these totals",
+            st.unaligned_buckets,
+            stream.table(),
+            match run.cfg.interval {
+                Interval::Daily => "day",
+                Interval::Hourly => "hour",
+            }
+        ));
+    }
     for p in &st.unknown_platforms {
         run.warn(format!("{}: unknown platform {p:?} kept as is", stream.table()));
     }
@@ -310,15 +330,10 @@ fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeS
         };
         run.warn(format!("bot {bot} window {window}: {} {what}", st.total_mismatches));
     }
-    if st.empty_body {
-        let what = match stream {
-            Stream::Catalog | Stream::Histogram => "no JSON",
-            Stream::Detail | Stream::Total => "no CSV header",
-        };
-        run.warn(format!(
-            "bot {bot} window {window}: {} returned an empty body ({what}); taken as no rows",
-            stream.as_str()
-        ));
+    if st.empty_body || st.empty_list {
+        // The page's answer for no events: no rows, counted, not warned about.
+        tracing::debug!(bot, %window, stream = stream.as_str(), "the API answered with an empty list: no rows");
+        run.note(|s| s.empty_answers += 1);
     }
 }
 
@@ -437,6 +452,9 @@ async fn attempt(
     let owned = if stream == Stream::Catalog && g == Granularity::Window { Window::day(window.start) } else { window };
     let mut writer =
         PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(owned), cfg.write.format);
+    if matches!(stream, Stream::Total | Stream::Histogram) && cfg.interval == Interval::Daily {
+        writer = writer.with_day_before();
+    }
     match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
         Ok(decoded) => Ok(Fetched { writer, decoded }),
         Err(e) => {
@@ -489,8 +507,18 @@ async fn attempt_inner(
     let mut pipeline = step::Pipeline::new(TableEncoder::new(table, cfg.write.clone()), cfg.dest.part_size());
     let mut out = Decoded::default();
     for slice in g.slices(window) {
-        for req in requests(run, bot, stream, slice, names) {
-            let mut body = send_with_retries(run, &req).await.map_err(AttemptError::Request)?;
+        let reqs = requests(run, bot, stream, slice, names);
+        let mut refused: Vec<(String, FetchError)> = Vec::new();
+        for req in &reqs {
+            let mut body = match send_with_retries(run, req).await {
+                Ok(body) => body,
+                // One event's histogram that the API does not have: that event has none.
+                Err(e @ FetchError::Status { status: 400 | 404, .. }) if stream == Stream::Histogram => {
+                    refused.push((req.event_name.clone().unwrap_or_default(), e));
+                    continue;
+                }
+                Err(e) => return Err(AttemptError::Request(e)),
+            };
             let target = body.target().clone();
             let context = format!("{target}, {}", body.correlation);
             let range = (slice.start.timestamp_micros(), slice.end.timestamp_micros());
@@ -537,6 +565,20 @@ async fn attempt_inner(
                 out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
                 out.event_names.extend(decoder.event_names().iter().cloned());
             }
+        }
+        // A 400 for every event of a multi-day slice is about the slice: let the window split.
+        let all_400 = !refused.is_empty()
+            && refused.len() == reqs.len()
+            && refused.iter().all(|(_, e)| e.status() == Some(400));
+        if all_400 && slice.end - slice.start > chrono::Duration::days(1) {
+            let (_, e) = refused.swap_remove(0);
+            return Err(AttemptError::Request(e));
+        }
+        for (name, e) in refused {
+            run.warn(format!(
+                "bot {bot} window {window}: no histogram for event {name:?}, taken as empty: {}",
+                crate::error::Report(&e)
+            ));
         }
     }
     let (tails, busy) = pipeline.finish().await;

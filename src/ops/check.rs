@@ -1,14 +1,21 @@
 //! `botevents check`: tries the configuration step by step — login (with the login host's
-//! discovery), SSO, and one small data call (the details of one hour of the last complete day,
-//! for the first bot) — and says which step failed and why.
+//! discovery), SSO, then one small request of each configured stream, with the configured interval
+//! (the details of one hour of the last complete day, a whole day of the others, the histogram of
+//! the first event of that day's catalog), for the first bot — decodes each answer as the export
+//! does, and says which step failed and why, and which spelling of the API's parameters it took.
 //!
-//! The steps are the export's own ([`ApiClient::session`], [`ApiClient::send`], the same retry
-//! settings), so a check that passes means an export can log in and fetch.
+//! The steps are the export's own ([`ApiClient::session`], [`ApiClient::send`], the decoders, the
+//! same retry settings and `--max-bad-rows`), so a check passes exactly when an export of those
+//! answers would.
 
 use chrono::Days;
 
+use crate::convert::{
+    BodyDecoder, CatalogDecoder, DecodeOptions, DecodeStats, DetailDecoder, HistogramDecoder, RowContext, TotalDecoder,
+    decode_chunks,
+};
 use crate::error::{Error, Report};
-use crate::export::ExportConfig;
+use crate::export::{ExportConfig, Stream};
 use crate::fetch::retry::with_retries;
 use crate::fetch::{ApiClient, DataRequest, Endpoint, FetchError, Target};
 use crate::plan::{Calendar, Slice, midnight};
@@ -27,7 +34,8 @@ pub enum Outcome {
 /// One step of a check.
 #[derive(Debug)]
 pub struct Step {
-    /// `discovery`, `login`, `sso` or `data`.
+    /// `discovery`, `login`, `sso`, a stream (`total`, `detail`, `catalog`, `histogram`) or
+    /// `dialect`.
     pub name: &'static str,
     /// How it went.
     pub outcome: Outcome,
@@ -130,32 +138,164 @@ pub async fn check(cfg: &ExportConfig) -> CheckReport {
         }
     };
     if !authenticated {
-        steps.push(Step { name: "data", outcome: Outcome::Skipped("not authenticated".into()) });
+        for stream in check_order(&cfg.streams) {
+            steps.push(Step { name: stream.as_str(), outcome: Outcome::Skipped("not authenticated".into()) });
+        }
         return CheckReport { account, steps };
     }
     let Some(bot) = cfg.bots.first() else {
         steps.push(Step { name: "data", outcome: Outcome::Skipped("no bot configured".into()) });
         return CheckReport { account, steps };
     };
+    let mut failed = false;
+    let mut names: Option<Vec<String>> = None;
+    for stream in check_order(&cfg.streams) {
+        let outcome = if failed {
+            Outcome::Skipped("an earlier step failed".into())
+        } else {
+            let req = match sample_request(cfg, bot, stream, names.as_deref()) {
+                Ok(req) => req,
+                Err(why) => {
+                    steps.push(Step { name: stream.as_str(), outcome: Outcome::Skipped(why) });
+                    continue;
+                }
+            };
+            match sample(&client, cfg, &req).await {
+                Ok(s) => {
+                    if stream == Stream::Catalog {
+                        names = Some(s.event_names.clone());
+                    }
+                    Outcome::Ok(s.describe(&req))
+                }
+                Err(e) => {
+                    failed = true;
+                    Outcome::Failed(e)
+                }
+            }
+        };
+        // The histogram needs the catalog's names; a catalog fetched only for them is no step.
+        if stream == Stream::Catalog && !cfg.streams.contains(&Stream::Catalog) && !failed {
+            continue;
+        }
+        steps.push(Step { name: stream.as_str(), outcome });
+    }
+    if !failed {
+        steps.push(Step { name: "dialect", outcome: Outcome::Ok(client.dialect().to_string()) });
+    }
+    CheckReport { account, steps }
+}
+
+/// The streams a check tries, in the export's order: totals first (they settle `interval`'s
+/// spelling), details, then the catalog whenever the histogram needs its names.
+fn check_order(streams: &[Stream]) -> Vec<Stream> {
+    let mut order: Vec<Stream> = [Stream::Total, Stream::Detail, Stream::Catalog, Stream::Histogram]
+        .into_iter()
+        .filter(|s| streams.contains(s) || (*s == Stream::Catalog && streams.contains(&Stream::Histogram)))
+        .collect();
+    order.dedup();
+    order
+}
+
+/// One small request of `stream`, as the export sends it: the first hour of the last complete day
+/// for the details, that whole day for the other streams (the first event of its catalog for the
+/// histogram).
+fn sample_request(
+    cfg: &ExportConfig,
+    bot: &str,
+    stream: Stream,
+    names: Option<&[String]>,
+) -> Result<DataRequest, String> {
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     let day = cal.first_incomplete_day() - Days::new(1);
     let start = midnight(day);
-    let req = DataRequest {
-        endpoint: Endpoint::Detail,
-        bot: bot.clone(),
-        slice: Slice { start, end: start + chrono::Duration::hours(1) },
-        interval: None,
-        event_name: None,
+    let len = if stream == Stream::Detail { chrono::Duration::hours(1) } else { chrono::Duration::days(1) };
+    let (endpoint, interval, event_name) = match stream {
+        Stream::Detail => (Endpoint::Detail, None, None),
+        Stream::Total => (Endpoint::Total, Some(cfg.interval), None),
+        Stream::Catalog => (Endpoint::Catalog, None, None),
+        Stream::Histogram => {
+            let name = names
+                .unwrap_or_default()
+                .iter()
+                .find(|n| !n.trim().is_empty())
+                .ok_or_else(|| format!("the catalog of bot {bot} on {day} lists no event to ask for"))?;
+            (Endpoint::Histogram, Some(cfg.interval), Some(name.clone()))
+        }
     };
-    let outcome = match data_call(&client, cfg, &req).await {
-        Ok((bytes, lines, correlation)) => Outcome::Ok(format!(
-            "{} bot {bot} {}: {} CSV lines, {bytes} bytes, {correlation}",
-            req.endpoint, req.slice, lines
-        )),
-        Err(e) => Outcome::Failed(e.into()),
+    Ok(DataRequest { endpoint, bot: bot.to_string(), slice: Slice { start, end: start + len }, interval, event_name })
+}
+
+/// What a sample request gave.
+struct Sampled {
+    bytes: u64,
+    stats: DecodeStats,
+    event_names: Vec<String>,
+    correlation: crate::fetch::CorrelationId,
+}
+
+impl Sampled {
+    fn describe(&self, req: &DataRequest) -> String {
+        let what = if self.stats.empty_body || self.stats.empty_list {
+            "no events (an empty answer)".to_string()
+        } else {
+            format!("{} rows decoded", self.stats.rows)
+        };
+        let event = req.event_name.as_ref().map(|e| format!(" event {e:?}")).unwrap_or_default();
+        format!("{} bot {}{event} {}: {what}, {} bytes, {}", req.endpoint, req.bot, req.slice, self.bytes, self.correlation)
+    }
+}
+
+/// Sends the request (with the export's retries), and decodes its body with the export's decoder:
+/// an answer the export would refuse fails here too.
+async fn sample(client: &ApiClient, cfg: &ExportConfig, req: &DataRequest) -> Result<Sampled, Error> {
+    let (chunks, correlation, target) = with_retries(
+        &cfg.api.retry,
+        |_| async {
+            let mut body = client.send(req).await?;
+            let mut chunks: Vec<bytes::Bytes> = Vec::new();
+            while let Some(chunk) = body.chunk().await? {
+                chunks.push(chunk);
+            }
+            Ok((chunks, body.correlation.clone(), body.target().clone()))
+        },
+        |e: &FetchError, n, wait| {
+            tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, error = %Report(e), "retrying the data call");
+        },
+    )
+    .await?;
+    let ctx = RowContext { account: cfg.api.account.clone(), bot: req.bot.clone() };
+    let range = (req.slice.start.timestamp_micros(), req.slice.end.timestamp_micros());
+    let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
+    let mut decoder: Box<dyn BodyDecoder> = match req.endpoint {
+        Endpoint::Total => Box::new(TotalDecoder::new(ctx, cfg.interval, opts)),
+        Endpoint::Catalog => Box::new(CatalogDecoder::new(ctx, range, opts)),
+        Endpoint::Histogram => {
+            Box::new(HistogramDecoder::new(ctx, cfg.interval, req.event_name.clone().unwrap_or_default(), opts))
+        }
+        _ => Box::new(DetailDecoder::new(ctx, opts)),
     };
-    steps.push(Step { name: "data", outcome });
-    CheckReport { account, steps }
+    let context = format!("{target}, {correlation}");
+    let mut batches = Vec::new();
+    decode_chunks(&mut *decoder, chunks.iter().map(|c| &c[..]), &mut batches)
+        .map_err(|source| Error::Convert { context: context.clone(), source })?;
+    let stats = decoder.stats().clone();
+    if stats.rejected > cfg.max_bad_rows {
+        let first = decoder.take_rejects().into_iter().next();
+        return Err(Error::Rejected {
+            context,
+            rejected: stats.rejected,
+            max: cfg.max_bad_rows,
+            rejects: "(not written by check)".into(),
+            first_at: first.as_ref().map(|r| r.place()).unwrap_or_default(),
+            first_reason: first.map(|r| r.reason).unwrap_or_default(),
+        });
+    }
+    Ok(Sampled {
+        bytes: chunks.iter().map(|c| c.len() as u64).sum(),
+        stats,
+        event_names: decoder.event_names().to_vec(),
+        correlation,
+    })
 }
 
 /// Checks every account of `cfgs` at the same time (each with its own client and rate limiter),
@@ -163,31 +303,6 @@ pub async fn check(cfg: &ExportConfig) -> CheckReport {
 /// urgent of theirs ([`crate::export::worst_exit_code`]).
 pub async fn check_all(cfgs: &[ExportConfig]) -> Vec<CheckReport> {
     futures::future::join_all(cfgs.iter().map(check)).await
-}
-
-/// Sends the request (with the export's retries) and reads its whole body: bytes, lines, and
-/// the correlationId.
-async fn data_call(
-    client: &ApiClient,
-    cfg: &ExportConfig,
-    req: &DataRequest,
-) -> Result<(u64, u64, crate::fetch::CorrelationId), FetchError> {
-    with_retries(
-        &cfg.api.retry,
-        |_| async {
-            let mut body = client.send(req).await?;
-            let (mut bytes, mut lines) = (0u64, 0u64);
-            while let Some(chunk) = body.chunk().await? {
-                bytes += chunk.len() as u64;
-                lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-            }
-            Ok((bytes, lines, body.correlation.clone()))
-        },
-        |e, n, wait| {
-            tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, error = %Report(e), "retrying the data call");
-        },
-    )
-    .await
 }
 
 fn endpoint_of(e: &FetchError) -> Option<Endpoint> {

@@ -193,6 +193,10 @@ pub struct PartitionWriter {
     /// The days this writer owns: files of these days without rows are removed at commit.
     /// `None` (offline conversion): any day, nothing removed.
     window: Option<Window>,
+    /// Also take rows of the day before the window (not owned: never removed). A daily bucket of
+    /// a server in another time zone that overlaps the window may start then; it is that day's
+    /// only bucket, so the file is whole whichever window writes it.
+    day_before: bool,
     uploads: BTreeMap<NaiveDate, Upload>,
 }
 
@@ -223,8 +227,15 @@ impl PartitionWriter {
             bot: bot.to_string(),
             format,
             window,
+            day_before: false,
             uploads: BTreeMap::new(),
         }
+    }
+
+    /// The same writer, taking rows of the day before its window as well (see `day_before`).
+    pub fn with_day_before(mut self) -> PartitionWriter {
+        self.day_before = true;
+        self
     }
 
     /// Sends encoded bytes of some days on their way.
@@ -235,6 +246,7 @@ impl PartitionWriter {
             }
             if let Some(window) = self.window
                 && !window.days().any(|d| d == day)
+                && !(self.day_before && day.succ_opt() == window.days().next())
             {
                 return Err(WriteError::OutsideWindow { table: self.table, day, window });
             }
