@@ -212,14 +212,6 @@ pub struct SimStats {
     pub rejected_429: u64,
     /// Requests answered 400.
     pub rejected_400: u64,
-    /// Data requests answered 400, by reason: `missing`, `date`, `date-form` (a date not in
-    /// the [`DateForm`]), `end-before-start`, `too-long`, `retention`, `interval`, `platform`.
-    pub bad_params: BTreeMap<String, u64>,
-    /// Authorized totals and histogram requests by their `interval` value, as decoded
-    /// (`(absent)` when there is none), accepted or not.
-    pub by_interval_spelling: BTreeMap<String, u64>,
-    /// Data requests answered with the dialect's [`EmptyAnswer`] (no rows, no events).
-    pub empty_answers: u64,
     /// Requests answered 401.
     pub rejected_401: u64,
     /// Requests per endpoint: `baseURI`, `login`, `sso`, `customEventDetail`, `customEventTotal`,
@@ -230,6 +222,15 @@ pub struct SimStats {
     pub faults: BTreeMap<String, u64>,
     /// Requests refused because their access token had expired (see [`SimConfig::token_calls`]).
     pub expired_tokens: u64,
+    /// Data requests answered 400, by reason: `missing`, `date`, `date-form` (a date not in
+    /// the [`DateForm`]), `end-before-start`, `too-long`, `retention`, `interval`, `platform`.
+    pub bad_params: BTreeMap<String, u64>,
+    /// Authorized totals and histogram requests by their `interval` value, as decoded
+    /// (`(absent)` when there is none), accepted or not.
+    pub by_interval_spelling: BTreeMap<String, u64>,
+    /// Data answers generated as the dialect's [`EmptyAnswer`] (no rows, no events; an injected
+    /// fault may still have replaced one).
+    pub empty_answers: u64,
 }
 
 /// A running simulator; stop it with [`shutdown`](Simulator::shutdown) (dropping it also stops

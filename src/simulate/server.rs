@@ -45,10 +45,11 @@ const ORGANIZATION_ID: &str = "organizationid";
 /// Body chunks buffered between a generator and its connection: with 64 KB chunks a slow
 /// client holds at most this many (plus one in flight) per response.
 const CHANNEL_CHUNKS: usize = 4;
-/// Bodies generated at once; more wait their turn (their headers are sent, their bytes come
-/// later). Each holds one day of events (about 10 MB for 20,000 events) plus its channel, so
-/// this bounds the simulator's memory. Generous, because a generator whose client reads slowly
-/// keeps its permit until the client has read (or dropped) the body.
+/// Bodies generated at once; more wait their turn (a JSON answer's headers are sent and its
+/// bytes come later; a download's headers wait for its first bytes). Each holds one day of
+/// events (about 10 MB for 20,000 events) plus its channel, so this bounds the simulator's
+/// memory. Generous, because a generator whose client reads slowly keeps its permit until the
+/// client has read (or dropped) the body.
 const MAX_GENERATORS: usize = 16;
 /// The largest login body read.
 const MAX_LOGIN_BODY: usize = 64 * 1024;
