@@ -22,6 +22,10 @@ use crate::ops::plan::PlanConfig;
 use crate::ops::state::StateConfig;
 use crate::plan::{RangeRequest, Shard, StartFrom};
 use crate::secret::Secret;
+use crate::simulate::{
+    DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, MAX_BUCKET_OFFSET_HOURS, PlatformCase,
+    SimDialect,
+};
 use crate::write::{Destination, FileFormat, IpcCompression, WriteOptions, validate_id};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
@@ -331,6 +335,9 @@ pub struct ExportArgs {
     /// Faults of the built-in simulator (with --simulate).
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// The API dialect of the built-in simulator (with --simulate).
+    #[command(flatten)]
+    pub sim_dialect: SimDialectArgs,
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
@@ -369,6 +376,98 @@ impl FaultArgs {
             mix: self.fault_mix.iter().flatten().copied().collect(),
             auth: self.fault_auth,
         })
+    }
+}
+
+/// A value parser for a simulator form enum: its names, each with its documentation in `--help`.
+macro_rules! sim_form {
+    ($form:ty) => {
+        clap::builder::TypedValueParser::try_map(
+            clap::builder::PossibleValuesParser::new(
+                <$form>::ALL.iter().map(|form| clap::builder::PossibleValue::new(form.name()).help(form.describe())),
+            ),
+            |name| name.parse::<$form>(),
+        )
+    };
+}
+
+/// Which reading of the vendor's page the simulator holds a client to. The defaults are the
+/// page's literal words; each option switches to another form the page allows.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Simulator API dialect")]
+pub struct SimDialectArgs {
+    /// How `interval` must be spelled (absent always means daily).
+    #[arg(
+        long,
+        value_name = "FORM",
+        default_value_t = IntervalSpelling::default(),
+        value_parser = sim_form!(IntervalSpelling),
+    )]
+    pub sim_interval: IntervalSpelling,
+    /// Which startDate/endDate forms are accepted.
+    #[arg(long, value_name = "FORM", default_value_t = DateForm::default(), value_parser = sim_form!(DateForm))]
+    pub sim_dates: DateForm,
+    /// The answer of a request with no rows or no events.
+    #[arg(long, value_name = "FORM", default_value_t = EmptyAnswer::default(), value_parser = sim_form!(EmptyAnswer))]
+    pub sim_empty: EmptyAnswer,
+    /// The totals' Date column with interval=Hourly (an hour starting 2024-05-18 13:00Z).
+    #[arg(long, value_name = "FORM", default_value_t = HourlyDate::default(), value_parser = sim_form!(HourlyDate))]
+    pub sim_hourly_date: HourlyDate,
+    /// Hours east of UTC of the server's clock, which cuts the days and hours of the totals and
+    /// histograms: with 2, a day runs from 22:00Z to 22:00Z, every day overlapping the window is
+    /// answered whole, and a daily total's Date is written 2024-05-17T22:00:00Z.
+    #[arg(
+        long,
+        value_name = "HOURS",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_parser = bucket_offset_parser(),
+    )]
+    pub sim_bucket_offset: i8,
+    /// The case of the totals' platform columns.
+    #[arg(long, value_name = "CASE", default_value_t = PlatformCase::default(), value_parser = sim_form!(PlatformCase))]
+    pub sim_platform_case: PlatformCase,
+    /// The shape of the login-domain lookup (baseURI.json).
+    #[arg(long, value_name = "FORM", default_value_t = Discovery::default(), value_parser = sim_form!(Discovery))]
+    pub sim_discovery: Discovery,
+    /// Histogram counts as strings ("3"), zero counts as null.
+    #[arg(long)]
+    pub sim_string_counts: bool,
+    /// What the data calls' authorization header must hold.
+    #[arg(long, value_name = "FORM", default_value_t = DataAuth::default(), value_parser = sim_form!(DataAuth))]
+    pub sim_data_auth: DataAuth,
+    /// Accept any interval case and any RFC 3339 date (the simulator's former leniency); the
+    /// same as --sim-interval lenient --sim-dates any.
+    #[arg(long, conflicts_with_all = ["sim_interval", "sim_dates"])]
+    pub sim_lenient: bool,
+}
+
+/// Whole hours within [`MAX_BUCKET_OFFSET_HOURS`] of UTC.
+fn bucket_offset_parser() -> clap::builder::RangedI64ValueParser<i8> {
+    let max = i64::from(MAX_BUCKET_OFFSET_HOURS);
+    clap::value_parser!(i8).range(-max..=max)
+}
+
+impl SimDialectArgs {
+    /// The simulator's dialect.
+    pub fn dialect(&self) -> SimDialect {
+        let (interval, dates) = if self.sim_lenient {
+            let lenient = SimDialect::lenient();
+            (lenient.interval, lenient.dates)
+        } else {
+            (self.sim_interval, self.sim_dates)
+        };
+        SimDialect {
+            interval,
+            dates,
+            empty: self.sim_empty,
+            hourly_date: self.sim_hourly_date,
+            bucket_offset_hours: self.sim_bucket_offset,
+            platform_case: self.sim_platform_case,
+            discovery: self.sim_discovery,
+            string_counts: self.sim_string_counts,
+            data_auth: self.sim_data_auth,
+        }
     }
 }
 
@@ -577,6 +676,9 @@ pub struct SimulateArgs {
     /// Faults to inject.
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// The API dialect.
+    #[command(flatten)]
+    pub dialect: SimDialectArgs,
 }
 
 /// API regions.

@@ -97,6 +97,7 @@ async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, i32> {
         now: args.now,
         chaos: args.faults.chaos(),
         token_calls: args.faults.token_calls,
+        dialect: args.sim_dialect.dialect(),
         ..SimConfig::default()
     };
     match Simulator::start(config, ([127, 0, 0, 1], 0).into()).await {
@@ -334,6 +335,7 @@ async fn simulate(args: SimulateArgs) -> i32 {
         now: args.now,
         chaos: args.faults.chaos(),
         token_calls: args.faults.token_calls,
+        dialect: args.dialect.dialect(),
         ..SimConfig::default()
     };
     let sim = match Simulator::start(config, ([127, 0, 0, 1], args.port).into()).await {

@@ -5,11 +5,13 @@
 //! * detail — header `eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle`;
 //!   every text field double-quoted with inner quotes doubled (empty text is `""`), `platform`
 //!   and `eventCreationTime` bare, an empty `matchedTitle` as an empty bare field;
-//! * totals — header `Event Name,Event Detail,Event total,<platforms…>,Date`; a field is quoted
-//!   only when it holds a comma, a quote or a line break.
+//! * totals — header `Event Name,Event Detail,Event total,<platforms…>,Date` (and `,Time` in
+//!   the dialect that splits the hour off); a field is quoted only when it holds a comma, a
+//!   quote or a line break.
 //!
-//! Every line ends with `\n` and a blank line precedes each record, as in the vendor's samples;
-//! an empty result is the header line alone. Pure formatting, no I/O.
+//! Every line ends with `\n` and a blank line precedes each record, as in the vendor's samples.
+//! What an empty result looks like is the dialect's choice, made by the callers. Pure
+//! formatting, no I/O.
 
 use bytes::Bytes;
 
@@ -22,10 +24,19 @@ pub(crate) const DETAIL_HEADER: &str =
 /// Bytes per body chunk handed to the connection.
 pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 
+/// The content type of the CSV downloads.
+pub(crate) const TEXT_CSV: &str = "text/csv";
+/// The content type of JSON answers (and of a download's empty list).
+pub(crate) const APPLICATION_JSON: &str = "application/json";
+
 /// Where a [`Chunker`] hands its chunks.
 pub(crate) trait Emit {
     /// Takes one chunk; `false` once nobody wants the body any more (the client went away).
     fn emit(&mut self, chunk: Bytes) -> bool;
+
+    /// Learns the body's content type, before its first chunk (a download's type depends on
+    /// whether it has rows). Ignored unless the receiver asked for it.
+    fn content_type(&mut self, _content_type: &'static str) {}
 }
 
 impl<F: FnMut(Bytes) -> bool> Emit for F {
@@ -55,6 +66,11 @@ impl<E: Emit> Chunker<E> {
 
     pub(crate) fn is_open(&self) -> bool {
         self.open
+    }
+
+    /// Declares the body's content type; call it before writing the body.
+    pub(crate) fn content_type(&mut self, content_type: &'static str) {
+        self.emit.content_type(content_type);
     }
 
     /// Hands the buffer on once it holds a chunk.
@@ -106,19 +122,27 @@ pub(crate) fn detail_record(out: &mut Vec<u8>, event: &SimEvent) {
     out.push(b'\n');
 }
 
-/// Appends the totals header line for these platform columns.
-pub(crate) fn totals_header(out: &mut Vec<u8>, platforms: &[&str]) {
+/// Appends the totals header line for these platform columns, with a `Time` column after `Date`
+/// if `time_column`.
+pub(crate) fn totals_header<S: AsRef<str>>(out: &mut Vec<u8>, platforms: &[S], time_column: bool) {
     out.extend_from_slice(b"Event Name,Event Detail,Event total,");
     for platform in platforms {
-        out.extend_from_slice(platform.as_bytes());
+        minimal(out, platform.as_ref());
         out.push(b',');
     }
-    out.extend_from_slice(b"Date\n");
+    out.extend_from_slice(if time_column { b"Date,Time\n" } else { b"Date\n" });
 }
 
 /// Appends one totals record (blank line first): name, detail, total, one count per platform
-/// column, date label.
-pub(crate) fn totals_record(out: &mut Vec<u8>, name: &str, detail: &str, counts: &[u64], date: &str) {
+/// column, date label, and the time label if there is a `Time` column.
+pub(crate) fn totals_record(
+    out: &mut Vec<u8>,
+    name: &str,
+    detail: &str,
+    counts: &[u64],
+    date: &str,
+    time: Option<&str>,
+) {
     out.push(b'\n');
     minimal(out, name);
     out.push(b',');
@@ -131,6 +155,10 @@ pub(crate) fn totals_record(out: &mut Vec<u8>, name: &str, detail: &str, counts:
         out.push(b',');
     }
     minimal(out, date);
+    if let Some(time) = time {
+        out.push(b',');
+        minimal(out, time);
+    }
     out.push(b'\n');
 }
 
@@ -201,15 +229,22 @@ mod tests {
     #[test]
     fn totals_quote_only_when_needed() {
         let mut out = Vec::new();
-        totals_header(&mut out, &["FACEBOOK", "HTMLCLIENT"]);
-        totals_record(&mut out, "Demo", "", &[0, 11], "2023-04-19");
-        totals_record(&mut out, "Réponse, \"oui\"", "yes", &[2, 1], "2023-04-19 13:00");
+        totals_header(&mut out, &["FACEBOOK", "HTMLCLIENT"], false);
+        totals_record(&mut out, "Demo", "", &[0, 11], "2023-04-19", None);
+        totals_record(&mut out, "Réponse, \"oui\"", "yes", &[2, 1], "2023-04-19 13:00", None);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "Event Name,Event Detail,Event total,FACEBOOK,HTMLCLIENT,Date\n\
              \nDemo,,11,0,11,2023-04-19\n\
              \n\"Réponse, \"\"oui\"\"\",yes,3,2,1,2023-04-19 13:00\n"
+        );
+        let mut out = Vec::new();
+        totals_header(&mut out, &["WhatsApp".to_owned()], true);
+        totals_record(&mut out, "Demo", "", &[4], "2023-04-19", Some("13:00"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Event Name,Event Detail,Event total,WhatsApp,Date,Time\n\nDemo,,4,4,2023-04-19,13:00\n"
         );
     }
 

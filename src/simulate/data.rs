@@ -223,18 +223,27 @@ impl Availability {
 /// One bot's served days at one instant: generates a day's events when the day is available.
 pub(crate) struct Dataset<'a> {
     config: &'a SimConfig,
-    bot: &'a SimBot,
+    /// `None` for a bot the configuration does not have: no events on any day.
+    bot: Option<&'a SimBot>,
     availability: Availability,
 }
 
 impl<'a> Dataset<'a> {
     pub(crate) fn new(config: &'a SimConfig, bot: &'a SimBot, now: DateTime<Utc>) -> Self {
-        Dataset { config, bot, availability: Availability::new(config, now) }
+        Dataset { config, bot: Some(bot), availability: Availability::new(config, now) }
+    }
+
+    /// The served days of a bot the configuration does not have: none has events.
+    pub(crate) fn unknown(config: &'a SimConfig, now: DateTime<Utc>) -> Self {
+        Dataset { config, bot: None, availability: Availability::new(config, now) }
     }
 
     /// The events served for `day`, newest first (none if the day is not available).
     pub(crate) fn day(&self, day: NaiveDate) -> Vec<SimEvent> {
-        if self.availability.has(day) { DayGenerator::new(self.config, self.bot, day).generate() } else { Vec::new() }
+        match self.bot {
+            Some(bot) if self.availability.has(day) => DayGenerator::new(self.config, bot, day).generate(),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -15,6 +15,16 @@
 //! * **The vendor's formats**: newest-first CSV with every text field quoted and a blank line
 //!   between records, totals that agree exactly with the details, a `correlationId` header on
 //!   every response and no body on any error.
+//! * **The page's literal words by default**, every other reading on request. The vendor's page
+//!   is loose, so a client must not rely on one reading of it. The default [`SimDialect`]
+//!   accepts `interval` only as `Daily` or `Hourly` (absent means daily), decodes the query
+//!   string as RFC 3986 does (`%20` is a space, `+` is a plus), answers `[]` — "a success
+//!   response with an empty list" — for every endpoint with no rows or no events, known bot or
+//!   not, and wants the access token alone in `authorization`. Its other fields switch to other
+//!   readings: interval case, dates with a numeric offset only, other empty answers (empty body,
+//!   header line, `{}`, `null`), other hourly `Date` forms, buckets of a server clock east or
+//!   west of UTC, platform column case, the Domain API's collection form of the login-domain
+//!   lookup, histogram counts as strings, `Bearer` tokens on data calls.
 //! * **Bounded memory**: a CSV body is generated one day at a time on the blocking pool (a few
 //!   bodies at once) and handed to the connection in 64 KB chunks through a bounded channel, so
 //!   a slow or vanished client never makes the server hold more than a few chunks and one day of
@@ -23,7 +33,8 @@
 //! # Layout
 //!
 //! * `data` — the synthetic event generator and which days are served at a given instant.
-//! * `window` — request parameters: dates, window limits, interval, filters.
+//! * `dialect` — which of the forms the vendor's page allows are accepted and answered.
+//! * `window` — request parameters (dates, window limits, interval, filters) and buckets.
 //! * `report` — what each data endpoint computes from the served days (sync, no I/O).
 //! * `csv` — the vendor's CSV formatting and the chunker that cuts a body into pieces.
 //! * `fault` — injected and seeded random faults, and the body wrappers that do them.
@@ -32,6 +43,7 @@
 
 mod csv;
 mod data;
+mod dialect;
 mod fault;
 mod ratelimit;
 mod report;
@@ -49,6 +61,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use data::{SimEvent, detail_events, has_children};
+pub use dialect::{
+    DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, MAX_BUCKET_OFFSET_HOURS, PlatformCase,
+    SimDialect, UnknownForm,
+};
 pub use fault::{Chaos, Fault, Scope};
 
 /// Seed of the default configuration.
@@ -67,6 +83,9 @@ pub const DEFAULT_ROW_CAP: usize = 100_000;
 pub const DEFAULT_MAX_RPS: u32 = 5;
 /// The vendor's retention: a window may not start more than this many days ago.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// Data requests whose path and query [`Simulator::requests_seen`] keeps (the latest ones).
+pub const REQUESTS_SEEN: usize = 10_000;
 
 /// How long [`Simulator::shutdown`] lets in-flight responses finish before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -101,6 +120,9 @@ pub struct SimConfig {
     /// An API access token is good for this many data requests, then expires (401); `None`:
     /// until [`Simulator::revoke_tokens`].
     pub token_calls: Option<u32>,
+    /// Which forms requests must use and answers take; the default holds a client to the
+    /// vendor page's literal words.
+    pub dialect: SimDialect,
 }
 
 impl SimConfig {
@@ -136,6 +158,7 @@ impl Default for SimConfig {
             now: None,
             chaos: None,
             token_calls: None,
+            dialect: SimDialect::default(),
         }
     }
 }
@@ -156,6 +179,7 @@ impl fmt::Debug for SimConfig {
             .field("now", &self.now)
             .field("chaos", &self.chaos)
             .field("token_calls", &self.token_calls)
+            .field("dialect", &self.dialect)
             .finish()
     }
 }
@@ -198,6 +222,15 @@ pub struct SimStats {
     pub faults: BTreeMap<String, u64>,
     /// Requests refused because their access token had expired (see [`SimConfig::token_calls`]).
     pub expired_tokens: u64,
+    /// Data requests answered 400, by reason: `missing`, `date`, `date-form` (a date not in
+    /// the [`DateForm`]), `end-before-start`, `too-long`, `retention`, `interval`, `platform`.
+    pub bad_params: BTreeMap<String, u64>,
+    /// Authorized totals and histogram requests by their `interval` value, as decoded
+    /// (`(absent)` when there is none), accepted or not.
+    pub by_interval_spelling: BTreeMap<String, u64>,
+    /// Data answers generated as the dialect's [`EmptyAnswer`] (no rows, no events; an injected
+    /// fault may still have replaced one).
+    pub empty_answers: u64,
 }
 
 /// A running simulator; stop it with [`shutdown`](Simulator::shutdown) (dropping it also stops
@@ -216,8 +249,16 @@ impl Simulator {
     ///
     /// # Errors
     ///
-    /// The address cannot be bound.
+    /// The address cannot be bound, or the dialect's bucket offset is beyond
+    /// [`MAX_BUCKET_OFFSET_HOURS`] (`InvalidInput`).
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        let offset = config.dialect.bucket_offset_hours;
+        if offset.unsigned_abs() > MAX_BUCKET_OFFSET_HOURS.unsigned_abs() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bucket offset {offset} h is beyond ±{MAX_BUCKET_OFFSET_HOURS} h"),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let base_url = url::Url::parse(&format!("http://{addr}/"))
@@ -255,6 +296,12 @@ impl Simulator {
     /// A snapshot of the request counters.
     pub fn stats(&self) -> SimStats {
         self.shared.stats()
+    }
+
+    /// Path and query, as sent, of the latest [`REQUESTS_SEEN`] data requests (whatever their
+    /// outcome), oldest first: what a client asked for, byte for byte.
+    pub fn requests_seen(&self) -> Vec<String> {
+        self.shared.requests_seen()
     }
 
     /// Makes the next `times` otherwise successful data requests fail with `fault`.

@@ -1,40 +1,67 @@
 //! What each data endpoint computes from the served days. Sync, no I/O.
 //!
-//! In: a bot's [`Dataset`] at one instant, a validated window, interval and filter. Out: the
-//! response body, written into a [`Chunker`]. Each builder generates one day at a time, so memory
-//! is one day of events plus (for totals) one row per (period, event, detail).
+//! In: a bot's [`Dataset`] at one instant, a validated window, buckets and filter, and the
+//! [`SimDialect`]. Out: the response body and its content type, written into a [`Chunker`].
+//! Each builder generates one day at a time, so memory is one day of events plus (for totals)
+//! one row per (period, event, detail).
 //!
 //! Guarantees: details are newest first and capped at the newest `row_cap` rows; totals,
-//! histograms and details count the very same events (totals before the cap).
+//! histograms and details count the very same events (totals before the cap). A body with no
+//! rows or no events is the dialect's [`EmptyAnswer`]; each writer says whether it wrote one.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
 
-use super::csv::{self, Chunker, Emit};
+use super::csv::{self, APPLICATION_JSON, Chunker, Emit, TEXT_CSV};
 use super::data::{Dataset, PLATFORMS, SimEvent, has_children, platform_index, total_detail};
-use super::window::{Filter, Interval, Window};
+use super::dialect::{EmptyAnswer, HourlyDate, SimDialect};
+use super::window::{Buckets, Filter, Interval, Window};
 
 /// The platforms every histogram lists, zero or not (as the vendor's sample does).
 const HISTOGRAM_PLATFORMS: [&str; 10] =
     ["HTMLCLIENT", "FACEBOOK", "ABC", "VIBER", "VOICE", "RCS", "INAPP", "LINE", "SMS", "TWITTER"];
 
-/// The `customEventDetail` CSV: the newest `cap` events of the window, newest first.
-pub(crate) fn detail<E: Emit>(data: &Dataset<'_>, window: &Window, filter: &Filter, cap: usize, out: &mut Chunker<E>) {
-    csv::detail_header(out.buf());
+/// The `customEventDetail` CSV: the newest `cap` events of the window, newest first; `true` if
+/// there were none and the `empty` answer was written.
+pub(crate) fn detail<E: Emit>(
+    data: &Dataset<'_>,
+    window: &Window,
+    filter: &Filter,
+    cap: usize,
+    empty: EmptyAnswer,
+    out: &mut Chunker<E>,
+) -> bool {
     let mut rows = 0;
     for day in window.days_newest_first() {
         for event in data.day(day) {
             if rows >= cap || !out.is_open() {
-                return;
+                return false;
             }
             if window.contains(event.event_time) && filter.matches(&event) {
+                if rows == 0 {
+                    out.content_type(TEXT_CSV);
+                    csv::detail_header(out.buf());
+                }
                 csv::detail_record(out.buf(), &event);
                 rows += 1;
                 out.flush_if_full();
             }
         }
+    }
+    if rows == 0 {
+        empty_download(empty, out, csv::detail_header);
+    }
+    rows == 0
+}
+
+/// A download with no rows: the `empty` answer, or the header line alone.
+fn empty_download<E: Emit>(empty: EmptyAnswer, out: &mut Chunker<E>, header: impl FnOnce(&mut Vec<u8>)) {
+    out.content_type(if empty.is_json() { APPLICATION_JSON } else { TEXT_CSV });
+    match empty.body() {
+        Some(body) => out.buf().extend_from_slice(body.as_bytes()),
+        None => header(out.buf()),
     }
 }
 
@@ -54,15 +81,15 @@ impl TotalRow {
     }
 }
 
-/// The totals of the periods whose start lies in the window, sorted as the vendor sorts them:
-/// period descending, then count descending, then name and detail.
-pub(crate) fn totals(data: &Dataset<'_>, window: &Window, interval: Interval, filter: &Filter) -> Vec<TotalRow> {
+/// The totals of the buckets answered for the window, sorted as the vendor sorts them: period
+/// descending, then count descending, then name and detail.
+pub(crate) fn totals(data: &Dataset<'_>, window: &Window, buckets: Buckets, filter: &Filter) -> Vec<TotalRow> {
     let mut counts: HashMap<(DateTime<Utc>, String, String), [u64; PLATFORMS.len()]> = HashMap::new();
-    for event in period_events(data, window, interval, filter) {
+    for event in period_events(data, window, buckets, filter) {
         let Some(platform) = platform_index(&event.platform) else {
             continue;
         };
-        let key = (interval.period_start(event.event_time), event.event_name.clone(), total_detail(&event).to_owned());
+        let key = (buckets.start_of(event.event_time), event.event_name.clone(), total_detail(&event).to_owned());
         counts.entry(key).or_insert([0; PLATFORMS.len()])[platform] += 1;
     }
     let mut rows: Vec<TotalRow> =
@@ -77,21 +104,67 @@ pub(crate) fn totals(data: &Dataset<'_>, window: &Window, interval: Interval, fi
     rows
 }
 
-/// The `customEventTotal` CSV: one column per platform that occurs, in the vendor's order.
-pub(crate) fn totals_csv<E: Emit>(rows: &[TotalRow], interval: Interval, out: &mut Chunker<E>) {
+/// The `customEventTotal` CSV: one column per platform that occurs, in the vendor's order and
+/// the dialect's case; `true` if there were no rows and the empty answer was written.
+pub(crate) fn totals_csv<E: Emit>(
+    rows: &[TotalRow],
+    buckets: Buckets,
+    dialect: &SimDialect,
+    out: &mut Chunker<E>,
+) -> bool {
+    let time_column = buckets.interval == Interval::Hourly && dialect.hourly_date == HourlyDate::TimeColumn;
+    if rows.is_empty() {
+        empty_download(dialect.empty, out, |buf| csv::totals_header::<&str>(buf, &[], time_column));
+        return true;
+    }
     let columns: Vec<usize> = (0..PLATFORMS.len()).filter(|p| rows.iter().any(|row| row.counts[*p] > 0)).collect();
-    let names: Vec<&str> = columns.iter().map(|p| PLATFORMS[*p]).collect();
-    csv::totals_header(out.buf(), &names);
+    let names: Vec<String> = columns.iter().map(|p| dialect.platform_case.column(PLATFORMS[*p])).collect();
+    out.content_type(TEXT_CSV);
+    csv::totals_header(out.buf(), &names, time_column);
     let mut counts = Vec::with_capacity(columns.len());
     for row in rows {
         if !out.is_open() {
-            return;
+            break;
         }
         counts.clear();
         counts.extend(columns.iter().map(|p| row.counts[*p]));
-        csv::totals_record(out.buf(), &row.name, &row.detail, &counts, &interval.label(row.period));
+        let (date, time) = totals_date(buckets, dialect.hourly_date, row.period);
+        csv::totals_record(out.buf(), &row.name, &row.detail, &counts, &date, time.as_deref());
         out.flush_if_full();
     }
+    false
+}
+
+/// The totals CSV's `Date` (and `Time`) of the bucket starting at `start`: `2023-04-19` for UTC
+/// days, the full instant (`2023-04-18T22:00:00Z`) for days of another offset, and the
+/// dialect's hourly form for hours.
+fn totals_date(buckets: Buckets, hourly: HourlyDate, start: DateTime<Utc>) -> (String, Option<String>) {
+    match buckets.interval {
+        Interval::Daily if buckets.is_utc() => (start.format("%Y-%m-%d").to_string(), None),
+        Interval::Daily => (start.format("%Y-%m-%dT%H:%M:%SZ").to_string(), None),
+        Interval::Hourly => hourly.format(start),
+    }
+}
+
+/// A JSON endpoint's answer: `value`, or the `empty` answer when `is_empty` (whose
+/// [`Header`](EmptyAnswer::Header) form is `value` itself, the endpoint's usual shape).
+/// Returns whether the empty answer was written.
+pub(crate) fn write_json<E: Emit, T: Serialize>(
+    value: &T,
+    is_empty: bool,
+    empty: EmptyAnswer,
+    out: &mut Chunker<E>,
+) -> bool {
+    out.content_type(APPLICATION_JSON);
+    match empty.body().filter(|_| is_empty) {
+        Some(body) => out.buf().extend_from_slice(body.as_bytes()),
+        None => {
+            if let Err(err) = serde_json::to_writer(out.buf(), value) {
+                tracing::error!(error = %err, "simulator could not serialize a response");
+            }
+        }
+    }
+    is_empty
 }
 
 /// The `customEvents` JSON.
@@ -99,6 +172,12 @@ pub(crate) fn totals_csv<E: Emit>(rows: &[TotalRow], interval: Interval, out: &m
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Catalog {
     custom_event_list: Vec<CatalogEntry>,
+}
+
+impl Catalog {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.custom_event_list.is_empty()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -134,40 +213,52 @@ pub(crate) fn catalog(data: &Dataset<'_>, window: &Window) -> Catalog {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Histogram {
     custom_event_name: String,
-    channel_total: BTreeMap<&'static str, u64>,
+    channel_total: BTreeMap<&'static str, Count>,
     histories: Vec<History>,
-    total: u64,
+    pub(crate) total: Count,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct History {
-    platform_count: BTreeMap<&'static str, u64>,
-    platform_total: u64,
+    platform_count: BTreeMap<&'static str, Count>,
+    platform_total: Count,
     /// Epoch milliseconds of the period start, as a string.
     date_time: String,
 }
 
-impl Histogram {
-    /// The answer for a bot without events.
-    pub(crate) fn empty(name: &str) -> Self {
-        Histogram {
-            custom_event_name: name.to_owned(),
-            channel_total: BTreeMap::new(),
-            histories: Vec::new(),
-            total: 0,
+/// A histogram count: a number, or (in the string-counts dialect) a string, zero as `null`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Count {
+    pub(crate) value: u64,
+    as_string: bool,
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.as_string, self.value) {
+            (false, value) => serializer.serialize_u64(value),
+            (true, 0) => serializer.serialize_none(),
+            (true, value) => serializer.collect_str(&value),
         }
     }
 }
 
-/// Counts of `filter.event_name` per period whose start lies in the window, oldest period first,
-/// periods without events left out.
-pub(crate) fn histogram(data: &Dataset<'_>, window: &Window, interval: Interval, filter: &Filter) -> Histogram {
+/// Counts of `filter.event_name` per bucket answered for the window, oldest first, buckets
+/// without events left out; counts as strings if `string_counts`.
+pub(crate) fn histogram(
+    data: &Dataset<'_>,
+    window: &Window,
+    buckets: Buckets,
+    filter: &Filter,
+    string_counts: bool,
+) -> Histogram {
+    let count = |value: u64| Count { value, as_string: string_counts };
     let name = filter.event_name.clone().unwrap_or_default();
     let mut periods: BTreeMap<DateTime<Utc>, [u64; PLATFORMS.len()]> = BTreeMap::new();
-    for event in period_events(data, window, interval, filter) {
+    for event in period_events(data, window, buckets, filter) {
         if let Some(platform) = platform_index(&event.platform) {
-            periods.entry(interval.period_start(event.event_time)).or_insert([0; PLATFORMS.len()])[platform] += 1;
+            periods.entry(buckets.start_of(event.event_time)).or_insert([0; PLATFORMS.len()])[platform] += 1;
         }
     }
     let mut totals = [0u64; PLATFORMS.len()];
@@ -176,11 +267,11 @@ pub(crate) fn histogram(data: &Dataset<'_>, window: &Window, interval: Interval,
             *total += count;
         }
     }
-    let listed = |counts: &[u64; PLATFORMS.len()]| -> BTreeMap<&'static str, u64> {
-        let mut map: BTreeMap<&'static str, u64> = HISTOGRAM_PLATFORMS.iter().map(|p| (*p, 0)).collect();
+    let listed = |counts: &[u64; PLATFORMS.len()]| -> BTreeMap<&'static str, Count> {
+        let mut map: BTreeMap<&'static str, Count> = HISTOGRAM_PLATFORMS.iter().map(|p| (*p, count(0))).collect();
         for (p, platform) in PLATFORMS.iter().enumerate() {
             if totals[p] > 0 || map.contains_key(platform) {
-                map.insert(platform, counts[p]);
+                map.insert(platform, count(counts[p]));
             }
         }
         map
@@ -192,32 +283,25 @@ pub(crate) fn histogram(data: &Dataset<'_>, window: &Window, interval: Interval,
             .iter()
             .map(|(period, counts)| History {
                 platform_count: listed(counts),
-                platform_total: counts.iter().sum(),
+                platform_total: count(counts.iter().sum()),
                 date_time: period.timestamp_millis().to_string(),
             })
             .collect(),
-        total: totals.iter().sum(),
+        total: count(totals.iter().sum()),
     }
 }
 
-/// The filtered events of the periods whose start lies in the window.
+/// The filtered events of the buckets answered for the window.
 fn period_events<'d>(
     data: &'d Dataset<'d>,
     window: &'d Window,
-    interval: Interval,
+    buckets: Buckets,
     filter: &'d Filter,
 ) -> impl Iterator<Item = SimEvent> + 'd {
-    window
-        .days_newest_first()
-        .filter(move |day| day_may_hold_periods(*day, window))
+    buckets
+        .days_newest_first(window)
         .flat_map(move |day| data.day(day))
-        .filter(move |event| filter.matches(event) && window.has_period(interval.period_start(event.event_time)))
-}
-
-/// Whether any period (day or hour) of `day` can start in `[start, end)`.
-fn day_may_hold_periods(day: NaiveDate, window: &Window) -> bool {
-    let midnight = day.and_time(NaiveTime::MIN).and_utc();
-    midnight < window.end && midnight + Duration::days(1) > window.start
+        .filter(move |event| filter.matches(event) && buckets.selects(window, buckets.start_of(event.event_time)))
 }
 
 #[cfg(test)]
@@ -243,6 +327,7 @@ mod tests {
     }
 
     const NOW: &str = "2024-05-20T12:00:00Z";
+    const BRACKETS: EmptyAnswer = EmptyAnswer::Brackets;
 
     #[test]
     fn totals_count_the_detail_events() {
@@ -251,12 +336,13 @@ mod tests {
         let data = Dataset::new(&config, bot, at(NOW));
         let window = Window { start: at("2024-05-16T00:00:00Z"), end: at("2024-05-19T00:00:00Z") };
         for interval in [Interval::Daily, Interval::Hourly] {
-            let rows = totals(&data, &window, interval, &Filter::default());
+            let buckets = Buckets::new(interval, &SimDialect::default());
+            let rows = totals(&data, &window, buckets, &Filter::default());
             let mut expected: HashMap<(DateTime<Utc>, String, String, String), u64> = HashMap::new();
             for day in ["2024-05-16", "2024-05-17", "2024-05-18"] {
                 for e in detail_events(&config, "bot-support", day.parse().unwrap()) {
                     let key = (
-                        interval.period_start(e.event_time),
+                        buckets.start_of(e.event_time),
                         e.event_name.clone(),
                         total_detail(&e).to_owned(),
                         e.platform.clone(),
@@ -286,13 +372,13 @@ mod tests {
         let bot = config.bot("bot-support").unwrap();
         let data = Dataset::new(&config, bot, at(NOW));
         let window = Window { start: at("2024-05-17T00:00:00Z"), end: at("2024-05-18T00:00:00Z") };
-        let body = collect(|out| detail(&data, &window, &Filter::default(), usize::MAX, out));
+        let body = collect(|out| assert!(!detail(&data, &window, &Filter::default(), usize::MAX, BRACKETS, out)));
         let day = detail_events(&config, "bot-support", "2024-05-17".parse().unwrap());
         let next = detail_events(&config, "bot-support", "2024-05-18".parse().unwrap());
         let midnight_rows = next.iter().filter(|e| e.event_time == window.end).count();
         assert!(midnight_rows >= 1);
         assert_eq!(body.matches("\n\n\"").count(), day.len() + midnight_rows);
-        let capped = collect(|out| detail(&data, &window, &Filter::default(), 10, out));
+        let capped = collect(|out| assert!(!detail(&data, &window, &Filter::default(), 10, BRACKETS, out)));
         assert_eq!(capped.matches("\n\n\"").count(), 10);
         assert!(body.starts_with(&capped));
     }
@@ -304,12 +390,23 @@ mod tests {
         // 2024-05-19 is ready at 07:00Z on the 20th (EDT).
         let early = Dataset::new(&config, bot, at("2024-05-20T06:59:59Z"));
         let window = Window { start: at("2024-05-19T00:00:00Z"), end: at("2024-05-20T00:00:00Z") };
-        let body = collect(|out| detail(&early, &window, &Filter::default(), usize::MAX, out));
+        let filter = Filter::default();
+        let body = collect(|out| assert!(detail(&early, &window, &filter, usize::MAX, BRACKETS, out)));
+        assert_eq!(body, "[]");
+        let body = collect(|out| assert!(detail(&early, &window, &filter, usize::MAX, EmptyAnswer::Header, out)));
         assert_eq!(body, format!("{}\n", csv::DETAIL_HEADER));
-        let rows = totals(&early, &window, Interval::Daily, &Filter::default());
+        let daily = Buckets::new(Interval::Daily, &SimDialect::default());
+        let rows = totals(&early, &window, daily, &filter);
         assert!(rows.is_empty());
-        let body = collect(|out| totals_csv(&rows, Interval::Daily, out));
+        let body = collect(|out| assert!(totals_csv(&rows, daily, &SimDialect::default(), out)));
+        assert_eq!(body, "[]");
+        let header = SimDialect { empty: EmptyAnswer::Header, ..SimDialect::default() };
+        let body = collect(|out| assert!(totals_csv(&rows, daily, &header, out)));
         assert_eq!(body, "Event Name,Event Detail,Event total,Date\n");
+        let time_column = SimDialect { hourly_date: HourlyDate::TimeColumn, ..header };
+        let hourly = Buckets::new(Interval::Hourly, &time_column);
+        let body = collect(|out| assert!(totals_csv(&rows, hourly, &time_column, out)));
+        assert_eq!(body, "Event Name,Event Detail,Event total,Date,Time\n");
     }
 
     #[test]
@@ -318,24 +415,21 @@ mod tests {
         let bot = config.bot("bot-sales").unwrap();
         let data = Dataset::new(&config, bot, at(NOW));
         let window = Window { start: at("2024-05-12T00:00:00Z"), end: at("2024-05-19T00:00:00Z") };
-        let rows = totals(&data, &window, Interval::Hourly, &Filter::default());
+        let hourly = Buckets::new(Interval::Hourly, &SimDialect::default());
+        let rows = totals(&data, &window, hourly, &Filter::default());
         let catalog = catalog(&data, &window);
         assert!(catalog.custom_event_list.iter().any(|e| e.has_childrens));
         for entry in &catalog.custom_event_list {
             let filter = Filter { event_name: Some(entry.name.clone()), platform: None };
-            let hist = histogram(&data, &window, Interval::Hourly, &filter);
+            let hist = histogram(&data, &window, hourly, &filter, false);
             let expected: u64 = rows.iter().filter(|r| r.name == entry.name).map(TotalRow::total).sum();
-            assert_eq!(hist.total, expected);
-            assert_eq!(hist.histories.iter().map(|h| h.platform_total).sum::<u64>(), expected);
+            assert_eq!(hist.total.value, expected);
+            assert_eq!(hist.histories.iter().map(|h| h.platform_total.value).sum::<u64>(), expected);
             assert!(hist.channel_total.contains_key("TWITTER"));
         }
-        let json = serde_json::to_value(histogram(
-            &data,
-            &window,
-            Interval::Daily,
-            &Filter { event_name: Some("UserInput".into()), platform: None },
-        ))
-        .unwrap();
+        let daily = Buckets::new(Interval::Daily, &SimDialect::default());
+        let filter = Filter { event_name: Some("UserInput".into()), platform: None };
+        let json = serde_json::to_value(histogram(&data, &window, daily, &filter, false)).unwrap();
         assert!(json["histories"][0]["dateTime"].as_str().unwrap().parse::<i64>().is_ok());
         assert!(json["channelTotal"]["HTMLCLIENT"].as_u64().unwrap() > 0);
     }

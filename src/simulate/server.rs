@@ -1,12 +1,14 @@
 //! Routing, authentication, rate limiting and faults: the async shell around the sync builders.
 //!
-//! In: HTTP requests. Out: the vendor's answers. Every response carries a `correlationId`
-//! header; no error response has a body. Order of checks, as at the vendor's gateway: rate limit
-//! (any request with an `x-api-key`), route (404/405), credentials (401), parameters (400),
-//! injected faults, then the answer. Bodies are generated on the blocking pool through one
-//! bridge, [`spawn_producer`], and reach the connection through a bounded channel.
+//! In: HTTP requests. Out: the vendor's answers, in the forms of the configured
+//! [`SimDialect`](super::SimDialect). Every response carries a `correlationId` header; no error
+//! response has a body. Order of checks, as at the vendor's gateway: rate limit (any request with
+//! an `x-api-key`), route (404/405), credentials (401), parameters (400), injected faults, then
+//! the answer. Bodies are generated on the blocking pool through one bridge, [`spawn_producer`],
+//! and reach the connection through a bounded channel. A download's headers wait for its first
+//! bytes, because whether it has rows decides its content type (`[]` is JSON).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
@@ -24,16 +26,17 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::csv::{Chunker, Emit};
+use super::csv::{APPLICATION_JSON, Chunker, Emit, TEXT_CSV};
 use super::data::{Dataset, Fnv, mix, uuid_like};
+use super::dialect::Discovery;
 use super::fault::{self, Faults};
 use super::ratelimit::RateLimiter;
-use super::report::{self, Catalog, Histogram};
-use super::window::{Filter, Interval, Invalid, Params, Window};
-use super::{Fault, Scope, SimConfig, SimStats};
+use super::report;
+use super::window::{Buckets, Filter, Interval, Invalid, Params, Window, percent_decode};
+use super::{Fault, REQUESTS_SEEN, Scope, SimConfig, SimStats};
 
 /// The vendor's troubleshooting id, on every response.
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlationid");
@@ -42,10 +45,11 @@ const ORGANIZATION_ID: &str = "organizationid";
 /// Body chunks buffered between a generator and its connection: with 64 KB chunks a slow
 /// client holds at most this many (plus one in flight) per response.
 const CHANNEL_CHUNKS: usize = 4;
-/// Bodies generated at once; more wait their turn (their headers are sent, their bytes come
-/// later). Each holds one day of events (about 10 MB for 20,000 events) plus its channel, so
-/// this bounds the simulator's memory. Generous, because a generator whose client reads slowly
-/// keeps its permit until the client has read (or dropped) the body.
+/// Bodies generated at once; more wait their turn (a JSON answer's headers are sent and its
+/// bytes come later; a download's headers wait for its first bytes). Each holds one day of
+/// events (about 10 MB for 20,000 events) plus its channel, so this bounds the simulator's
+/// memory. Generous, because a generator whose client reads slowly keeps its permit until the
+/// client has read (or dropped) the body.
 const MAX_GENERATORS: usize = 16;
 /// The largest login body read.
 const MAX_LOGIN_BODY: usize = 64 * 1024;
@@ -53,8 +57,9 @@ const MAX_LOGIN_BODY: usize = 64 * 1024;
 /// `Simulator::revoke_tokens`).
 const SESSION_TTL_SECS: u64 = 3_600;
 
-const CSV: &str = "text/csv";
-const JSON: &str = "application/json";
+/// The service a `Discovery::Collection` answer lists before `agentVep`, at an address where
+/// nothing listens: a client that takes the first entry fails to log in.
+const OTHER_SERVICE: (&str, &str) = ("leDataReporting", "127.0.0.1:9");
 
 /// State shared by every request of one simulator.
 pub(crate) struct Shared {
@@ -67,6 +72,8 @@ pub(crate) struct Shared {
     limiter: RateLimiter,
     sessions: Mutex<Sessions>,
     stats: Mutex<SimStats>,
+    /// Path and query of the latest [`REQUESTS_SEEN`] data requests, oldest first.
+    seen: Mutex<VecDeque<String>>,
     faults: Mutex<Faults>,
     generators: Arc<Semaphore>,
     /// Turns `true` when the simulator shuts down: ends hanging and stalled responses.
@@ -99,6 +106,7 @@ impl Shared {
             limiter: RateLimiter::new(config.max_rps),
             sessions: Mutex::new(Sessions::default()),
             stats: Mutex::new(SimStats::default()),
+            seen: Mutex::new(VecDeque::new()),
             faults: Mutex::new(Faults::new(config.chaos.clone())),
             generators: Arc::new(Semaphore::new(MAX_GENERATORS)),
             closing: watch::Sender::new(false),
@@ -111,6 +119,10 @@ impl Shared {
         stats.faults = lock(&self.faults).served.clone();
         stats.expired_tokens = lock(&self.sessions).expired;
         stats
+    }
+
+    pub(crate) fn requests_seen(&self) -> Vec<String> {
+        lock(&self.seen).iter().cloned().collect()
     }
 
     pub(crate) fn inject(&self, scope: Scope, fault: Fault, times: u32) {
@@ -173,7 +185,14 @@ impl Shared {
         token
     }
 
-    fn record(&self, route: &Route, status: StatusCode) {
+    fn record(&self, route: &Route, status: StatusCode, path_and_query: Option<String>) {
+        if let Some(seen) = path_and_query {
+            let mut requests = lock(&self.seen);
+            if requests.len() == REQUESTS_SEEN {
+                requests.pop_front();
+            }
+            requests.push_back(seen);
+        }
         let mut stats = lock(&self.stats);
         stats.requests += 1;
         if route.is_data() {
@@ -198,15 +217,11 @@ impl Shared {
         let reply = match route {
             Route::Unknown => Reply::Status(StatusCode::NOT_FOUND),
             Route::WrongMethod(_) => Reply::Status(StatusCode::METHOD_NOT_ALLOWED),
-            Route::BaseUri { account } => Reply::json(&serde_json::json!({
-                "service": "agentVep",
-                "account": account,
-                "baseURI": self.host,
-            })),
+            Route::BaseUri { account } => self.discovery(account),
             Route::Login { account } => self.login(account, body).await,
             Route::Sso => self.sso(&parts.headers),
             Route::Detail { .. } | Route::Total { .. } | Route::Catalog { .. } | Route::Histogram { .. } => {
-                self.data(route, &parts)
+                self.data(route, &parts).await
             }
         };
         let scope = match route {
@@ -257,6 +272,19 @@ impl Shared {
                 content_length: None,
                 chunks: fault::with_fault(chunks, fault, self.closed()),
             },
+        }
+    }
+
+    /// The login-domain lookup: where `agentVep` (the Login Service) lives.
+    fn discovery(&self, account: &str) -> Reply {
+        let agent_vep = serde_json::json!({ "service": "agentVep", "account": account, "baseURI": self.host });
+        match self.config.dialect.discovery {
+            Discovery::Flat => Reply::json(&agent_vep),
+            Discovery::Collection => {
+                let (service, host) = OTHER_SERVICE;
+                let other = serde_json::json!({ "service": service, "account": account, "baseURI": host });
+                Reply::json(&serde_json::json!({ "baseURIs": [other, agent_vep] }))
+            }
         }
     }
 
@@ -354,7 +382,9 @@ impl Shared {
         {
             return false;
         }
-        let Some(token) = header_str(headers, header::AUTHORIZATION.as_str()) else {
+        let Some(token) = header_str(headers, header::AUTHORIZATION.as_str())
+            .and_then(|value| self.config.dialect.data_auth.token(value))
+        else {
             return false;
         };
         let mut sessions = lock(&self.sessions);
@@ -373,59 +403,70 @@ impl Shared {
         }
     }
 
-    fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
+    async fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
         if !self.authorized(&parts.headers) || route.account().is_some_and(|account| account != self.config.account) {
             return Reply::Status(StatusCode::UNAUTHORIZED);
         }
         let now = self.config.now();
         let params = Params::parse(parts.uri.query());
-        let query = match DataQuery::parse(route, &params, now, self.config.retention_days) {
+        if matches!(route, Route::Total { .. } | Route::Histogram { .. }) {
+            let spelling = params.get("interval").unwrap_or("(absent)").to_owned();
+            *lock(&self.stats).by_interval_spelling.entry(spelling).or_default() += 1;
+        }
+        let query = match DataQuery::parse(route, &params, now, &self.config) {
             Ok(query) => query,
             Err(invalid) => {
                 tracing::debug!(endpoint = route.name(), reason = %invalid, "simulator rejected parameters");
+                *lock(&self.stats).bad_params.entry(invalid.kind().to_owned()).or_default() += 1;
                 return Reply::Status(StatusCode::BAD_REQUEST);
             }
         };
         let bot = route.bot().unwrap_or_default().to_owned();
-        let chunks = if self.config.bot(&bot).is_some() {
-            self.generate(bot, now, query.clone())
-        } else {
-            // The vendor's answer for a bot without events.
-            match &query {
-                DataQuery::Detail { .. } | DataQuery::Total { .. } => stream::empty().boxed(),
-                DataQuery::Catalog { .. } => json_chunks(&Catalog::default()),
-                DataQuery::Histogram { filter, .. } => {
-                    json_chunks(&Histogram::empty(filter.event_name.as_deref().unwrap_or_default()))
-                }
-            }
+        let (chunks, content_type) = self.generate(bot, now, query.clone());
+        let content_type = match query {
+            // Whether a download has rows decides its type; the generator says before its first byte.
+            DataQuery::Detail { .. } | DataQuery::Total { .. } => content_type.await.unwrap_or(TEXT_CSV),
+            DataQuery::Catalog { .. } | DataQuery::Histogram { .. } => APPLICATION_JSON,
         };
-        Reply::Body { content_type: query.content_type(), content_length: None, chunks }
+        Reply::Body { content_type, content_length: None, chunks }
     }
 
-    /// Generates a body on the blocking pool.
+    /// Generates a body on the blocking pool; the receiver gets its content type before the
+    /// body's first chunk.
     fn generate(
         self: &Arc<Self>,
         bot: String,
         now: DateTime<Utc>,
         query: DataQuery,
-    ) -> BoxStream<'static, io::Result<Bytes>> {
+    ) -> (BoxStream<'static, io::Result<Bytes>>, oneshot::Receiver<&'static str>) {
         let shared = Arc::clone(self);
         spawn_producer(Arc::clone(&self.generators), move |out| {
             let config = &shared.config;
-            let Some(bot) = config.bot(&bot) else {
-                return;
+            let dialect = &config.dialect;
+            // A bot the simulator does not have is one without events: the vendor's empty answer.
+            let data = match config.bot(&bot) {
+                Some(bot) => Dataset::new(config, bot, now),
+                None => Dataset::unknown(config, now),
             };
-            let data = Dataset::new(config, bot, now);
-            match &query {
-                DataQuery::Detail { window, filter } => report::detail(&data, window, filter, config.row_cap, out),
-                DataQuery::Total { window, interval, filter } => {
-                    let rows = report::totals(&data, window, *interval, filter);
-                    report::totals_csv(&rows, *interval, out);
+            let empty = match &query {
+                DataQuery::Detail { window, filter } => {
+                    report::detail(&data, window, filter, config.row_cap, dialect.empty, out)
                 }
-                DataQuery::Catalog { window } => write_json(out, &report::catalog(&data, window)),
-                DataQuery::Histogram { window, interval, filter } => {
-                    write_json(out, &report::histogram(&data, window, *interval, filter));
+                DataQuery::Total { window, buckets, filter } => {
+                    let rows = report::totals(&data, window, *buckets, filter);
+                    report::totals_csv(&rows, *buckets, dialect, out)
                 }
+                DataQuery::Catalog { window } => {
+                    let catalog = report::catalog(&data, window);
+                    report::write_json(&catalog, catalog.is_empty(), dialect.empty, out)
+                }
+                DataQuery::Histogram { window, buckets, filter } => {
+                    let histogram = report::histogram(&data, window, *buckets, filter, dialect.string_counts);
+                    report::write_json(&histogram, histogram.total.value == 0, dialect.empty, out)
+                }
+            };
+            if empty {
+                lock(&shared.stats).empty_answers += 1;
             }
         })
     }
@@ -459,8 +500,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let correlation_id = shared.correlation_id();
     let route = Route::parse(request.method(), request.uri().path());
+    let seen = route.is_data().then(|| request.uri().path_and_query().map_or_else(String::new, ToString::to_string));
     let mut response = shared.answer(&route, request).await.into_response();
-    shared.record(&route, response.status());
+    shared.record(&route, response.status(), seen);
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert(CORRELATION_ID, value);
     }
@@ -504,10 +546,9 @@ enum Route {
 
 impl Route {
     fn parse(method: &Method, path: &str) -> Route {
-        let Some(segments) = path
-            .strip_prefix('/')
-            .and_then(|rest| rest.split('/').map(percent_decode).collect::<Option<Vec<String>>>())
-        else {
+        let Some(segments) = path.strip_prefix('/').and_then(|rest| {
+            rest.split('/').map(|segment| String::from_utf8(percent_decode(segment)).ok()).collect::<Option<Vec<_>>>()
+        }) else {
             return Route::Unknown;
         };
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -587,59 +628,36 @@ impl Route {
     }
 }
 
-/// Decodes `%XX` escapes of one path segment; `None` if the result is not UTF-8.
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                // Two hex digits: at most 255.
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// A data request with its validated parameters.
 #[derive(Clone, Debug)]
 enum DataQuery {
     Detail { window: Window, filter: Filter },
-    Total { window: Window, interval: Interval, filter: Filter },
+    Total { window: Window, buckets: Buckets, filter: Filter },
     Catalog { window: Window },
-    Histogram { window: Window, interval: Interval, filter: Filter },
+    Histogram { window: Window, buckets: Buckets, filter: Filter },
 }
 
 impl DataQuery {
-    fn parse(route: &Route, params: &Params, now: DateTime<Utc>, retention_days: u32) -> Result<Self, Invalid> {
-        let window = params.window(now, retention_days)?;
+    fn parse(route: &Route, params: &Params, now: DateTime<Utc>, config: &SimConfig) -> Result<Self, Invalid> {
+        let dialect = &config.dialect;
+        let window = params.window(now, config.retention_days, dialect.dates)?;
+        let buckets = |interval: Interval| Buckets::new(interval, dialect);
         Ok(match route {
-            Route::Total { .. } => DataQuery::Total { window, interval: params.interval()?, filter: params.filter()? },
+            Route::Total { .. } => DataQuery::Total {
+                window,
+                buckets: buckets(params.interval(dialect.interval)?),
+                filter: params.filter()?,
+            },
             Route::Catalog { .. } => DataQuery::Catalog { window },
             Route::Histogram { .. } => {
                 let filter = params.filter()?;
                 if filter.event_name.is_none() {
                     return Err(Invalid::Missing("eventName"));
                 }
-                DataQuery::Histogram { window, interval: params.interval()?, filter }
+                DataQuery::Histogram { window, buckets: buckets(params.interval(dialect.interval)?), filter }
             }
             _ => DataQuery::Detail { window, filter: params.filter()? },
         })
-    }
-
-    fn content_type(&self) -> &'static str {
-        match self {
-            DataQuery::Detail { .. } | DataQuery::Total { .. } => CSV,
-            DataQuery::Catalog { .. } | DataQuery::Histogram { .. } => JSON,
-        }
     }
 }
 
@@ -657,7 +675,7 @@ enum Reply {
 
 impl Reply {
     fn json<T: serde::Serialize>(value: &T) -> Reply {
-        Reply::Body { content_type: JSON, content_length: None, chunks: json_chunks(value) }
+        Reply::Body { content_type: APPLICATION_JSON, content_length: None, chunks: json_chunks(value) }
     }
 }
 
@@ -693,30 +711,39 @@ fn json_chunks<T: serde::Serialize>(value: &T) -> BoxStream<'static, io::Result<
     stream::once(async move { body }).boxed()
 }
 
-fn write_json<E: Emit, T: serde::Serialize>(out: &mut Chunker<E>, value: &T) {
-    if let Err(err) = serde_json::to_writer(out.buf(), value) {
-        tracing::error!(error = %err, "simulator could not serialize a response");
-    }
+/// Sends a generator's chunks to the channel (`false` once the response was dropped), and its
+/// content type to whoever waits for it.
+struct ChannelEmit {
+    chunks: mpsc::Sender<io::Result<Bytes>>,
+    content_type: Option<oneshot::Sender<&'static str>>,
 }
-
-/// Sends a generator's chunks to the channel; `false` once the response was dropped.
-struct ChannelEmit(mpsc::Sender<io::Result<Bytes>>);
 
 impl Emit for ChannelEmit {
     fn emit(&mut self, chunk: Bytes) -> bool {
-        self.0.blocking_send(Ok(chunk)).is_ok()
+        self.chunks.blocking_send(Ok(chunk)).is_ok()
+    }
+
+    fn content_type(&mut self, content_type: &'static str) {
+        if let Some(sender) = self.content_type.take() {
+            let _ = sender.send(content_type);
+        }
     }
 }
 
 /// The one bridge from the server to the blocking pool: once one of the `generators` permits
 /// is free, runs `produce` on a blocking thread and streams its chunks through a channel of
-/// [`CHANNEL_CHUNKS`]. A client that goes away closes the channel, and the generator stops at
-/// its next chunk.
-fn spawn_producer<P>(generators: Arc<Semaphore>, produce: P) -> BoxStream<'static, io::Result<Bytes>>
+/// [`CHANNEL_CHUNKS`]; the receiver returned with the stream gets the content type `produce`
+/// declares (and fails if it declares none). A client that goes away closes the channel, and
+/// the generator stops at its next chunk.
+fn spawn_producer<P>(
+    generators: Arc<Semaphore>,
+    produce: P,
+) -> (BoxStream<'static, io::Result<Bytes>>, oneshot::Receiver<&'static str>)
 where
     P: FnOnce(&mut Chunker<ChannelEmit>) + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    let (content_type, content_type_rx) = oneshot::channel();
     tokio::spawn(async move {
         let Ok(permit) = generators.acquire_owned().await else {
             return;
@@ -727,7 +754,7 @@ where
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let failed = tx.clone();
-            let mut out = Chunker::new(ChannelEmit(tx));
+            let mut out = Chunker::new(ChannelEmit { chunks: tx, content_type: Some(content_type) });
             match catch_unwind(AssertUnwindSafe(|| produce(&mut out))) {
                 Ok(()) => out.finish(),
                 Err(_) => {
@@ -737,7 +764,8 @@ where
             }
         });
     });
-    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+    let chunks = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed();
+    (chunks, content_type_rx)
 }
 
 #[cfg(test)]
@@ -764,9 +792,14 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b%zz%").as_deref(), Some("a b%zz%"));
-        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
-        assert_eq!(percent_decode("%FF"), None);
+    fn path_segments_are_percent_decoded() {
+        assert_eq!(
+            Route::parse(&Method::GET, "/cb/aiworkbench/v1/chatbots/a+b%20%C3%A9/download/customEventTotal"),
+            Route::Total { bot: "a+b é".into() }
+        );
+        assert_eq!(
+            Route::parse(&Method::GET, "/cb/aiworkbench/v1/chatbots/%FF/download/customEventTotal"),
+            Route::Unknown
+        );
     }
 }

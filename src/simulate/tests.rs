@@ -30,14 +30,22 @@ fn correlation_id(response: &reqwest::Response) -> String {
     response.headers().get("correlationId").expect("correlationId header").to_str().unwrap().to_owned()
 }
 
-/// An authenticated client, going through discovery, login and SSO like the connector.
+/// An authenticated client, going through discovery, login and SSO like the connector, and
+/// sending its queries encoded as RFC 3986 has it (`%20` for a space).
 struct Session {
     http: reqwest::Client,
     base: url::Url,
     key: String,
     token: String,
+    /// The `authorization` value of data calls, in the simulator's dialect.
+    authorization: String,
     org: String,
     account: String,
+}
+
+/// `value` with every byte but RFC 3986's unreserved ones percent-encoded.
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 impl Session {
@@ -56,8 +64,13 @@ impl Session {
             .json()
             .await
             .unwrap();
-        assert_eq!(discovery["baseURI"], format!("127.0.0.1:{}", sim.addr().port()));
-        assert_eq!(discovery["service"], "agentVep");
+        let agent_vep = match discovery.get("baseURIs") {
+            Some(list) => list.as_array().unwrap().iter().find(|entry| entry["service"] == "agentVep").unwrap().clone(),
+            None => discovery,
+        };
+        assert_eq!(agent_vep["baseURI"], format!("127.0.0.1:{}", sim.addr().port()));
+        assert_eq!(agent_vep["service"], "agentVep");
+        assert_eq!(agent_vep["account"], config.account.as_str());
         let login: serde_json::Value = http
             .post(base.join(&format!("api/account/{}/login?v=1.3", config.account)).unwrap())
             .json(&serde_json::json!({ "username": config.username, "password": config.password }))
@@ -82,11 +95,17 @@ impl Session {
             .unwrap();
         assert_eq!(sso["success"], true);
         assert_eq!(sso["message"], "Success");
+        let token = sso["successResult"]["apiAccessToken"].as_str().unwrap().to_owned();
+        let authorization = match config.dialect.data_auth {
+            DataAuth::Token => token.clone(),
+            DataAuth::Bearer => format!("Bearer {token}"),
+        };
         Session {
             http,
             base,
             key: config.api_key.clone(),
-            token: sso["successResult"]["apiAccessToken"].as_str().unwrap().to_owned(),
+            token,
+            authorization,
             org: sso["successResult"]["sessionOrganizationId"].as_str().unwrap().to_owned(),
             account: config.account.clone(),
         }
@@ -95,7 +114,9 @@ impl Session {
     fn url(&self, path: &str, params: &[(&str, &str)]) -> url::Url {
         let mut url = self.base.join(path).unwrap();
         if !params.is_empty() {
-            url.query_pairs_mut().extend_pairs(params);
+            let query: Vec<String> =
+                params.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect();
+            url.set_query(Some(&query.join("&")));
         }
         url
     }
@@ -120,7 +141,7 @@ impl Session {
         self.http
             .get(url)
             .header("x-api-key", &self.key)
-            .header("authorization", &self.token)
+            .header("authorization", &self.authorization)
             .header("organizationId", &self.org)
     }
 
@@ -285,19 +306,23 @@ async fn the_row_cap_keeps_the_newest_rows() {
 /// (date, event name, event detail, platform) → count.
 type TotalCounts = BTreeMap<(String, String, String, String), u64>;
 
+/// The platform columns and counts of a totals CSV; a `Time` column after `Date` is joined to
+/// the date with a space.
 fn count_totals(text: &str) -> (Vec<String>, TotalCounts) {
     let mut records = parse_csv(text).into_iter();
     let header = records.next().unwrap();
     assert_eq!(header[..3], ["Event Name", "Event Detail", "Event total"]);
-    assert_eq!(header[header.len() - 1], "Date");
-    let platforms = header[3..header.len() - 1].to_vec();
+    let dates = if header[header.len() - 1] == "Time" { 2 } else { 1 };
+    assert_eq!(header[header.len() - dates], "Date");
+    let platforms = header[3..header.len() - dates].to_vec();
     let mut counts = BTreeMap::new();
     let mut previous: Option<(String, u64)> = None;
     for r in records {
+        assert_eq!(r.len(), header.len(), "{r:?}");
         let total: u64 = r[2].parse().unwrap();
-        let cells: Vec<u64> = r[3..r.len() - 1].iter().map(|c| c.parse().unwrap()).collect();
+        let cells: Vec<u64> = r[3..r.len() - dates].iter().map(|c| c.parse().unwrap()).collect();
         assert_eq!(cells.iter().sum::<u64>(), total);
-        let date = r[r.len() - 1].clone();
+        let date = r[r.len() - dates..].join(" ");
         if let Some((prev_date, prev_total)) = &previous {
             assert!(*prev_date > date || (*prev_date == date && *prev_total >= total), "sorted");
         }
@@ -319,7 +344,7 @@ async fn totals_agree_with_details() {
     let details = events_from_csv(&session.text(session.detail_url("bot-sales", &window(start, end))).await);
     // The client's job: drop the rows at the inclusive end.
     let details: Vec<SimEvent> = details.into_iter().filter(|e| e.event_time < at(end)).collect();
-    for (interval, format) in [("daily", "%Y-%m-%d"), ("Hourly", "%Y-%m-%d %H:00")] {
+    for (interval, format) in [("Daily", "%Y-%m-%d"), ("Hourly", "%Y-%m-%d %H:00")] {
         let text = session
             .text(session.total_url("bot-sales", &[("startDate", start), ("endDate", end), ("interval", interval)]))
             .await;
@@ -367,7 +392,7 @@ async fn catalog_and_histogram() {
 
     let url = session.histogram_url(
         "bot-support",
-        &[("startDate", start), ("endDate", end), ("eventName", "UserInput"), ("interval", "hourly")],
+        &[("startDate", start), ("endDate", end), ("eventName", "UserInput"), ("interval", "Hourly")],
     );
     let histogram: serde_json::Value = session.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(histogram["customEventName"], "UserInput");
@@ -392,21 +417,21 @@ async fn unknown_bots_are_empty_and_unknown_paths_404() {
     let sim = start(config()).await;
     let session = Session::new(&sim).await;
     let w = window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
-    assert_eq!(session.text(session.detail_url("no-such-bot", &w)).await, "");
-    assert_eq!(session.text(session.total_url("no-such-bot", &w)).await, "");
-    assert_eq!(session.text(session.catalog_url("no-such-bot", &w)).await, r#"{"customEventList":[]}"#);
+    // The page's "success response with an empty list", for every endpoint.
+    assert_eq!(session.text(session.detail_url("no-such-bot", &w)).await, "[]");
+    assert_eq!(session.text(session.total_url("no-such-bot", &w)).await, "[]");
+    assert_eq!(session.text(session.catalog_url("no-such-bot", &w)).await, "[]");
     let histogram = session.histogram_url("no-such-bot", &[w[0], w[1], ("eventName", "x")]);
-    let histogram: serde_json::Value = serde_json::from_str(&session.text(histogram).await).unwrap();
-    assert_eq!(histogram["total"], 0);
-    assert_eq!(histogram["histories"], serde_json::json!([]));
+    assert_eq!(session.text(histogram).await, "[]");
     let response =
         session.get(session.url("cb/aiworkbench/v1/chatbots/bot-support/download/other", &w)).send().await.unwrap();
     assert_eq!(response.status(), 404);
     assert!(response.headers().contains_key("correlationid"));
     assert_eq!(response.bytes().await.unwrap().len(), 0);
-    // A known bot with nothing yet: the header alone (today is never ready).
+    // A known bot with nothing yet (today is never ready): the empty list too.
     let today = window("2024-05-20T00:00:00Z", "2024-05-20T12:00:00Z");
-    assert_eq!(session.text(session.detail_url("bot-support", &today)).await, format!("{}\n", csv::DETAIL_HEADER));
+    assert_eq!(session.text(session.detail_url("bot-support", &today)).await, "[]");
+    assert_eq!(sim.stats().empty_answers, 5);
     sim.shutdown().await;
 }
 
@@ -758,5 +783,427 @@ async fn more_concurrent_bodies_than_generators_all_complete() {
     let bodies = futures::future::join_all((0..24).map(|_| session.text(url.clone()))).await;
     assert!(bodies.iter().all(|body| *body == bodies[0]));
     assert!(bodies[0].len() > 10_000);
+    sim.shutdown().await;
+}
+
+/// The default configuration with this dialect.
+fn with_dialect(dialect: SimDialect) -> SimConfig {
+    SimConfig { dialect, ..config() }
+}
+
+/// Status, content type and body of a data request.
+async fn answer(session: &Session, url: url::Url) -> (u16, String, String) {
+    let response = session.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|value| value.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn interval_spellings() {
+    let cases: [(IntervalSpelling, &[&str], &[&str]); 4] = [
+        (IntervalSpelling::Strict, &["Daily", "Hourly"], &["daily", "DAILY", "hourly", "HOURLY", "dAILY", "Daily%20"]),
+        (IntervalSpelling::Lenient, &["daily", "DAILY", "Daily", "hOURLY"], &["weekly", "Dai ly"]),
+        (IntervalSpelling::Upper, &["DAILY", "HOURLY"], &["Daily", "daily", "Hourly"]),
+        (IntervalSpelling::Lower, &["daily", "hourly"], &["Daily", "DAILY", "HOURLY"]),
+    ];
+    for (spelling, good, bad) in cases {
+        let sim = start(with_dialect(SimDialect { interval: spelling, ..SimDialect::default() })).await;
+        let session = Session::new(&sim).await;
+        let w = window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z");
+        let with = |interval: &str| {
+            let total = session.total_url("bot-support", &[w[0], w[1], ("interval", interval)]);
+            let histogram =
+                session.histogram_url("bot-support", &[w[0], w[1], ("eventName", "UserInput"), ("interval", interval)]);
+            [total, histogram]
+        };
+        for interval in good {
+            for url in with(interval) {
+                assert_eq!(session.get(url).send().await.unwrap().status(), 200, "{spelling} {interval}");
+            }
+        }
+        for interval in bad {
+            for url in with(interval) {
+                let response = session.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 400, "{spelling} {interval}");
+                assert_eq!(response.bytes().await.unwrap().len(), 0);
+            }
+        }
+        // No interval is daily, in every spelling.
+        let daily = session.text(session.total_url("bot-support", &w)).await;
+        assert!(daily.ends_with(",2024-05-18\n"), "{daily}");
+        let stats = sim.stats();
+        assert_eq!(stats.rejected_400, 2 * bad.len() as u64);
+        assert_eq!(stats.bad_params, BTreeMap::from([("interval".to_owned(), 2 * bad.len() as u64)]));
+        assert_eq!(stats.by_interval_spelling[good[0]], 2);
+        assert_eq!(stats.by_interval_spelling["(absent)"], 1);
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_plus_in_the_query_is_a_plus() {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let (start, end) = ("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    let truth = expected(sim.config(), "bot-support", start, end);
+    let path = "/cb/aiworkbench/v1/chatbots/bot-support/download/customEventDetail";
+    let dates = "startDate=2024-05-18T00%3A00%3A00Z&endDate=2024-05-19T00%3A00%3A00Z";
+    for name in ["Réponse, \"oui\"", "Coupon applied %20OFF"] {
+        let want: Vec<SimEvent> = truth.iter().filter(|e| e.event_name == name).cloned().collect();
+        assert!(!want.is_empty(), "{name}");
+        // RFC 3986: a space is %20.
+        let rfc = session.detail_url("bot-support", &[("startDate", start), ("endDate", end), ("eventName", name)]);
+        assert_eq!(events_from_csv(&session.text(rfc.clone()).await), want);
+        // HTML form encoding: a space is '+', which the server reads as a plus.
+        let form: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        assert!(form.contains('+'));
+        let mut plus = rfc.clone();
+        plus.set_query(Some(&format!("{dates}&eventName={form}")));
+        assert_eq!(session.text(plus).await, "[]", "{form} names another event");
+        let seen = sim.requests_seen();
+        assert_eq!(seen[seen.len() - 2], format!("{path}?{}", rfc.query().unwrap()));
+        assert_eq!(seen[seen.len() - 1], format!("{path}?{dates}&eventName={form}"));
+    }
+    assert_eq!(
+        sim.requests_seen()[2],
+        format!("{path}?{dates}&eventName=Coupon%20applied%20%2520OFF"),
+        "path and query as sent"
+    );
+    assert_eq!(sim.requests_seen().len(), 4);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn empty_answers_in_every_form() {
+    let header_histogram = r#"{"customEventName":"UserInput","channelTotal":{"ABC":0,"FACEBOOK":0,"HTMLCLIENT":0,"INAPP":0,"LINE":0,"RCS":0,"SMS":0,"TWITTER":0,"VIBER":0,"VOICE":0},"histories":[],"total":0}"#;
+    let json = "application/json";
+    let csv = "text/csv";
+    // Per form: (content type, body) of detail, totals, catalog, histogram.
+    let forms: [(EmptyAnswer, [(&str, &str); 4]); 6] = [
+        (EmptyAnswer::Brackets, [(json, "[]"), (json, "[]"), (json, "[]"), (json, "[]")]),
+        (EmptyAnswer::Spaced, [(json, "[ ]\n"), (json, "[ ]\n"), (json, "[ ]\n"), (json, "[ ]\n")]),
+        (EmptyAnswer::Empty, [(csv, ""), (csv, ""), (json, ""), (json, "")]),
+        (
+            EmptyAnswer::Header,
+            [
+                (csv, "eventName,platform,eventDetails,userText,eventCreationTime,conversationId,matchedTitle\n"),
+                (csv, "Event Name,Event Detail,Event total,Date\n"),
+                (json, r#"{"customEventList":[]}"#),
+                (json, header_histogram),
+            ],
+        ),
+        (EmptyAnswer::Object, [(json, "{}"), (json, "{}"), (json, "{}"), (json, "{}")]),
+        (EmptyAnswer::Null, [(json, "null"), (json, "null"), (json, "null"), (json, "null")]),
+    ];
+    for (form, want) in forms {
+        let sim = start(with_dialect(SimDialect { empty: form, ..SimDialect::default() })).await;
+        let session = Session::new(&sim).await;
+        // A known bot on a day that is not ready yet, and a bot the simulator does not have.
+        let today = window("2024-05-20T00:00:00Z", "2024-05-20T12:00:00Z");
+        for bot in ["bot-support", "no-such-bot"] {
+            let histogram = [today[0], today[1], ("eventName", "UserInput")];
+            let urls = [
+                session.detail_url(bot, &today),
+                session.total_url(bot, &today),
+                session.catalog_url(bot, &today),
+                session.histogram_url(bot, &histogram),
+            ];
+            for (url, (content_type, body)) in urls.into_iter().zip(want) {
+                let path = url.path().to_owned();
+                assert_eq!(
+                    answer(&session, url).await,
+                    (200, content_type.to_owned(), body.to_owned()),
+                    "{form} {path}"
+                );
+            }
+        }
+        // A filter that matches nothing is empty too; rows are CSV as ever.
+        let day = window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+        let nothing = session.detail_url("bot-support", &[day[0], day[1], ("eventName", "no such event")]);
+        assert_eq!(answer(&session, nothing).await.2, want[0].1);
+        let (status, content_type, body) = answer(&session, session.total_url("bot-support", &day)).await;
+        assert_eq!((status, content_type.as_str()), (200, csv));
+        assert!(body.starts_with("Event Name,"));
+        assert_eq!(sim.stats().empty_answers, 9);
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn hourly_date_forms() {
+    let (from, to) = ("2024-05-18T00:00:00Z", "2024-05-18T04:00:00Z");
+    let hourly = [("startDate", from), ("endDate", to), ("interval", "Hourly")];
+    let (_, default) = start_default_totals(&hourly).await;
+    assert!(default.keys().all(|(date, ..)| date.len() == "2024-05-18 00:00".len()));
+    let hours: HashSet<&str> = default.keys().map(|(date, ..)| date.as_str()).collect();
+    assert_eq!(hours.len(), 4);
+    type Format = fn(DateTime<Utc>) -> String;
+    let forms: [(HourlyDate, Format, &str); 7] = [
+        (HourlyDate::SpaceMinutes, |t| t.format("%Y-%m-%d %H:%M").to_string(), "2024-05-18 03:00"),
+        (HourlyDate::SpaceHour, |t| t.format("%Y-%m-%d %H").to_string(), "2024-05-18 03"),
+        (HourlyDate::TMinutes, |t| t.format("%Y-%m-%dT%H:%M").to_string(), "2024-05-18T03:00"),
+        (HourlyDate::Rfc3339Z, |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "2024-05-18T03:00:00Z"),
+        (HourlyDate::Rfc3339Offset, |t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string(), "2024-05-18T03:00:00+00:00"),
+        (HourlyDate::EpochMs, |t| t.timestamp_millis().to_string(), "1716001200000"),
+        // The time column, joined to the date with a space by `count_totals`.
+        (HourlyDate::TimeColumn, |t| t.format("%Y-%m-%d %H:%M").to_string(), "2024-05-18 03:00"),
+    ];
+    for (form, format, newest) in forms {
+        let sim = start(with_dialect(SimDialect { hourly_date: form, ..SimDialect::default() })).await;
+        let session = Session::new(&sim).await;
+        let text = session.text(session.total_url("bot-support", &hourly)).await;
+        assert_eq!(text.lines().next().unwrap().ends_with(",Date,Time"), form == HourlyDate::TimeColumn, "{form}");
+        let (_, counts) = count_totals(&text);
+        let want: TotalCounts = default
+            .iter()
+            .map(|((date, name, detail, platform), n)| {
+                let hour = chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M").unwrap().and_utc();
+                ((format(hour), name.clone(), detail.clone(), platform.clone()), *n)
+            })
+            .collect();
+        assert_eq!(counts, want, "{form}");
+        assert_eq!(counts.keys().map(|(date, ..)| date.as_str()).max(), Some(newest), "{form}");
+        // Daily totals keep their plain date.
+        let daily = session.text(session.total_url("bot-support", &window(from, to))).await;
+        assert!(daily.starts_with("Event Name,") && daily.lines().next().unwrap().ends_with(",Date"));
+        assert!(daily.ends_with(",2024-05-18\n"), "{form}");
+        sim.shutdown().await;
+    }
+}
+
+/// Starts a default simulator and returns it with the counts of one totals request.
+async fn start_default_totals(params: &[(&str, &str)]) -> (Vec<String>, TotalCounts) {
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let totals = count_totals(&session.text(session.total_url("bot-support", params)).await);
+    sim.shutdown().await;
+    totals
+}
+
+#[tokio::test]
+async fn buckets_of_a_server_clock_east_of_utc() {
+    let sim = start(with_dialect(SimDialect { bucket_offset_hours: 2, ..SimDialect::default() })).await;
+    let session = Session::new(&sim).await;
+    let (from, to) = ("2024-05-17T00:00:00Z", "2024-05-18T00:00:00Z");
+    // The two server days that overlap the UTC day, each whole: [16th 22:00Z, 18th 22:00Z).
+    let (first, second, last) = (at("2024-05-16T22:00:00Z"), at("2024-05-17T22:00:00Z"), at("2024-05-18T22:00:00Z"));
+    let events: Vec<SimEvent> = expected(sim.config(), "bot-support", "2024-05-16T00:00:00Z", "2024-05-18T23:59:59Z")
+        .into_iter()
+        .filter(|e| first <= e.event_time && e.event_time < last)
+        .collect();
+    let bucket = |e: &SimEvent| if e.event_time < second { first } else { second };
+    assert!(events.iter().any(|e| e.event_time < at(from)) && events.iter().any(|e| e.event_time >= at(to)));
+
+    let text = session.text(session.total_url("bot-support", &window(from, to))).await;
+    let (_, totals) = count_totals(&text);
+    let mut want = BTreeMap::new();
+    for e in &events {
+        let detail = if data::has_children(&e.event_name) { e.event_details.clone() } else { String::new() };
+        let date = bucket(e).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        *want.entry((date, e.event_name.clone(), detail, e.platform.clone())).or_insert(0) += 1;
+    }
+    assert_eq!(totals, want);
+    let dates: HashSet<&str> = totals.keys().map(|(date, ..)| date.as_str()).collect();
+    assert_eq!(dates, HashSet::from(["2024-05-16T22:00:00Z", "2024-05-17T22:00:00Z"]));
+
+    let url = session.histogram_url(
+        "bot-support",
+        &[("startDate", from), ("endDate", to), ("eventName", "UserInput"), ("interval", "Daily")],
+    );
+    let histogram: serde_json::Value = serde_json::from_str(&session.text(url).await).unwrap();
+    let histories: Vec<(String, u64)> = histogram["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["dateTime"].as_str().unwrap().to_owned(), h["platformTotal"].as_u64().unwrap()))
+        .collect();
+    let count = |b: DateTime<Utc>| events.iter().filter(|e| e.event_name == "UserInput" && bucket(e) == b).count();
+    assert_eq!(
+        histories,
+        [first, second].map(|b| (b.timestamp_millis().to_string(), count(b) as u64)),
+        "epoch milliseconds of 22:00Z"
+    );
+    assert_eq!(histogram["total"].as_u64().unwrap(), (count(first) + count(second)) as u64);
+
+    // Hours: every hour that overlaps the window, whole.
+    let url = session.histogram_url(
+        "bot-support",
+        &[
+            ("startDate", "2024-05-17T10:30:00Z"),
+            ("endDate", "2024-05-17T12:00:00Z"),
+            ("eventName", "UserInput"),
+            ("interval", "Hourly"),
+        ],
+    );
+    let histogram: serde_json::Value = serde_json::from_str(&session.text(url).await).unwrap();
+    let hours: Vec<&str> =
+        histogram["histories"].as_array().unwrap().iter().map(|h| h["dateTime"].as_str().unwrap()).collect();
+    let ten = at("2024-05-17T10:00:00Z");
+    assert_eq!(hours, [ten, ten + chrono::Duration::hours(1)].map(|t| t.timestamp_millis().to_string()));
+    sim.shutdown().await;
+
+    // West of UTC: server days start at 05:00Z.
+    let sim = start(with_dialect(SimDialect { bucket_offset_hours: -5, ..SimDialect::default() })).await;
+    let session = Session::new(&sim).await;
+    let (_, totals) = count_totals(&session.text(session.total_url("bot-support", &window(from, to))).await);
+    let dates: HashSet<&str> = totals.keys().map(|(date, ..)| date.as_str()).collect();
+    assert_eq!(dates, HashSet::from(["2024-05-16T05:00:00Z", "2024-05-17T05:00:00Z"]));
+    sim.shutdown().await;
+
+    let beyond = SimDialect { bucket_offset_hours: 24, ..SimDialect::default() };
+    let err = Simulator::start(with_dialect(beyond), "127.0.0.1:0".parse().unwrap()).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn platform_column_case() {
+    let w = window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    let (upper, upper_counts) = start_default_totals(&w).await;
+    assert!(upper.contains(&"HTMLCLIENT".to_owned()) && upper.contains(&"WHATSAPP".to_owned()));
+    for case in [PlatformCase::Mixed, PlatformCase::Lower] {
+        let sim = start(with_dialect(SimDialect { platform_case: case, ..SimDialect::default() })).await;
+        let session = Session::new(&sim).await;
+        let (columns, counts) = count_totals(&session.text(session.total_url("bot-support", &w)).await);
+        match case {
+            PlatformCase::Mixed => {
+                assert!(columns.contains(&"HtmlClient".to_owned()) && columns.contains(&"WhatsApp".to_owned()));
+            }
+            _ => assert!(columns.iter().all(|c| *c == c.to_lowercase())),
+        }
+        let as_upper: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+        assert_eq!(as_upper, upper, "{case}: the same letters, in the same order");
+        let counts: TotalCounts =
+            counts.into_iter().map(|((d, n, x, platform), c)| ((d, n, x, platform.to_uppercase()), c)).collect();
+        assert_eq!(counts, upper_counts);
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn discovery_in_collection_form() {
+    let sim = start(with_dialect(SimDialect { discovery: Discovery::Collection, ..SimDialect::default() })).await;
+    let url = sim.base_url().join("api/account/12345678/service/agentVep/baseURI.json?version=1.0").unwrap();
+    let discovery: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let list = discovery["baseURIs"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_ne!(list[0]["service"], "agentVep", "another service comes first");
+    assert_ne!(list[0]["baseURI"], format!("127.0.0.1:{}", sim.addr().port()));
+    assert_eq!(
+        list[1],
+        serde_json::json!({ "service": "agentVep", "account": "12345678", "baseURI": format!("127.0.0.1:{}", sim.addr().port()) })
+    );
+    assert!(discovery.get("baseURI").is_none());
+    // Selecting by service logs in as ever.
+    let session = Session::new(&sim).await;
+    session.text(session.catalog_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z"))).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn histogram_counts_as_strings() {
+    let params = [
+        ("startDate", "2024-05-18T00:00:00Z"),
+        ("endDate", "2024-05-19T00:00:00Z"),
+        ("eventName", "UserInput"),
+        ("interval", "Hourly"),
+    ];
+    let numbers = start(config()).await;
+    let session = Session::new(&numbers).await;
+    let want: serde_json::Value =
+        serde_json::from_str(&session.text(session.histogram_url("bot-support", &params)).await).unwrap();
+    numbers.shutdown().await;
+    let dialect = SimDialect { string_counts: true, empty: EmptyAnswer::Header, ..SimDialect::default() };
+    let sim = start(with_dialect(dialect)).await;
+    let session = Session::new(&sim).await;
+    let got: serde_json::Value =
+        serde_json::from_str(&session.text(session.histogram_url("bot-support", &params)).await).unwrap();
+    // A number n is the string "n", and 0 is null.
+    let as_number = |count: &serde_json::Value| match count {
+        serde_json::Value::Null => serde_json::json!(0),
+        serde_json::Value::String(text) => {
+            assert_ne!(text, "0");
+            serde_json::json!(text.parse::<u64>().unwrap())
+        }
+        other => panic!("not a string count: {other}"),
+    };
+    let numbers_of = |map: &serde_json::Value| -> serde_json::Value {
+        map.as_object().unwrap().iter().map(|(k, v)| (k.clone(), as_number(v))).collect()
+    };
+    assert!(got["total"].is_string());
+    assert_eq!(as_number(&got["total"]), want["total"]);
+    assert_eq!(numbers_of(&got["channelTotal"]), want["channelTotal"]);
+    assert!(got["channelTotal"]["TWITTER"].is_null() || got["channelTotal"]["TWITTER"].is_string());
+    let (got, want) = (got["histories"].as_array().unwrap(), want["histories"].as_array().unwrap());
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().any(|h| h["platformCount"].as_object().unwrap().values().any(serde_json::Value::is_null)));
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g["dateTime"], w["dateTime"]);
+        assert!(g["platformTotal"].is_string());
+        assert_eq!(as_number(&g["platformTotal"]), w["platformTotal"]);
+        assert_eq!(numbers_of(&g["platformCount"]), w["platformCount"]);
+    }
+    // The empty histogram's zero total is null too.
+    let nothing = session.histogram_url("no-such-bot", &params);
+    let empty: serde_json::Value = serde_json::from_str(&session.text(nothing).await).unwrap();
+    assert_eq!((&empty["total"], &empty["histories"]), (&serde_json::Value::Null, &serde_json::json!([])));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bearer_tokens_on_data_calls() {
+    let sim = start(with_dialect(SimDialect { data_auth: DataAuth::Bearer, ..SimDialect::default() })).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z"));
+    assert!(session.authorization.starts_with("Bearer "));
+    assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 200);
+    let send = |authorization: String| {
+        session
+            .http
+            .get(url.clone())
+            .header("x-api-key", &session.key)
+            .header("authorization", authorization)
+            .header("organizationId", &session.org)
+            .send()
+    };
+    assert_eq!(send(format!("bearer {}", session.token)).await.unwrap().status(), 200, "the scheme in any case");
+    let raw = send(session.token.clone()).await.unwrap();
+    assert_eq!(raw.status(), 401, "the token alone");
+    assert_eq!(raw.bytes().await.unwrap().len(), 0);
+    assert_eq!(send(format!("Bearer {}x", session.token)).await.unwrap().status(), 401);
+    assert_eq!(sim.stats().rejected_401, 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dates_with_an_offset_only() {
+    let sim = start(with_dialect(SimDialect { dates: DateForm::Offset, ..SimDialect::default() })).await;
+    let session = Session::new(&sim).await;
+    let zulu = session.detail_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-18T06:00:00+00:00"));
+    let response = session.get(zulu).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.bytes().await.unwrap().len(), 0);
+    // `+` escaped as %2B, or left as it is (RFC 3986: a plus), or a negative offset: all fine.
+    let encoded = session.detail_url("bot-sales", &window("2024-05-18T00:00:00+00:00", "2024-05-18T06:00:00+00:00"));
+    assert!(encoded.query().unwrap().contains("%2B00%3A00"));
+    let body = session.text(encoded.clone()).await;
+    let mut literal = encoded.clone();
+    literal.set_query(Some("startDate=2024-05-18T00:00:00+00:00&endDate=2024-05-18T06:00:00+00:00"));
+    assert_eq!(session.text(literal).await, body);
+    let west = session.detail_url("bot-sales", &window("2024-05-17T20:00:00-04:00", "2024-05-18T02:00:00-04:00"));
+    assert_eq!(session.text(west).await, body);
+    let truth = expected(sim.config(), "bot-sales", "2024-05-18T00:00:00Z", "2024-05-18T06:00:00Z");
+    assert_eq!(events_from_csv(&body), truth);
+    let stats = sim.stats();
+    assert_eq!(stats.bad_params, BTreeMap::from([("date-form".to_owned(), 1)]));
+    sim.shutdown().await;
+
+    // The lenient dialect takes any case and any date, as the simulator once did.
+    let sim = start(with_dialect(SimDialect::lenient())).await;
+    let session = Session::new(&sim).await;
+    let params =
+        [("startDate", "2024-05-18T00:00:00Z"), ("endDate", "2024-05-18T06:00:00-00:00"), ("interval", "daily")];
+    assert_eq!(session.get(session.total_url("bot-sales", &params)).send().await.unwrap().status(), 200);
     sim.shutdown().await;
 }
