@@ -385,10 +385,32 @@ async fn histogram_faults_are_retried_or_named() {
     assert_eq!(json(&summary)["retries"].as_u64(), Some(1));
     assert_eq!(files(clean.dest()), files(faulty.dest()));
 
+    // A 404 for one event (the catalog names an event whose histogram is gone): that event has
+    // no histogram, with a warning that names it; the rest of the window lands.
+    let missing = one().await;
+    missing.sim.inject(botevents::simulate::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
+    missing.sim.inject(botevents::simulate::Fault::Status(404), 1);
+    let out = missing.export(&args).await;
+    assert_ok(&out);
+    let err = stderr(&out);
+    for needle in [
+        "no histogram for event \"",
+        "taken as empty: customEvents/histogram",
+        "bot bot-quiet",
+        "window 2026-11-20T00:00:00Z..2026-11-24T00:00:00Z",
+        "HTTP 404",
+        "correlationId ",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(!files(missing.dest()).is_empty());
+    assert!(missing.dest().join("_botevents/state/12345678/bot-quiet.json").exists());
+
+    // A status that outlasts the retries fails the window, naming the request.
     let failing = one().await;
     failing.sim.inject(botevents::simulate::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
-    failing.sim.inject(botevents::simulate::Fault::Status(404), 1);
-    let out = failing.export(&args).await;
+    failing.sim.inject(botevents::simulate::Fault::Status(503), 1);
+    let out = failing.export(&[&args[..], &["--max-retries", "0"]].concat()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     for needle in [
@@ -396,7 +418,7 @@ async fn histogram_faults_are_retried_or_named() {
         "bot bot-quiet",
         "window 2026-11-20T00:00:00Z..2026-11-24T00:00:00Z",
         "event \"",
-        "HTTP 404",
+        "HTTP 503",
         "correlationId ",
     ] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");

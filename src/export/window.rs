@@ -567,9 +567,8 @@ async fn attempt_inner(
             }
         }
         // A 400 for every event of a multi-day slice is about the slice: let the window split.
-        let all_400 = !refused.is_empty()
-            && refused.len() == reqs.len()
-            && refused.iter().all(|(_, e)| e.status() == Some(400));
+        let all_400 =
+            !refused.is_empty() && refused.len() == reqs.len() && refused.iter().all(|(_, e)| e.status() == Some(400));
         if all_400 && slice.end - slice.start > chrono::Duration::days(1) {
             let (_, e) = refused.swap_remove(0);
             return Err(AttemptError::Request(e));

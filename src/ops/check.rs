@@ -241,7 +241,10 @@ impl Sampled {
             format!("{} rows decoded", self.stats.rows)
         };
         let event = req.event_name.as_ref().map(|e| format!(" event {e:?}")).unwrap_or_default();
-        format!("{} bot {}{event} {}: {what}, {} bytes, {}", req.endpoint, req.bot, req.slice, self.bytes, self.correlation)
+        format!(
+            "{} bot {}{event} {}: {what}, {} bytes, {}",
+            req.endpoint, req.bot, req.slice, self.bytes, self.correlation
+        )
     }
 }
 

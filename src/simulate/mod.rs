@@ -123,6 +123,9 @@ pub struct SimConfig {
     /// Which forms requests must use and answers take; the default holds a client to the
     /// vendor page's literal words.
     pub dialect: SimDialect,
+    /// Event names whose histogram the API does not have: their requests are answered 404 (an
+    /// event the catalog lists, whose histogram is gone). Default: none.
+    pub missing_histograms: Vec<String>,
 }
 
 impl SimConfig {
@@ -158,6 +161,7 @@ impl Default for SimConfig {
             now: None,
             chaos: None,
             token_calls: None,
+            missing_histograms: Vec::new(),
             dialect: SimDialect::default(),
         }
     }
@@ -179,6 +183,7 @@ impl fmt::Debug for SimConfig {
             .field("now", &self.now)
             .field("chaos", &self.chaos)
             .field("token_calls", &self.token_calls)
+            .field("missing_histograms", &self.missing_histograms)
             .field("dialect", &self.dialect)
             .finish()
     }

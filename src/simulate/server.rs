@@ -421,6 +421,11 @@ impl Shared {
                 return Reply::Status(StatusCode::BAD_REQUEST);
             }
         };
+        if let DataQuery::Histogram { filter, .. } = &query
+            && filter.event_name.as_ref().is_some_and(|name| self.config.missing_histograms.contains(name))
+        {
+            return Reply::Status(StatusCode::NOT_FOUND);
+        }
         let bot = route.bot().unwrap_or_default().to_owned();
         let (chunks, content_type) = self.generate(bot, now, query.clone());
         let content_type = match query {

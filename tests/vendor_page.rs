@@ -1,0 +1,303 @@
+//! The vendor's page to the letter: what botevents sends is what the page documents, and every
+//! answer the page allows exports completely. Each test runs the real binary against the
+//! simulator, strict by default, or answering in one of the page's other readings
+//! (`SimDialect`), and reads back what was written.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use botevents::simulate::{
+    DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, PlatformCase, SimBot, SimConfig,
+    SimDialect, detail_events,
+};
+use common::*;
+
+const ALL_STREAMS: &[&str] = &["--streams", "detail,total,catalog,histogram"];
+
+fn bots() -> Vec<SimBot> {
+    vec![SimBot::new("bot-a", 300), SimBot::new("bot-b", 40)]
+}
+
+async fn harness(dialect: SimDialect) -> Harness {
+    Harness::with_config(SimConfig { bots: bots(), now: Some(now()), max_rps: 0, dialect, ..SimConfig::default() })
+        .await
+}
+
+/// `extra` for a run of every stream (the last 3 days unless `extra` gives a range), its summary
+/// on stdout.
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--summary-json", "-"];
+    if !extra.iter().any(|a| ["--last", "--start"].contains(a)) {
+        v.extend(["--last", "3d"]);
+    }
+    v.extend_from_slice(ALL_STREAMS);
+    v.extend_from_slice(extra);
+    v
+}
+
+fn summary(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// The data files of a destination (state files name the run's time, so they are left out).
+fn data_files(h: &Harness) -> BTreeMap<PathBuf, Vec<u8>> {
+    files(h.dest())
+}
+
+/// Every data request the strict simulator saw is spelled as the page says: `interval=Daily`
+/// (or `Hourly`), dates `…T00:00:00Z`, `eventName` with `%20`, never `+`; none was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strict_simulator_sees_the_page_spelling() {
+    for interval in ["daily", "hourly"] {
+        let h = harness(SimDialect::default()).await;
+        let out = h.export(&args(&["--interval", interval])).await;
+        assert_ok(&out);
+        let s = summary(&out);
+        assert_eq!(s["api_dialect"], serde_json::json!({"interval": "page", "dates": "zulu", "authorization": "raw"}));
+        let seen = h.sim.requests_seen();
+        let spelled = if interval == "daily" { "interval=Daily" } else { "interval=Hourly" };
+        let mut histograms = 0;
+        for q in &seen {
+            let query = q.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            let date = regex_like_dates(query);
+            assert!(date, "dates as yyyy-mm-ddTHH:MM:SSZ: {q}");
+            assert!(!query.contains('+'), "no + in {q}");
+            if q.contains("/download/customEventTotal?") || q.contains("/histogram?") {
+                assert!(query.ends_with(spelled), "{q}");
+            } else {
+                assert!(!query.contains("interval="), "{q}");
+            }
+            if q.contains("/histogram?") {
+                histograms += 1;
+                assert!(query.contains("&eventName="), "{q}");
+            }
+        }
+        assert!(histograms > 0 && seen.iter().any(|q| q.contains("%20")), "event names with spaces were asked for");
+        let stats = h.sim.stats();
+        assert_eq!(stats.rejected_400, 0, "{:?}", stats.bad_params);
+        assert_eq!(
+            stats.by_interval_spelling.keys().collect::<Vec<_>>(),
+            [if interval == "daily" { "Daily" } else { "Hourly" }]
+        );
+        // What was asked for is what was written: the histograms count the details.
+        assert!(s["tables"]["custom_event_histogram"]["rows"].as_u64().unwrap() > 0, "{s}");
+    }
+}
+
+/// `startDate=YYYY-MM-DDTHH:MM:SSZ&endDate=…`, checked by hand.
+fn regex_like_dates(query: &str) -> bool {
+    let mut found = 0;
+    for pair in query.split('&') {
+        let Some((name, value)) = pair.split_once('=') else { return false };
+        if name == "startDate" || name == "endDate" {
+            let b = value.as_bytes();
+            let shape = b.len() == 20
+                && b.iter().enumerate().all(|(i, c)| match i {
+                    4 | 7 => *c == b'-',
+                    10 => *c == b'T',
+                    13 | 16 => *c == b':',
+                    19 => *c == b'Z',
+                    _ => c.is_ascii_digit(),
+                });
+            if !shape {
+                return false;
+            }
+            found += 1;
+        }
+    }
+    found == 2
+}
+
+/// Every reading of the page that does not change the data gives the same files, byte for byte,
+/// as the strict simulator; `check` passes exactly where the export does. Each of these failed
+/// before botevents accepted the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reading_of_the_page_exports_the_same_files() {
+    let strict = harness(SimDialect::default()).await;
+    let out = strict.export(&args(&[])).await;
+    assert_ok(&out);
+    let want = data_files(&strict);
+    assert!(want.len() > 10, "{:?}", want.keys());
+    let base = SimDialect::default();
+    let variants: Vec<(&str, SimDialect)> = vec![
+        ("interval upper", SimDialect { interval: IntervalSpelling::Upper, ..base }),
+        ("interval lower", SimDialect { interval: IntervalSpelling::Lower, ..base }),
+        ("lenient", SimDialect::lenient()),
+        ("dates with an offset only", SimDialect { dates: DateForm::Offset, ..base }),
+        (
+            "offset dates and lower interval",
+            SimDialect { dates: DateForm::Offset, interval: IntervalSpelling::Lower, ..base },
+        ),
+        ("empty as [ ]", SimDialect { empty: EmptyAnswer::Spaced, ..base }),
+        ("empty as no body", SimDialect { empty: EmptyAnswer::Empty, ..base }),
+        ("empty as a header or empty object", SimDialect { empty: EmptyAnswer::Header, ..base }),
+        ("empty as {}", SimDialect { empty: EmptyAnswer::Object, ..base }),
+        ("empty as null", SimDialect { empty: EmptyAnswer::Null, ..base }),
+        ("platforms in mixed case", SimDialect { platform_case: PlatformCase::Mixed, ..base }),
+        ("platforms in lower case", SimDialect { platform_case: PlatformCase::Lower, ..base }),
+        ("counts as strings", SimDialect { string_counts: true, ..base }),
+        ("Bearer on data calls", SimDialect { data_auth: DataAuth::Bearer, ..base }),
+    ];
+    for (name, dialect) in variants {
+        let h = harness(dialect).await;
+        let check = h.botevents("check", &[], ALL_STREAMS).output().await.unwrap();
+        let out = h.export(&args(&[])).await;
+        assert_ok(&out);
+        assert!(check.status.success(), "{name}: check failed where the export passed:\n{}", stdout(&check));
+        assert_eq!(data_files(&h), want, "{name}: the files differ from the strict simulator's");
+        let s = summary(&out);
+        assert!(s["warnings"].as_array().unwrap().is_empty(), "{name}: {}", s["warnings"]);
+        let dialect = &s["api_dialect"];
+        match name {
+            "interval upper" => assert_eq!(dialect["interval"], "upper"),
+            "interval lower" | "offset dates and lower interval" => assert_eq!(dialect["interval"], "lower"),
+            "Bearer on data calls" => assert_eq!(dialect["authorization"], "bearer"),
+            _ => {}
+        }
+        if name.starts_with("dates with") || name.starts_with("offset dates") {
+            assert_eq!(dialect["dates"], "offset", "{name}");
+        }
+        assert!(
+            stdout(&check).contains(&format!(
+                "dialect    ok       interval={}",
+                match dialect["interval"].as_str() {
+                    Some("upper") => "DAILY",
+                    Some("lower") => "daily",
+                    _ => "Daily",
+                }
+            )),
+            "{name}: {}",
+            stdout(&check)
+        );
+    }
+}
+
+/// The hourly `Date` in each common form gives the same files; a date without an hour would not
+/// (it is a rejected row, never midnight: see the convert tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_of_the_hourly_date_exports_the_same_files() {
+    let hourly = ["--interval", "hourly"];
+    let strict = harness(SimDialect::default()).await;
+    assert_ok(&strict.export(&args(&hourly)).await);
+    let want = data_files(&strict);
+    for form in HourlyDate::ALL.iter().copied() {
+        let h = harness(SimDialect { hourly_date: form, ..SimDialect::default() }).await;
+        let check = h.botevents("check", &[], &[ALL_STREAMS, &hourly[..]].concat()).output().await.unwrap();
+        assert!(check.status.success(), "{form}: {}", stdout(&check));
+        let out = h.export(&args(&hourly)).await;
+        assert_ok(&out);
+        assert_eq!(data_files(&h), want, "{form}");
+        assert_eq!(summary(&out)["rows_rejected"], 0, "{form}");
+    }
+}
+
+/// Discovery in the Domain API's collection form (another service listed first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reads_the_collection_form() {
+    let h = harness(SimDialect { discovery: Discovery::Collection, ..SimDialect::default() }).await;
+    let url = h.sim.base_url().to_string();
+    let only_discovery = ["--api-url", &url, "--discovery-url", &url, "--last", "1d"];
+    let check = h.botevents("check", &[], &only_discovery).output().await.unwrap();
+    assert!(check.status.success() && stdout(&check).contains("discovery  ok"), "{}", stdout(&check));
+    assert_ok(&h.botevents("export", &[], &only_discovery).output().await.unwrap());
+    assert_eq!(h.sim.stats().by_endpoint.get("baseURI").copied(), Some(2));
+}
+
+/// A server in UTC+2 whose daily buckets start at 22:00Z: every bucket that overlaps the window
+/// is kept whole at its own start (the first in the day before the window), with a warning, and
+/// the histogram's counts still add up to the totals'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_of_another_time_zone_are_kept_with_a_warning() {
+    let h = Harness::with_config(SimConfig {
+        bots: vec![SimBot::new("bot-a", 600)],
+        now: Some(now()),
+        max_rps: 0,
+        dialect: SimDialect { bucket_offset_hours: 2, ..SimDialect::default() },
+        ..SimConfig::default()
+    })
+    .await;
+    let out = h.export(&args(&["--start", "2026-11-21", "--end", "2026-11-24"])).await;
+    assert_ok(&out);
+    let s = summary(&out);
+    assert!(s["unaligned_buckets"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["buckets_outside_window"], 0, "{s}");
+    let warnings = s["warnings"].to_string();
+    assert!(warnings.contains("do not start on a UTC day"), "{warnings}");
+    let total_days: Vec<String> = data_files(&h)
+        .keys()
+        .filter(|p| p.starts_with("custom_event_total"))
+        .map(|p| p.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // Buckets start 22:00Z on 11-20 (overlapping 11-21), 11-21, 11-22 and 11-23.
+    assert_eq!(
+        total_days,
+        ["event_date=2026-11-20", "event_date=2026-11-21", "event_date=2026-11-22", "event_date=2026-11-23"]
+    );
+    assert_eq!(s["tables"]["custom_event_total"]["rows"].as_u64().map(|r| r > 0), Some(true), "{}", s["tables"]);
+}
+
+/// A bot with no events at all and one with rare events: the strict simulator answers `[]` for
+/// every empty download; the export succeeds, writes no file for an empty day, and moves every
+/// cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_without_events_export_with_empty_lists() {
+    let cfg = SimConfig {
+        bots: vec![SimBot::new("bot-none", 0), SimBot::new("bot-rare", 2)],
+        now: Some(now()),
+        max_rps: 0,
+        ..SimConfig::default()
+    };
+    let h = Harness::with_config(cfg.clone()).await;
+    let out = h.export(&args(&["--last", "7d"])).await;
+    assert_ok(&out);
+    let s = summary(&out);
+    assert!(s["empty_answers"].as_u64().unwrap() > 0 && h.sim.stats().empty_answers > 0, "{s}");
+    assert!(s["warnings"].as_array().unwrap().is_empty(), "{}", s["warnings"]);
+    let files = data_files(&h);
+    assert!(!files.keys().any(|p| p.to_string_lossy().contains("bot-none")), "{:?}", files.keys());
+    // bot-rare: a detail file exactly for the days that have events.
+    let mut want: Vec<String> = Vec::new();
+    let mut quiet = 0;
+    for day in (17..24).map(|d| common::day(&format!("2026-11-{d}"))) {
+        if detail_events(&cfg, "bot-rare", day).is_empty() {
+            quiet += 1;
+        } else {
+            want.push(format!("custom_event_detail/event_date={day}/12345678@bot-rare.parquet"));
+        }
+    }
+    assert!(quiet > 0, "the rare bot has quiet days");
+    let got: Vec<String> = files
+        .keys()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| p.starts_with("custom_event_detail"))
+        .collect();
+    assert_eq!(got, want);
+    for bot in ["bot-none", "bot-rare"] {
+        for stream in ["detail", "total", "catalog", "histogram"] {
+            assert_eq!(s["cursors"][bot][stream], "2026-11-24", "{bot} {stream}: {}", s["cursors"]);
+        }
+    }
+}
+
+/// The catalog lists an event whose histogram the API does not have (404): that event has no
+/// histogram, with a warning; every other stream and event is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_histogram_is_empty_with_a_warning() {
+    // Above 500 events a day, a simulated bot has no quiet day.
+    let mut cfg =
+        SimConfig { bots: vec![SimBot::new("bot-a", 600)], now: Some(now()), max_rps: 0, ..SimConfig::default() };
+    let gone = detail_events(&cfg, "bot-a", common::day("2026-11-23"))[0].event_name.clone();
+    cfg.missing_histograms = vec![gone.clone()];
+    let h = Harness::with_config(cfg).await;
+    let out = h.export(&args(&["--last", "1d"])).await;
+    assert_ok(&out);
+    let s = summary(&out);
+    let warnings: Vec<&str> = s["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
+    let named = format!("no histogram for event {gone:?}, taken as empty");
+    assert!(warnings.iter().any(|w| w.contains(&named) && w.contains("HTTP 404")), "{warnings:?}");
+    for table in ["custom_event_detail", "custom_event_total", "custom_event_catalog", "custom_event_histogram"] {
+        assert!(s["tables"][table]["rows"].as_u64().unwrap() > 0, "{table}: {}", s["tables"]);
+    }
+}
