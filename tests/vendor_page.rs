@@ -14,7 +14,8 @@ use botevents::simulate::{
 };
 use common::*;
 
-const ALL_STREAMS: &[&str] = &["--streams", "detail,total,catalog,histogram"];
+/// Every stream, at a request rate the loopback simulator (no rate limit) takes at once.
+const ALL_STREAMS: &[&str] = &["--streams", "detail,total,catalog,histogram", "--max-rps", "200"];
 
 fn bots() -> Vec<SimBot> {
     vec![SimBot::new("bot-a", 300), SimBot::new("bot-b", 40)]
@@ -25,12 +26,12 @@ async fn harness(dialect: SimDialect) -> Harness {
         .await
 }
 
-/// `extra` for a run of every stream (the last 3 days unless `extra` gives a range), its summary
+/// `extra` for a run of every stream (the last 2 days unless `extra` gives a range), its summary
 /// on stdout.
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--summary-json", "-"];
     if !extra.iter().any(|a| ["--last", "--start"].contains(a)) {
-        v.extend(["--last", "3d"]);
+        v.extend(["--last", "2d"]);
     }
     v.extend_from_slice(ALL_STREAMS);
     v.extend_from_slice(extra);
