@@ -18,7 +18,8 @@ use common::*;
 const ALL_STREAMS: &[&str] = &["--streams", "detail,total,catalog,histogram", "--max-rps", "200"];
 
 fn bots() -> Vec<SimBot> {
-    vec![SimBot::new("bot-a", 300), SimBot::new("bot-b", 40)]
+    // bot-a is above 500 events a day, so it has no quiet day; bot-b has some.
+    vec![SimBot::new("bot-a", 600), SimBot::new("bot-b", 40)]
 }
 
 async fn harness(dialect: SimDialect) -> Harness {
@@ -120,7 +121,7 @@ async fn every_reading_of_the_page_exports_the_same_files() {
     let out = strict.export(&args(&[])).await;
     assert_ok(&out);
     let want = data_files(&strict);
-    assert!(want.len() > 10, "{:?}", want.keys());
+    assert!(want.len() >= 8, "{:?}", want.keys());
     let base = SimDialect::default();
     let variants: Vec<(&str, SimDialect)> = vec![
         ("interval upper", SimDialect { interval: IntervalSpelling::Upper, ..base }),
