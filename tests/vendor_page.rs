@@ -303,3 +303,51 @@ async fn a_missing_histogram_is_empty_with_a_warning() {
         assert!(s["tables"][table]["rows"].as_u64().unwrap() > 0, "{table}: {}", s["tables"]);
     }
 }
+
+/// The access token expires every few calls while the API wants `Bearer`: each renewal keeps the
+/// scheme learned once, and the export completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_keep_the_bearer_scheme() {
+    let h = Harness::with_config(SimConfig {
+        bots: bots(),
+        now: Some(now()),
+        max_rps: 0,
+        token_calls: Some(4),
+        dialect: SimDialect { data_auth: DataAuth::Bearer, ..SimDialect::default() },
+        ..SimConfig::default()
+    })
+    .await;
+    let out = h.export(&args(&[])).await;
+    assert_ok(&out);
+    let s = summary(&out);
+    assert_eq!(s["api_dialect"]["authorization"], "bearer", "{s}");
+    assert!(s["reauthentications"].as_u64().unwrap() > 2, "{s}");
+    // One raw-token 401 taught the scheme; every other 401 was an expired token.
+    let stats = h.sim.stats();
+    assert_eq!(stats.rejected_401, stats.expired_tokens + 1, "{stats:?}");
+}
+
+/// The simulator's dialect flags of `export --simulate`, end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialect_flags_of_export_simulate() {
+    let dest = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+    cmd.args(["export", "--simulate", "--now", NOW, "--last", "2d", "--bot", "bot-sales", "--summary-json", "-"])
+        .args(["--sim-interval", "lower", "--sim-empty", "null", "--sim-platform-case", "mixed", "--max-rps", "100"])
+        .arg("--dest")
+        .arg(dest.path())
+        .env_clear()
+        .env("BOTEVENTS_LOG", "warn");
+    let out = run_to_end(cmd).await;
+    assert_ok(&out);
+    let s = summary(&out);
+    assert_eq!(s["api_dialect"]["interval"], "lower", "{s}");
+    assert!(s["tables"]["custom_event_total"]["rows"].as_u64().unwrap() > 0, "{s}");
+    let bad = run_to_end({
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_botevents"));
+        c.args(["export", "--simulate", "--sim-empty", "nothing"]).env_clear();
+        c
+    })
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
