@@ -8,6 +8,11 @@ request budget. See README.md beside this file for setup (Connection, Variables,
 Exit statuses of `botevents` (SPEC): 0 done; 75 stopped early with progress saved → retried
 after `retry_delay`; 2 usage/configuration, 3 authentication, 4 rejected data, 1 other → the task
 fails at once (retrying would not change the answer; fix and clear the task).
+
+Each table is an Airflow Asset (ASSETS), an outlet of the export task: every shard that succeeds
+emits one event per table whose `extra` says what the run summary says for that table (rows,
+files, the `event_date` days) with the shard and the data interval, so that downstream DAGs
+(botevents_dbt_dag.py) are scheduled on the data rather than on a clock.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ import logging
 import os
 import subprocess
 import tempfile
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pendulum
-from airflow.sdk import BaseHook, CronTriggerTimetable, Variable, dag, task
+from airflow.sdk import Asset, BaseHook, CronTriggerTimetable, Metadata, Variable, dag, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,29 @@ assert MAX_RPS_PER_TASK >= 1, "PARALLEL_TASKS must not exceed API_RPS"
 EXECUTION_TIMEOUT = timedelta(hours=2)
 MAX_DURATION = EXECUTION_TIMEOUT - timedelta(minutes=15)
 
+# The streams exported (`--streams`); each fills the table `custom_event_<stream>`. Add "catalog"
+# and "histogram" to export those tables too: their assets follow.
+STREAMS = ("detail", "total")
+TABLES = tuple(f"custom_event_{s}" for s in STREAMS)
+
+# One Asset per table. An asset's identity is fixed when the file is parsed, but the destination
+# is a Variable, read only when a task runs (Airflow's best practices: no Variable.get in
+# top-level code, it would ask Airflow's metadata store at every parse). So the assets are
+# named, with a URI of the `x-` kind that Airflow keeps as a plain string, rather than a
+# `file://` or `s3://` URI this file could not vouch for; each event's extra carries the table's
+# real location. Change ASSET_NAMESPACE (here and in botevents_dbt_dag.py) if two deployments of
+# this DAG write to different destinations.
+ASSET_NAMESPACE = "botevents"
+
+
+def table_asset(table: str) -> Asset:
+    """The Asset of one table; botevents_dbt_dag.py declares the same ones, field for field."""
+    return Asset(name=f"{ASSET_NAMESPACE}.{table}", uri=f"x-botevents://{ASSET_NAMESPACE}/{table}",
+                 group="botevents")
+
+
+ASSETS = {table: table_asset(table) for table in TABLES}
+
 # Exit statuses worth a retry. 75 = stopped early, progress saved. Add 1 ("any other failure",
 # e.g. the API down for longer than the tool's own retries) if you prefer to retry those too.
 RETRY_EXIT_CODES = frozenset({75})
@@ -78,6 +106,7 @@ def botevents_argv(binary: str, shard: str, start: str, end: str, summary_path: 
         "--end", end,
         "--max-rps", str(MAX_RPS_PER_TASK),
         "--max-duration", f"{int(MAX_DURATION.total_seconds())}s",
+        "--streams", ",".join(STREAMS),
         "--summary-json", summary_path,
         "--log-format", "json",
     ]
@@ -100,6 +129,54 @@ def botevents_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({k: v for k, v in settings.items() if v})
     return env
+
+
+def table_location(dest: str, table: str) -> str:
+    """Where a table's partitions live: `s3://bucket/prefix/custom_event_detail/`, or a
+    `file://` URI for a local destination."""
+    if "://" not in dest:
+        dest = "file://" + os.path.abspath(dest)
+    return f"{dest.rstrip('/')}/{table}/"
+
+
+def days_touched(summary: dict, table: str, start: str, end: str) -> list[str]:
+    """The `event_date` partitions of `table` the run wrote or removed files in. The summary
+    counts files but does not list them: these are the days of [start, end) (up to the latest
+    cursor of the table's stream, should botevents have clamped --end to the last complete day),
+    or none if the run wrote and removed no file of the table. With a one-day interval, exact;
+    over several days, a quiet day of every bot of the shard is counted too."""
+    t = summary.get("tables", {}).get(table, {})
+    if not t.get("files_written") and not t.get("files_removed"):
+        return []
+    stream = table.removeprefix("custom_event_")
+    first, stop = date.fromisoformat(start), date.fromisoformat(end)
+    cursors = [date.fromisoformat(c[stream]) for c in summary.get("cursors", {}).values() if stream in c]
+    if cursors and first < max(cursors) < stop:
+        stop = max(cursors)
+    return [str(first + timedelta(days=i)) for i in range((stop - first).days)]
+
+
+def asset_extras(summary: dict, shard: str, start: str, end: str, dest: str,
+                 data_interval: tuple[str, str]) -> dict[str, dict]:
+    """Per table, the `extra` of its asset event: the summary's numbers for the table, the days,
+    where they are, and which shard and data interval they come from (a consumer waits for
+    every shard of an interval: the events of one shard say nothing of the others)."""
+    extras = {}
+    for table in TABLES:
+        t = summary.get("tables", {}).get(table, {})
+        extras[table] = {
+            "table": table,
+            "location": table_location(dest, table),
+            "rows": t.get("rows", 0),
+            "files_written": t.get("files_written", 0),
+            "files_removed": t.get("files_removed", 0),
+            "bytes": t.get("bytes", 0),
+            "days": days_touched(summary, table, start, end),
+            "account": summary.get("account"),
+            "shard": shard,
+            "data_interval": {"start": data_interval[0], "end": data_interval[1]},
+        }
+    return extras
 
 
 def run_botevents(argv: list[str], env: dict[str, str]) -> int:
@@ -144,9 +221,15 @@ def botevents_export():
         max_retry_delay=timedelta(hours=1),
         max_active_tis_per_dag=PARALLEL_TASKS,
         execution_timeout=EXECUTION_TIMEOUT,
+        outlets=list(ASSETS.values()),
     )
-    def export_shard(shard: str, start: str, end: str) -> dict:
-        """Exports the bots of one shard for [start, end) and returns the run summary's totals."""
+    def export_shard(shard: str, start: str, end: str, data_interval_start=None, data_interval_end=None):
+        """Exports the bots of one shard for [start, end) and returns the run summary's totals.
+
+        A generator: on success it yields one `Metadata` per table, which Airflow puts in the
+        `extra` of that table's asset event. Airflow emits the events only when the task succeeds:
+        an attempt that fails, or stops early for a retry, announces nothing. The data interval
+        comes from the context (Airflow passes the arguments named after context keys)."""
         binary = Variable.get("botevents_binary", default="botevents")
         with tempfile.TemporaryDirectory(prefix="botevents-") as tmp:
             summary_path = os.path.join(tmp, "summary.json")
@@ -162,6 +245,11 @@ def botevents_export():
         if rc != 0:
             # AirflowFailException: failed at once, no retry.
             raise AirflowFailException(f"botevents shard {shard} exited {rc}: {meaning}; not retried")
+        interval = (data_interval_start.isoformat() if data_interval_start else start,
+                    data_interval_end.isoformat() if data_interval_end else end)
+        extras = asset_extras(summary, shard, start, end, Variable.get("botevents_dest"), interval)
+        for table, asset in ASSETS.items():
+            yield Metadata(asset, extras[table])
         return {
             "shard": shard,
             "rows": {t: v.get("rows", 0) for t, v in summary.get("tables", {}).items()},
