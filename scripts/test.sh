@@ -8,11 +8,14 @@
 #                    (created once, reused while requirements.txt is unchanged)
 #   2. build         cargo build --release --locked --all-targets
 #   3. cargo test    cargo test --release --locked (unit + integration tests)
-#   4. python checks tests/python/check_export.py target/release/botevents:
+#   4. wheel         scripts/wheel.sh: the pip wheel built with maturin, installed into a clean
+#                    virtualenv (target/wheel-venv), its size checked, an export run from it
+#   5. python checks tests/python/check_export.py target/release/botevents:
 #                    the exported Parquet read back with DuckDB and pyarrow
-#   5. airflow dag   tests/airflow/check_dag.sh: examples/airflow loaded in a real Airflow
-#                    (target/airflow-venv, reused while its requirements are unchanged)
-#   6. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#   6. airflow dag   tests/airflow/check_dag.sh --on-path: examples/airflow loaded in a real
+#                    Airflow (target/airflow-venv, reused while its requirements are unchanged),
+#                    one mapped task run with the pip-installed binary on PATH
+#   7. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
 #                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
@@ -114,8 +117,10 @@ fi
 step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
 
 if [[ $QUICK -eq 0 ]]; then
+  step "wheel" bash scripts/wheel.sh
   step "python checks" target/py-venv/bin/python tests/python/check_export.py target/release/botevents
-  step "airflow dag" bash tests/airflow/check_dag.sh target/release/botevents
+  # As a worker with `pip install botevents`: the wheel's binary on PATH, no botevents_binary Variable.
+  step "airflow dag" env PATH="$ROOT/target/wheel-venv/bin:$PATH" bash tests/airflow/check_dag.sh --on-path
 fi
 
 step "stop servers" stop_servers

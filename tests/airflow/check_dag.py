@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the example DAGs in a real Airflow. Run by tests/airflow/check_dag.sh.
 
-Usage: check_dag.py DAG_FOLDER [BOTEVENTS_BINARY]
+Usage: check_dag.py DAG_FOLDER [BOTEVENTS_BINARY | --on-path]
 
 The export task is called as a worker calls it: through the Task SDK's runner, which feeds the
 `Metadata` the task yields into the outlet events, and the worker's own serialization of the
@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -169,7 +170,7 @@ def check_exit_codes(dag, tmp: Path) -> str:
     return ", ".join(seen) + "; secrets in the environment only"
 
 
-def check_real_run(dag, binary: Path, tmp: Path, landed_events: dict) -> str:
+def check_real_run(dag, binary: Path, tmp: Path, landed_events: dict, on_path: bool = False) -> str:
     """One mapped task, run as Airflow would call it, against `botevents simulate` (real clock);
     its asset events must say what landed at the destination. Leaves them in `landed_events`."""
     sim = subprocess.Popen([str(binary), "simulate", "--port", "0"], stdout=subprocess.PIPE,
@@ -192,8 +193,12 @@ def check_real_run(dag, binary: Path, tmp: Path, landed_events: dict) -> str:
             "AIRFLOW_VAR_BOTEVENTS_BOTS": settings["BOTEVENTS_BOTS"],
             "AIRFLOW_VAR_BOTEVENTS_DEST": str(dest),
             "AIRFLOW_VAR_BOTEVENTS_API_URL": settings["BOTEVENTS_API_URL"],
-            "AIRFLOW_VAR_BOTEVENTS_BINARY": str(binary),
         })
+        if on_path:
+            # As a worker with `pip install botevents`: no Variable, the binary found on PATH.
+            os.environ.pop("AIRFLOW_VAR_BOTEVENTS_BINARY", None)
+        else:
+            os.environ["AIRFLOW_VAR_BOTEVENTS_BINARY"] = str(binary)
         # Two days ago is complete whatever the hour (a day is complete by 08:00 UTC the next day).
         today = dt.datetime.now(dt.timezone.utc).date()
         start, end = str(today - dt.timedelta(days=2)), str(today - dt.timedelta(days=1))
@@ -271,7 +276,15 @@ def check_dbt_dag(dag, dbt_dag, landed_events: dict) -> str:
 
 def main() -> int:
     folder = Path(sys.argv[1])
-    binary = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None
+    arg = sys.argv[2] if len(sys.argv) > 2 else None
+    # `--on-path`: the botevents a worker finds on its PATH (pip-installed), with no Variable.
+    on_path = arg == "--on-path"
+    if on_path:
+        found = shutil.which("botevents")
+        require(found is not None, "--on-path: no botevents on PATH")
+        binary = Path(found).resolve()
+    else:
+        binary = Path(arg).resolve() if arg else None
     signal.alarm(300)  # nothing here should take minutes
     passed = 0
 
@@ -299,7 +312,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="check-dag-") as tmp:
         check("exit statuses: 75 retries, others fail", check_exit_codes, dag, Path(tmp))
         if binary is not None:
-            check("one mapped task against botevents simulate", check_real_run, dag, binary, Path(tmp), landed_events)
+            where = f"{binary} on PATH, no botevents_binary Variable" if on_path else str(binary)
+            print(f"check_dag: the real run uses {where}", flush=True)
+            check("one mapped task against botevents simulate", check_real_run, dag, binary, Path(tmp), landed_events,
+                  on_path)
     check("dbt DAG scheduled on the assets, waits for every shard", check_dbt_dag, dag, dbt_dag, landed_events)
     print(f"check_dag: {passed} passed, 0 failed", flush=True)
     return 0

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Usage: tests/airflow/check_dag.sh [BOTEVENTS_BINARY]
+# Usage: tests/airflow/check_dag.sh [BOTEVENTS_BINARY | --on-path]
 #
 # Loads examples/airflow/ in a real Airflow (from PyPI) and checks the DAG: no import error,
 # serializable as the scheduler stores it, the export task mapped over the shards, its
 # --start/--end templates rendered for a sample data interval, exit statuses mapped to retry or
 # fail, secrets only in the environment. With BOTEVENTS_BINARY, one mapped task also runs the
-# real binary against `botevents simulate` (tests/airflow/check_dag.py).
+# real binary against `botevents simulate` (tests/airflow/check_dag.py); with --on-path, the
+# `botevents` found on PATH (a pip-installed one), with no `botevents_binary` Variable, as a
+# worker with `pip install botevents` runs it.
 #
 # Airflow lives in its own venv, target/airflow-venv (apart from target/py-venv: its pins would
 # fight the test peers'), created once and reused while requirements.txt and constraints.txt are
