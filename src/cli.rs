@@ -559,6 +559,9 @@ pub enum DialectArg {
     Bigquery,
     /// A Snowflake external table partitioned by the path.
     Snowflake,
+    /// A dbt sources.yml: dbt-duckdb's external_location, dbt-external-tables blocks for
+    /// gs:// (BigQuery) and @stage (Snowflake).
+    Dbt,
 }
 
 /// Tables `schema` can print.
@@ -591,6 +594,9 @@ impl SchemaArgs {
                 })
                 .collect()
         };
+        if self.dialect == Some(DialectArg::Dbt) {
+            return crate::dbt::sources_yml(&tables, &self.location);
+        }
         let mut out = String::new();
         for t in tables {
             match self.dialect {
@@ -599,6 +605,7 @@ impl SchemaArgs {
                         DialectArg::Duckdb => crate::ddl::Dialect::DuckDb,
                         DialectArg::Bigquery => crate::ddl::Dialect::BigQuery,
                         DialectArg::Snowflake => crate::ddl::Dialect::Snowflake,
+                        DialectArg::Dbt => unreachable!("dbt sources are printed whole above"),
                     };
                     out.push_str(&crate::ddl::ddl(t, d, &self.location));
                 }

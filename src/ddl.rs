@@ -18,7 +18,7 @@ pub enum Dialect {
     Snowflake,
 }
 
-fn bigquery_type(dt: &DataType) -> &'static str {
+pub(crate) fn bigquery_type(dt: &DataType) -> &'static str {
     match dt {
         DataType::Int64 => "INT64",
         DataType::Boolean => "BOOL",
@@ -29,12 +29,12 @@ fn bigquery_type(dt: &DataType) -> &'static str {
 
 /// Column names that are reserved words in BigQuery (`interval` of the total and histogram
 /// tables) must be quoted with backticks; the others are left bare.
-fn bigquery_ident(name: &str) -> String {
+pub(crate) fn bigquery_ident(name: &str) -> String {
     const RESERVED: &[&str] = &["interval"];
     if RESERVED.contains(&name) { format!("`{name}`") } else { name.to_string() }
 }
 
-fn snowflake_type(dt: &DataType) -> &'static str {
+pub(crate) fn snowflake_type(dt: &DataType) -> &'static str {
     match dt {
         DataType::Int64 => "NUMBER(19,0)",
         DataType::Boolean => "BOOLEAN",
@@ -43,17 +43,22 @@ fn snowflake_type(dt: &DataType) -> &'static str {
     }
 }
 
-/// The DDL of `table` for `dialect`, with the data at `location` (the destination: a path for
-/// DuckDB, `gs://bucket/prefix` for BigQuery, a stage such as `@botevents` for Snowflake).
-pub fn ddl(table: Table, dialect: Dialect, location: &str) -> String {
-    let name = table.name();
-    // A `file://` URL names the folder the export wrote to, percent-decoded.
+/// `location` without a trailing `/`; a `file://` URL becomes the folder it names, percent-decoded.
+pub(crate) fn base_location(location: &str) -> String {
     let local = url::Url::parse(location)
         .ok()
         .filter(|u| u.scheme() == "file")
         .and_then(|u| u.to_file_path().ok())
         .map(|p| p.display().to_string());
-    let location = local.as_deref().unwrap_or(location).trim_end_matches('/');
+    local.as_deref().unwrap_or(location).trim_end_matches('/').to_string()
+}
+
+/// The DDL of `table` for `dialect`, with the data at `location` (the destination: a path for
+/// DuckDB, `gs://bucket/prefix` for BigQuery, a stage such as `@botevents` for Snowflake).
+pub fn ddl(table: Table, dialect: Dialect, location: &str) -> String {
+    let name = table.name();
+    let location = base_location(location);
+    let location = location.as_str();
     let schema = table.schema();
     match dialect {
         Dialect::DuckDb => format!(

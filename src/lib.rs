@@ -23,11 +23,13 @@
 //! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
 //! * [`ddl`] — warehouse DDL (DuckDB, BigQuery, Snowflake) generated from the schema files.
+//! * [`dbt`] — the dbt `sources.yml` of the tables, generated from the schema files.
 
 pub mod cli;
 pub mod commit;
 pub mod convert;
 pub mod cpu;
+pub mod dbt;
 pub mod ddl;
 pub mod error;
 pub mod export;
