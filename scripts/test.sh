@@ -12,10 +12,12 @@
 #                    virtualenv (target/wheel-venv), its size checked, an export run from it
 #   5. python checks tests/python/check_export.py target/release/botevents:
 #                    the exported Parquet read back with DuckDB and pyarrow
-#   6. airflow dag   tests/airflow/check_dag.sh --on-path: examples/airflow loaded in a real
+#   6. dbt sources   tests/dbt/check_dbt.sh: `schema --dialect dbt` over a real export, with real
+#                    dbt-core and dbt-duckdb (target/dbt-venv): parse, source tests, a model, freshness
+#   7. airflow dag   tests/airflow/check_dag.sh --on-path: examples/airflow loaded in a real
 #                    Airflow (target/airflow-venv, reused while its requirements are unchanged),
 #                    one mapped task run with the pip-installed binary on PATH
-#   7. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#   8. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
 #                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
@@ -119,6 +121,7 @@ step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
 if [[ $QUICK -eq 0 ]]; then
   step "wheel" bash scripts/wheel.sh
   step "python checks" target/py-venv/bin/python tests/python/check_export.py target/release/botevents
+  step "dbt sources" bash tests/dbt/check_dbt.sh target/release/botevents
   # As a worker with `pip install botevents`: the wheel's binary on PATH, no botevents_binary Variable.
   step "airflow dag" env PATH="$ROOT/target/wheel-venv/bin:$PATH" bash tests/airflow/check_dag.sh --on-path
 fi
