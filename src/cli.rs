@@ -13,9 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use url::Url;
 
-use crate::convert::Interval;
 use crate::error::UsageError;
-use crate::export::{DEFAULT_ROW_CAP, ExportConfig, Stream};
+use crate::export::{DEFAULT_ROW_CAP, ExportConfig};
 use crate::fetch::limiter::DEFAULT_MAX_RPS;
 use crate::fetch::{ApiConfig, Credentials, DEFAULT_DISCOVERY_URL, RetryConfig};
 use crate::ops::plan::PlanConfig;
@@ -26,6 +25,7 @@ use crate::simulate::{
     DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, MAX_BUCKET_OFFSET_HOURS, PlatformCase,
     SimDialect,
 };
+use crate::stream::{Interval, Stream};
 use crate::write::{Destination, FileFormat, IpcCompression, WriteOptions, validate_id};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned

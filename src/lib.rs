@@ -21,6 +21,8 @@
 //!   (login, SSO, one small call) and `state` (show or reset the per-bot cursors).
 //! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
 //! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
+//! * [`stream`] — the shared vocabulary of every stage: the API's [`stream::Stream`]s and the
+//!   [`stream::Interval`] of the bucketed ones.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
 //! * [`ddl`] — warehouse DDL (DuckDB, BigQuery, Snowflake) generated from the schema files.
 
@@ -37,6 +39,7 @@ pub mod plan;
 pub mod schema;
 pub mod secret;
 pub mod simulate;
+pub mod stream;
 pub mod write;
 
 pub use error::Error;

@@ -15,6 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
+use crate::plan::earliest_cursor;
+use crate::stream::Stream;
 use crate::write::Destination;
 
 /// The state document's format version.
@@ -40,6 +42,12 @@ pub struct BotState {
 }
 
 impl BotState {
+    /// The first day not yet exported of the stream furthest behind (`None`: one of `streams` has
+    /// never been exported), which is where an incremental run of `streams` starts.
+    pub fn cursor(&self, streams: &[Stream]) -> Option<NaiveDate> {
+        earliest_cursor(streams.iter().map(|s| self.cursors.get(s.as_str())))
+    }
+
     /// An empty state.
     pub fn new(account: &str, bot: &str, now: DateTime<Utc>) -> BotState {
         BotState {

@@ -35,7 +35,9 @@ pub use histogram::HistogramDecoder;
 pub use json::DEFAULT_MAX_JSON_BYTES;
 pub use parallel::ParallelDetailDecoder;
 pub use records::{DEFAULT_MAX_RECORD_BYTES, Record, RecordReader};
-pub use total::{Interval, TotalDecoder};
+pub use total::TotalDecoder;
+
+use crate::stream::Interval;
 
 /// Default rows per batch handed to the writer.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

@@ -20,46 +20,10 @@ use super::{
     reject, repeated_text, text, time,
 };
 use crate::schema::Table;
+use crate::stream::Interval;
 
 /// The vendor's header shape.
 pub const TOTAL_HEADER: &str = "Event Name,Event Detail,Event total,<platform columns>,Date";
-
-/// Granularity of the `total` and `histogram` streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum Interval {
-    /// One row per day.
-    #[default]
-    Daily,
-    /// One row per hour.
-    Hourly,
-}
-
-impl Interval {
-    /// The value of the `interval` column and of the API's `interval` parameter.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Interval::Daily => "daily",
-            Interval::Hourly => "hourly",
-        }
-    }
-}
-
-impl std::fmt::Display for Interval {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Interval {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "daily" => Ok(Interval::Daily),
-            "hourly" => Ok(Interval::Hourly),
-            other => Err(format!("unknown interval {other:?} (expected daily or hourly)")),
-        }
-    }
-}
 
 #[derive(Clone)]
 struct Map {

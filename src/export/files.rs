@@ -16,10 +16,11 @@ use tokio::sync::mpsc;
 use super::step::{Pipeline, StepError};
 use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
-    BodyDecoder, DecodeOptions, DecodeStats, Interval, ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
+    BodyDecoder, DecodeOptions, DecodeStats, ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::schema::Table;
+use crate::stream::Interval;
 use crate::write::{Destination, PartitionWriter, TableEncoder, WriteError, WriteOptions};
 
 /// What `botevents convert` needs.
@@ -55,7 +56,7 @@ pub async fn convert_files(
         status: "running".into(),
         account: cfg.account.clone(),
         destination: cfg.dest.to_string(),
-        store: crate::write::store_summary(&cfg.dest),
+        store: cfg.dest.settings(),
         ..RunSummary::default()
     };
     let sweep = |summary: &mut RunSummary| {

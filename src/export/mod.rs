@@ -26,17 +26,13 @@ use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
 pub use progress::{Progress, ProgressSnapshot};
-pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunSummary, StoreSummary, TableSummary, worst_exit_code};
+pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunSummary, TableSummary, worst_exit_code};
 
-use crate::commit::BotState;
 use crate::commit::StateStore;
-use crate::convert::Interval;
 use crate::error::Error;
 use crate::fetch::{ApiClient, ApiConfig, RateLimiter};
-use crate::plan::{
-    Calendar, DEFAULT_RISK_DAYS, RangeRequest, Window, earliest_cursor, plan_range, resume, retention_risk, windows,
-};
-use crate::schema::Table;
+use crate::plan::{Calendar, DEFAULT_RISK_DAYS, RangeRequest, Window, plan_range, resume, retention_risk, windows};
+use crate::stream::{Interval, Stream};
 use crate::write::{Destination, WriteOptions};
 
 /// Bots exported at the same time. Requests are paced by the rate limiter anyway; a few bots in
@@ -49,55 +45,6 @@ pub const MAX_CONCURRENT_ACCOUNTS: usize = 8;
 
 /// The vendor caps detail downloads at this many rows.
 pub const DEFAULT_ROW_CAP: u64 = 100_000;
-
-/// The data streams of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stream {
-    /// `customEventDetail` → `custom_event_detail`.
-    Detail,
-    /// `customEventTotal` → `custom_event_total`.
-    Total,
-    /// `customEvents` (JSON) → `custom_event_catalog`: the event names of each window.
-    Catalog,
-    /// `customEvents/…/histogram` (JSON) → `custom_event_histogram`: one request per event name
-    /// of the window's catalog (fetched for it even when `catalog` is not exported).
-    Histogram,
-}
-
-impl Stream {
-    /// The stream's name (`--streams`, state cursors).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Detail => "detail",
-            Stream::Total => "total",
-            Stream::Catalog => "catalog",
-            Stream::Histogram => "histogram",
-        }
-    }
-
-    /// The table the stream fills.
-    pub fn table(self) -> Table {
-        match self {
-            Stream::Detail => Table::Detail,
-            Stream::Total => Table::Total,
-            Stream::Catalog => Table::Catalog,
-            Stream::Histogram => Table::Histogram,
-        }
-    }
-}
-
-impl std::str::FromStr for Stream {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "detail" => Ok(Stream::Detail),
-            "total" => Ok(Stream::Total),
-            "catalog" => Ok(Stream::Catalog),
-            "histogram" => Ok(Stream::Histogram),
-            other => Err(format!("unknown stream {other:?} (expected detail, total, catalog or histogram)")),
-        }
-    }
-}
 
 /// Everything an export needs, validated.
 #[derive(Debug, Clone)]
@@ -250,7 +197,7 @@ pub async fn run_with(
         status: "running".into(),
         account: cfg.api.account.clone(),
         destination: cfg.dest.to_string(),
-        store: crate::write::store_summary(&cfg.dest),
+        store: cfg.dest.settings(),
         shard: cfg.shard.map(|s| s.to_string()),
         ..RunSummary::default()
     };
@@ -331,12 +278,6 @@ pub async fn run_with(
     finish(summary, started, result)
 }
 
-/// The first day not yet exported of the stream furthest behind (`None`: one of `streams` has
-/// never been exported), which is where an incremental run of `streams` starts.
-pub fn bot_cursor(state: &BotState, streams: &[Stream]) -> Option<chrono::NaiveDate> {
-    earliest_cursor(streams.iter().map(|s| state.cursors.get(s.as_str())))
-}
-
 /// The windows the run will export over all bots, planned as each bot's export plans them (for
 /// progress only: a bot whose state cannot be read or whose range is refused counts none, and
 /// fails in its own export).
@@ -346,7 +287,7 @@ async fn planned_windows(run: &Run) -> u64 {
     let mut total = 0;
     for bot in &cfg.bots {
         let Ok(loaded) = run.states.load(&cfg.api.account, bot, cfg.now).await else { continue };
-        let req = resume(&cfg.range, bot_cursor(&loaded.state, &cfg.streams));
+        let req = resume(&cfg.range, loaded.state.cursor(&cfg.streams));
         if let Ok(crate::plan::PlannedRange { range: Some(range), .. }) = plan_range(&req, &cal) {
             total += windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS).len() as u64;
         }
@@ -363,7 +304,7 @@ async fn days_at_risk(states: &StateStore, cfg: &ExportConfig) -> Vec<BotDayAtRi
     for bot in &cfg.bots {
         match states.load(&cfg.api.account, bot, cfg.now).await {
             Ok(loaded) => {
-                let risk = retention_risk(bot_cursor(&loaded.state, &cfg.streams), &cal, DEFAULT_RISK_DAYS);
+                let risk = retention_risk(loaded.state.cursor(&cfg.streams), &cal, DEFAULT_RISK_DAYS);
                 out.extend(risk.at_risk.into_iter().map(|d| BotDayAtRisk {
                     bot: bot.clone(),
                     day: d.day,
@@ -413,7 +354,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
     // idempotent, and one window then serves every stream (the totals check the details).
-    let req = resume(&cfg.range, bot_cursor(&loaded.state, &cfg.streams));
+    let req = resume(&cfg.range, loaded.state.cursor(&cfg.streams));
     let planned = plan_range(&req, &cal)?;
     if let Some(lost) = planned.lost {
         note_days_lost(run, bot, lost, "");

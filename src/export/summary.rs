@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::write::StoreSettings;
+
 /// Per-table totals.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct TableSummary {
@@ -43,21 +45,6 @@ pub struct BotDayAtRisk {
     pub days_left: i64,
 }
 
-/// The destination's upload and retry settings in force for the run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct StoreSummary {
-    /// Bytes per upload part (files larger than one part go up as multipart uploads).
-    pub part_bytes: u64,
-    /// Retries of one store request before it fails.
-    pub max_retries: u64,
-    /// No store retry starts after this many seconds.
-    pub retry_timeout_s: u64,
-    /// Timeout of one store request, in seconds.
-    pub request_timeout_s: u64,
-    /// Connect timeout, in seconds.
-    pub connect_timeout_s: u64,
-}
-
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
@@ -75,7 +62,7 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     /// The destination's upload and retry settings.
-    pub store: StoreSummary,
+    pub store: StoreSettings,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
     /// Per-table totals, by table name.

@@ -12,16 +12,17 @@ use bytes::BytesMut;
 use chrono::NaiveDate;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::{Run, Stream, step};
+use super::{Run, step};
 use crate::convert::{
-    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, Interval,
-    ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
+    BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, ParallelDetailDecoder,
+    Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
 use crate::fetch::retry::{Retry, Retryable, with_retries};
 use crate::fetch::{DataRequest, Endpoint, FetchError};
 use crate::plan::{Granularity, Slice, Window};
 use crate::schema::Table;
+use crate::stream::{Interval, Stream};
 use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
 
 /// Network chunks (and file reads) are gathered to this size before a trip to the CPU pool: large
@@ -77,16 +78,6 @@ struct Fetched {
     decoded: Decoded,
 }
 
-/// The streams of a window in fetch order: totals, details, catalog, histograms.
-fn fetch_rank(s: Stream) -> u8 {
-    match s {
-        Stream::Total => 0,
-        Stream::Detail => 1,
-        Stream::Catalog => 2,
-        Stream::Histogram => 3,
-    }
-}
-
 /// Exports one window of one bot: all streams, then their files, in one commit.
 pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
     let cfg = &run.cfg;
@@ -94,7 +85,7 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
     let mut catalog: Option<Vec<String>> = None;
     let mut order = cfg.streams.clone();
-    order.sort_by_key(|s| fetch_rank(*s));
+    order.sort_by_key(|s| s.fetch_rank());
     for stream in order {
         if stream == Stream::Histogram && catalog.is_none() {
             // The histograms need the window's event names: fetch the catalog, write nothing.

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use crate::convert::Interval;
+use crate::stream::Interval;
 
 /// How `interval` is spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]

@@ -26,9 +26,9 @@ pub use dialect::{AuthScheme, CANDIDATES, DateStyle, Dialect, IntervalSpelling};
 pub use limiter::RateLimiter;
 pub use retry::{BackoffConfig, Retry, RetryConfig, Retryable};
 
-use crate::convert::Interval;
 use crate::plan::Slice;
 use crate::secret::Secret;
+use crate::stream::Interval;
 
 /// Default API domain (North America).
 pub const DEFAULT_API_URL: &str = "https://us.livepersonapis.com/";

@@ -15,10 +15,11 @@ use crate::convert::{
     decode_chunks,
 };
 use crate::error::{Error, Report};
-use crate::export::{ExportConfig, Stream};
+use crate::export::ExportConfig;
 use crate::fetch::retry::with_retries;
 use crate::fetch::{ApiClient, DataRequest, Endpoint, FetchError, Target};
 use crate::plan::{Calendar, Slice, midnight};
+use crate::stream::Stream;
 
 /// How one step went.
 #[derive(Debug)]
@@ -188,7 +189,7 @@ pub async fn check(cfg: &ExportConfig) -> CheckReport {
 /// The streams a check tries, in the export's order: totals first (they settle `interval`'s
 /// spelling), details, then the catalog whenever the histogram needs its names.
 fn check_order(streams: &[Stream]) -> Vec<Stream> {
-    let mut order: Vec<Stream> = [Stream::Total, Stream::Detail, Stream::Catalog, Stream::Histogram]
+    let mut order: Vec<Stream> = Stream::FETCH_ORDER
         .into_iter()
         .filter(|s| streams.contains(s) || (*s == Stream::Catalog && streams.contains(&Stream::Histogram)))
         .collect();

@@ -2,7 +2,7 @@
 //! take at the rate limit. Reads the cursors at the destination; sends nothing to the API.
 //!
 //! The range of each bot comes from the same functions an export uses ([`crate::plan::resume`],
-//! [`crate::plan::plan_range`], [`crate::export::bot_cursor`]), so the plan is the run's own.
+//! [`crate::plan::plan_range`], [`crate::commit::BotState::cursor`]), so the plan is the run's own.
 //! Request counts are exact for the `total` stream. For `detail` they are a minimum, one request
 //! per window: a window whose totals exceed the row cap is fetched day by day (or hour by hour)
 //! instead, which only the totals — fetched during the run — can tell.
@@ -21,11 +21,11 @@ use serde::Serialize;
 
 use super::{DayRange, list_at_risk};
 use crate::commit::{BotState, StateStore};
-use crate::export::{Stream, bot_cursor};
 use crate::plan::{
     Calendar, DEFAULT_RISK_DAYS, DayAtRisk, MAX_WINDOW_DAYS, RangeRequest, StartFrom, plan_range, resume,
     retention_risk, windows,
 };
+use crate::stream::Stream;
 use crate::write::Destination;
 
 /// What `plan` needs: the export's options without credentials or URLs.
@@ -140,7 +140,7 @@ pub struct RunPlan {
 
 /// Plans one bot from its saved state. Pure: the same inputs give the same plan.
 pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<BotPlan, crate::plan::PlanError> {
-    let cursor = bot_cursor(state, &cfg.streams);
+    let cursor = state.cursor(&cfg.streams);
     let req = resume(&cfg.range, cursor);
     let planned = plan_range(&req, cal)?;
     let start_from = match req.start {

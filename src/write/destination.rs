@@ -8,6 +8,7 @@ use std::time::Duration;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreScheme};
+use serde::Serialize;
 use url::Url;
 
 use super::{FileFormat, WriteError};
@@ -36,6 +37,21 @@ pub struct Destination {
     /// A local folder that does not exist, opened by a command that only reads
     /// ([`Destination::open_existing`]): it holds nothing, and nothing is created.
     absent: bool,
+}
+
+/// The destination's upload and retry settings in force for a run (reported in its summary).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// Bytes per upload part (files larger than one part go up as multipart uploads).
+    pub part_bytes: u64,
+    /// Retries of one store request before it fails.
+    pub max_retries: u64,
+    /// No store retry starts after this many seconds.
+    pub retry_timeout_s: u64,
+    /// Timeout of one store request, in seconds.
+    pub request_timeout_s: u64,
+    /// Connect timeout, in seconds.
+    pub connect_timeout_s: u64,
 }
 
 /// Upload part size for object stores (S3's minimum part is 5 MiB; 8 MiB keeps part counts low).
@@ -142,6 +158,18 @@ impl Destination {
     /// than one part is uploaded in parts while it is being encoded.
     pub fn part_size(&self) -> usize {
         self.part_size
+    }
+
+    /// The upload and retry settings in force for this destination.
+    pub fn settings(&self) -> StoreSettings {
+        let retry = store_retry();
+        StoreSettings {
+            part_bytes: self.part_size as u64,
+            max_retries: retry.max_retries as u64,
+            retry_timeout_s: retry.retry_timeout.as_secs(),
+            request_timeout_s: STORE_REQUEST_TIMEOUT.as_secs(),
+            connect_timeout_s: STORE_CONNECT_TIMEOUT.as_secs(),
+        }
     }
 
     /// The store.

@@ -28,19 +28,9 @@ mod reader;
 
 pub use destination::{CLOUD_PART_BYTES, DEFAULT_DEST, LOCAL_PART_BYTES};
 
-/// The store settings of a destination, for run summaries.
-pub fn store_summary(dest: &Destination) -> crate::export::StoreSummary {
-    let retry = store_retry();
-    crate::export::StoreSummary {
-        part_bytes: dest.part_size() as u64,
-        max_retries: retry.max_retries as u64,
-        retry_timeout_s: retry.retry_timeout.as_secs(),
-        request_timeout_s: STORE_REQUEST_TIMEOUT.as_secs(),
-        connect_timeout_s: STORE_CONNECT_TIMEOUT.as_secs(),
-    }
-}
 pub use destination::{
-    Destination, STORE_CONNECT_TIMEOUT, STORE_REQUEST_TIMEOUT, store_client_options, store_retry, validate_id,
+    Destination, STORE_CONNECT_TIMEOUT, STORE_REQUEST_TIMEOUT, StoreSettings, store_client_options, store_retry,
+    validate_id,
 };
 pub use encoder::{
     DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, FileFormat, IpcCompression, TableEncoder,
