@@ -20,7 +20,8 @@
 //! * [`ops`] — operating an export: `plan` (what a run would do, sending nothing), `check`
 //!   (login, SSO, one small call) and `state` (show or reset the per-bot cursors).
 //! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
-//! * [`cli`] — command-line arguments → validated configuration; the only place that knows clap.
+//! * [`config`] — options, environment snapshot and config file → validated configs, without clap.
+//! * [`cli`] — command-line arguments → the options of [`config`]; the only place that knows clap.
 //! * [`stream`] — the shared vocabulary of every stage: the API's [`stream::Stream`]s and the
 //!   [`stream::Interval`] of the bucketed ones.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
@@ -28,6 +29,7 @@
 
 pub mod cli;
 pub mod commit;
+pub mod config;
 pub mod convert;
 pub mod cpu;
 pub mod ddl;

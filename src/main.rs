@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use botevents::cli::{
-    Cli, Command, ConvertArgs, EnvSecrets, ExportArgs, LogFormat, PlanArgs, SimulateArgs, SimulatorDefaults,
-    StateAction, StateArgs,
+    Cli, Command, ConvertArgs, ExportArgs, LogFormat, PlanArgs, SimulateArgs, StateAction, StateArgs, environment,
+    read_config,
 };
+use botevents::config::SimulatorDefaults;
 use botevents::error::{EXIT_FAILURE, EXIT_OK, Report};
 use botevents::export::{AccountsSummary, Progress, RunSummary, worst_exit_code};
 use botevents::simulate::{SimConfig, Simulator};
@@ -121,6 +122,25 @@ fn simulator_defaults(c: &SimConfig, url: url::Url) -> SimulatorDefaults {
     }
 }
 
+/// The configs of `export` and `check`: one per account.
+fn export_configs(
+    args: &ExportArgs,
+    sim: Option<&SimulatorDefaults>,
+) -> Result<Vec<botevents::export::ExportConfig>, botevents::Error> {
+    let file = read_config(args.config.as_deref())?;
+    botevents::config::exports(&args.options(), &environment(), file, sim, chrono::Utc::now())
+}
+
+/// The configs of `state`: one per account of the config file (only `--account`'s when given).
+fn state_configs(
+    target: &botevents::cli::StateTarget,
+    bots: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<botevents::ops::state::StateConfig>, botevents::Error> {
+    let file = read_config(target.config.as_deref())?;
+    botevents::config::states(&target.options(bots), &environment(), file, now)
+}
+
 /// Prints an error (its whole chain, once) and returns its exit status.
 fn print_error(e: &botevents::Error) -> i32 {
     eprintln!("botevents: {}", Report(e));
@@ -135,7 +155,7 @@ async fn export(args: ExportArgs, show_progress: bool) -> i32 {
         Err(code) => return code,
     };
     let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
-    let cfgs = match args.into_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let cfgs = match export_configs(&args, defaults.as_ref()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
@@ -216,7 +236,10 @@ async fn plan(args: PlanArgs) -> i32 {
         .then(|| url::Url::parse("http://127.0.0.1/").ok())
         .flatten()
         .map(|placeholder| simulator_defaults(&SimConfig::default(), placeholder));
-    let cfgs = match args.export.into_plan_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let resolved = read_config(args.export.config.as_deref()).map_err(botevents::Error::from).and_then(|file| {
+        botevents::config::plans(&args.export.options(), &environment(), file, defaults.as_ref(), chrono::Utc::now())
+    });
+    let cfgs = match resolved {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
@@ -238,7 +261,7 @@ async fn check(args: ExportArgs) -> i32 {
         Err(code) => return code,
     };
     let defaults = sim.as_ref().map(|s| simulator_defaults(s.config(), s.base_url()));
-    let cfgs = match args.into_configs(EnvSecrets::from_env(), defaults.as_ref(), chrono::Utc::now()) {
+    let cfgs = match export_configs(&args, defaults.as_ref()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };
@@ -261,7 +284,7 @@ async fn state(args: StateArgs) -> i32 {
     match args.action {
         StateAction::Show(a) => {
             let json = a.target.json;
-            let cfgs = match a.target.into_configs(a.bots, EnvSecrets::from_env(), now) {
+            let cfgs = match state_configs(&a.target, a.bots, now) {
                 Ok(c) => c,
                 Err(e) => return print_error(&e),
             };
@@ -280,7 +303,7 @@ async fn state(args: StateArgs) -> i32 {
             let reset = a.reset();
             let json = a.target.json;
             let bot = a.bot.clone();
-            let cfg = match a.target.into_config(vec![a.bot], EnvSecrets::from_env(), now) {
+            let cfg = match state_configs(&a.target, vec![a.bot], now).and_then(botevents::config::one_account) {
                 Ok(c) => c,
                 Err(e) => return print_error(&e),
             };
@@ -296,7 +319,7 @@ async fn state(args: StateArgs) -> i32 {
 
 async fn convert(args: ConvertArgs) -> i32 {
     let summary_path = args.summary_json.clone();
-    let cfg = match args.into_config() {
+    let cfg = match botevents::config::convert(args.options(), &environment()) {
         Ok(c) => c,
         Err(e) => return print_error(&e),
     };

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, StringArray};
-use botevents::cli::{Cli, Command, EnvSecrets};
+use botevents::cli::{Cli, Command};
+use botevents::config::{ConfigFile, Env};
 use botevents::export::{Progress, ProgressSnapshot, RunContext};
-use botevents::secret::Secret;
 use botevents::simulate::{SimBot, SimConfig};
 use clap::Parser;
 use serde_json::Value;
@@ -240,13 +240,13 @@ async fn progress_reports_windows_rows_and_bytes() {
         NOW,
     ];
     let Command::Export(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("export") };
-    let env = EnvSecrets {
-        api_key: Some(Secret::new("key-c")),
-        username: Some(Secret::new("user-33333333")),
-        password: Some(Secret::new("secret-c")),
-        ..EnvSecrets::default()
-    };
-    let cfg = args.into_config(env, None, now()).unwrap();
+    let env = Env::new(
+        [("BOTEVENTS_API_KEY", "key-c"), ("BOTEVENTS_USERNAME", "user-33333333"), ("BOTEVENTS_PASSWORD", "secret-c")]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        Vec::new(),
+    );
+    let cfgs = botevents::config::exports(&args.options(), &env, ConfigFile::default(), None, now()).unwrap();
+    let cfg = botevents::config::one_account(cfgs).unwrap();
     let recorder = Arc::new(Recorder::default());
     let ctx = RunContext { progress: Some(recorder.clone()), limiter: None };
     let (summary, result) = botevents::export::run_with(cfg, ctx, std::future::pending()).await;

@@ -32,6 +32,49 @@ use crate::stream::Interval;
 
 /// Default API domain (North America).
 pub const DEFAULT_API_URL: &str = "https://us.livepersonapis.com/";
+
+/// API regions: each picks the domain of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    /// North America.
+    Us,
+    /// Europe, Middle East, Africa.
+    Emea,
+    /// Asia-Pacific.
+    Apac,
+}
+
+impl Region {
+    /// Every region, in `--region`'s order.
+    pub const ALL: [Region; 3] = [Region::Us, Region::Emea, Region::Apac];
+
+    /// The region's name (`--region`, the config file's `region`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Us => "us",
+            Region::Emea => "emea",
+            Region::Apac => "apac",
+        }
+    }
+
+    /// The region named `s` (in any case when `ignore_case`); the error is the message the
+    /// command line gives for an unknown `--region`.
+    pub fn parse(s: &str, ignore_case: bool) -> Result<Region, String> {
+        Region::ALL
+            .into_iter()
+            .find(|r| if ignore_case { r.as_str().eq_ignore_ascii_case(s) } else { r.as_str() == s })
+            .ok_or_else(|| format!("invalid variant: {s}"))
+    }
+
+    /// The region's API base URL.
+    pub fn api_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://us.livepersonapis.com/",
+            Region::Emea => "https://emea.livepersonapis.com/",
+            Region::Apac => "https://apac.livepersonapis.com/",
+        }
+    }
+}
 /// The domain service that tells each account's login host.
 pub const DEFAULT_DISCOVERY_URL: &str = "https://api.liveperson.net/";
 
