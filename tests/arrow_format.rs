@@ -10,7 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_ipc::reader::FileReader;
 use arrow_schema::DataType;
 use botevents::schema::Table;
-use botevents::simulate::SimBot;
+use botevents_simulator::SimBot;
 
 mod common;
 use common::*;

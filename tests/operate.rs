@@ -1,7 +1,7 @@
 //! End-to-end tests of the operating commands — `plan`, `check`, `state show|reset` — and of the
 //! retention risk in the run summary: the real binary against the real simulator over loopback.
 
-use botevents::simulate::{Fault, Scope, SimBot, SimConfig};
+use botevents_simulator::{Fault, Scope, SimBot, SimConfig};
 use serde_json::Value;
 
 mod common;

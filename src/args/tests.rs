@@ -1,38 +1,33 @@
 use chrono::Utc;
 
+use botevents::config::Env;
+
 use super::*;
-use crate::config::{self, SimulatorDefaults};
-use crate::export::ExportConfig;
-use crate::ops::plan::PlanConfig;
-use crate::ops::state::StateConfig;
-use crate::secret::Secret;
-use crate::write::Destination;
+use crate::env::read_config;
+use botevents::config::{self, SimulatorDefaults};
+use botevents::export::ExportConfig;
+use botevents::ops::plan::PlanConfig;
+use botevents::ops::state::StateConfig;
+use botevents::secret::Secret;
+use botevents::write::Destination;
 
 /// What `export` builds from these arguments and environment.
-fn configs(args: &ExportArgs, env: &Env) -> Result<Vec<ExportConfig>, crate::Error> {
+fn configs(args: &ExportArgs, env: &Env) -> Result<Vec<ExportConfig>, botevents::Error> {
     let sim: Option<&SimulatorDefaults> = None;
     config::exports(&args.options(), env, read_config(args.config.as_deref())?, sim, Utc::now())
 }
 
 /// The one account's config.
-fn one(args: &ExportArgs, env: &Env) -> Result<ExportConfig, crate::Error> {
+fn one(args: &ExportArgs, env: &Env) -> Result<ExportConfig, botevents::Error> {
     config::one_account(configs(args, env)?)
 }
 
-fn plan_configs(args: &ExportArgs, env: &Env) -> Result<Vec<PlanConfig>, crate::Error> {
+fn plan_configs(args: &ExportArgs, env: &Env) -> Result<Vec<PlanConfig>, botevents::Error> {
     config::plans(&args.options(), env, read_config(args.config.as_deref())?, None, Utc::now())
 }
 
-fn state_configs(target: &StateTarget, bots: Vec<String>) -> Result<Vec<StateConfig>, crate::Error> {
+fn state_configs(target: &StateTarget, bots: Vec<String>) -> Result<Vec<StateConfig>, botevents::Error> {
     config::states(&target.options(bots), &Env::default(), read_config(target.config.as_deref())?, Utc::now())
-}
-
-#[test]
-fn ini_sections() {
-    let text = "[default]\naws_access_key_id = A\n[prod]\naws_access_key_id=B\naws_secret_access_key = S\n[profile prod]\nregion = eu-west-1\n";
-    assert_eq!(ini_section(text, "default"), vec![("aws_access_key_id".to_string(), "A".to_string())]);
-    assert_eq!(ini_section(text, "prod").len(), 2);
-    assert_eq!(ini_section(text, "profile prod"), vec![("region".to_string(), "eu-west-1".to_string())]);
 }
 
 #[test]
@@ -154,7 +149,7 @@ fn several_accounts_each_with_their_own_key_and_settings() {
     assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("env-pb"));
     let err = configs(&export_args(&path, &["--account", "333"]), &env).unwrap_err();
     assert!(err.to_string().contains("\"333\" is not in the file (it lists 111, 222)"), "{err}");
-    assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+    assert_eq!(err.exit_code(), botevents::error::EXIT_USAGE);
     // What belongs to one account is refused for several, naming it.
     let err = configs(&export_args(&path, &["--bot", "x"]), &env).unwrap_err();
     assert!(err.to_string().contains("--bot") && err.to_string().contains("--account ID"), "{err}");
@@ -181,7 +176,7 @@ fn account_entries_are_validated_naming_the_account_or_key() {
     let err = configs(&export_args(&path, &[]), &env).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("botevents.toml") && text.contains("account \"111\": no API key"), "{text}");
-    assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+    assert_eq!(err.exit_code(), botevents::error::EXIT_USAGE);
     // A variable named but not set.
     let (_g, path) = config(&base);
     let err = configs(&export_args(&path, &[]), &env).unwrap_err().to_string();

@@ -1,8 +1,10 @@
-//! The command line: raw arguments (clap) → validated configuration.
+//! The command line: raw arguments (clap) → the plain options of [`botevents::config`].
 //!
-//! The only module that knows clap or reads the environment: it turns the arguments into the
-//! plain options of [`crate::config`], takes a snapshot of the environment and reads the config
-//! file, and `config` resolves them.
+//! The only module that knows clap. Its doc comments are the `--help`; each `*Args` converts into
+//! the library's options (`options()`), which [`botevents::config`] resolves with the
+//! environment and the config file into validated configs.
+
+mod sim;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -11,16 +13,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::config::{ConfigFile, ConvertOptions, Env, ExportOptions, StateOptions};
-use crate::error::UsageError;
-use crate::export::DEFAULT_ROW_CAP;
-use crate::plan::Shard;
-use crate::simulate::{
-    DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, MAX_BUCKET_OFFSET_HOURS, PlatformCase,
-    SimDialect,
-};
-use crate::stream::{Interval, Stream};
-use crate::write::FileFormat;
+use botevents::config::{ConvertOptions, ExportOptions, StateOptions};
+use botevents::export::DEFAULT_ROW_CAP;
+use botevents::plan::Shard;
+use botevents::stream::{Interval, Stream};
+use botevents::write::FileFormat;
+
+pub use sim::{FaultArgs, SimDialectArgs};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
 /// Parquet files on local disk, S3, GCS or Azure.
@@ -177,8 +176,8 @@ impl StateTarget {
 
 impl StateResetArgs {
     /// What to reset.
-    pub fn reset(&self) -> crate::commit::Reset {
-        crate::commit::Reset { stream: self.stream.map(|s| s.as_str().to_string()), to: self.to }
+    pub fn reset(&self) -> botevents::commit::Reset {
+        botevents::commit::Reset { stream: self.stream.map(|s| s.as_str().to_string()), to: self.to }
     }
 }
 
@@ -261,7 +260,7 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = DEFAULT_ROW_CAP)]
     pub row_cap: u64,
     /// Retries of a failed request (429, 5xx, dropped connection, broken body) before the run fails.
-    #[arg(long, default_value_t = crate::fetch::retry::DEFAULT_MAX_RETRIES)]
+    #[arg(long, default_value_t = botevents::fetch::retry::DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
     /// Longest wait for a response to begin, and longest silence inside a body, before the
     /// request is abandoned and retried (e.g. 30s, 500ms).
@@ -291,138 +290,6 @@ pub struct ExportArgs {
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
-}
-
-/// Faults the simulator injects: a seeded share of requests fails with a fault drawn from a mix.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Simulator faults")]
-pub struct FaultArgs {
-    /// Per cent of otherwise successful requests that fail (0-100).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub fault_rate: u32,
-    /// The faults to draw from, comma-separated: HTTP statuses (500, 503 …), 429 (Retry-After 1),
-    /// 429:SECS, 429-bare (no Retry-After), drop (before the response), hang, truncate:BYTES
-    /// (broken chunked body), short:BYTES (body below its Content-Length), stall:BYTES (body goes
-    /// silent), slow:MS (pause before each 64 KB chunk); or `all`.
-    #[arg(long, value_delimiter = ',', default_value = "all", value_parser = parse_fault_mix)]
-    pub fault_mix: Vec<Vec<crate::simulate::Fault>>,
-    /// Seed of the fault draws.
-    #[arg(long, default_value_t = 1)]
-    pub fault_seed: u64,
-    /// Also fail login and SSO requests (status, drop and hang faults of the mix).
-    #[arg(long)]
-    pub fault_auth: bool,
-    /// An API access token expires after this many data requests (401; the client must renew it).
-    #[arg(long)]
-    pub token_calls: Option<u32>,
-}
-
-impl FaultArgs {
-    /// The simulator's chaos setting; `None` when no fault is asked for.
-    pub fn chaos(&self) -> Option<crate::simulate::Chaos> {
-        (self.fault_rate > 0).then(|| crate::simulate::Chaos {
-            seed: self.fault_seed,
-            percent: self.fault_rate,
-            mix: self.fault_mix.iter().flatten().copied().collect(),
-            auth: self.fault_auth,
-        })
-    }
-}
-
-/// A value parser for a simulator form enum: its names, each with its documentation in `--help`.
-macro_rules! sim_form {
-    ($form:ty) => {
-        clap::builder::TypedValueParser::try_map(
-            clap::builder::PossibleValuesParser::new(
-                <$form>::ALL.iter().map(|form| clap::builder::PossibleValue::new(form.name()).help(form.describe())),
-            ),
-            |name| name.parse::<$form>(),
-        )
-    };
-}
-
-/// Which reading of the vendor's page the simulator holds a client to. The defaults are the
-/// page's literal words; each option switches to another form the page allows.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Simulator API dialect")]
-pub struct SimDialectArgs {
-    /// How `interval` must be spelled (absent always means daily).
-    #[arg(
-        long,
-        value_name = "FORM",
-        default_value_t = IntervalSpelling::default(),
-        value_parser = sim_form!(IntervalSpelling),
-    )]
-    pub sim_interval: IntervalSpelling,
-    /// Which startDate/endDate forms are accepted.
-    #[arg(long, value_name = "FORM", default_value_t = DateForm::default(), value_parser = sim_form!(DateForm))]
-    pub sim_dates: DateForm,
-    /// The answer of a request with no rows or no events.
-    #[arg(long, value_name = "FORM", default_value_t = EmptyAnswer::default(), value_parser = sim_form!(EmptyAnswer))]
-    pub sim_empty: EmptyAnswer,
-    /// The totals' Date column with interval=Hourly (an hour starting 2024-05-18 13:00Z).
-    #[arg(long, value_name = "FORM", default_value_t = HourlyDate::default(), value_parser = sim_form!(HourlyDate))]
-    pub sim_hourly_date: HourlyDate,
-    /// Hours east of UTC of the server's clock, which cuts the days and hours of the totals and
-    /// histograms: with 2, a day runs from 22:00Z to 22:00Z, every day overlapping the window is
-    /// answered whole, and a daily total's Date is written 2024-05-17T22:00:00Z.
-    #[arg(
-        long,
-        value_name = "HOURS",
-        default_value_t = 0,
-        allow_negative_numbers = true,
-        value_parser = bucket_offset_parser(),
-    )]
-    pub sim_bucket_offset: i8,
-    /// The case of the totals' platform columns.
-    #[arg(long, value_name = "CASE", default_value_t = PlatformCase::default(), value_parser = sim_form!(PlatformCase))]
-    pub sim_platform_case: PlatformCase,
-    /// The shape of the login-domain lookup (baseURI.json).
-    #[arg(long, value_name = "FORM", default_value_t = Discovery::default(), value_parser = sim_form!(Discovery))]
-    pub sim_discovery: Discovery,
-    /// Histogram counts as strings ("3"), zero counts as null.
-    #[arg(long)]
-    pub sim_string_counts: bool,
-    /// What the data calls' authorization header must hold.
-    #[arg(long, value_name = "FORM", default_value_t = DataAuth::default(), value_parser = sim_form!(DataAuth))]
-    pub sim_data_auth: DataAuth,
-    /// Accept any interval case and any RFC 3339 date (the simulator's former leniency); the
-    /// same as --sim-interval lenient --sim-dates any.
-    #[arg(long, conflicts_with_all = ["sim_interval", "sim_dates"])]
-    pub sim_lenient: bool,
-}
-
-/// Whole hours within [`MAX_BUCKET_OFFSET_HOURS`] of UTC.
-fn bucket_offset_parser() -> clap::builder::RangedI64ValueParser<i8> {
-    let max = i64::from(MAX_BUCKET_OFFSET_HOURS);
-    clap::value_parser!(i8).range(-max..=max)
-}
-
-impl SimDialectArgs {
-    /// The simulator's dialect.
-    pub fn dialect(&self) -> SimDialect {
-        let (interval, dates) = if self.sim_lenient {
-            let lenient = SimDialect::lenient();
-            (lenient.interval, lenient.dates)
-        } else {
-            (self.sim_interval, self.sim_dates)
-        };
-        SimDialect {
-            interval,
-            dates,
-            empty: self.sim_empty,
-            hourly_date: self.sim_hourly_date,
-            bucket_offset_hours: self.sim_bucket_offset,
-            platform_case: self.sim_platform_case,
-            discovery: self.sim_discovery,
-            string_counts: self.sim_string_counts,
-            data_auth: self.sim_data_auth,
-        }
-    }
-}
-
-fn parse_fault_mix(s: &str) -> Result<Vec<crate::simulate::Fault>, String> {
-    if s.trim() == "all" { Ok(crate::simulate::Fault::all()) } else { s.trim().parse().map(|f| vec![f]) }
 }
 
 /// Parses `90s`, `30m`, `2h`, `500ms` or a number of seconds.
@@ -492,7 +359,7 @@ pub struct SchemaArgs {
     pub dialect: Option<DialectArg>,
     /// Where the data is: the --dest of the export (DuckDB), gs://bucket/prefix (BigQuery), or a
     /// stage such as @botevents (Snowflake).
-    #[arg(long, default_value = crate::write::DEFAULT_DEST)]
+    #[arg(long, default_value = botevents::write::DEFAULT_DEST)]
     pub location: String,
     /// Tables to print (repeatable): detail, total, catalog, histogram [default: detail and total,
     /// the tables of the default streams].
@@ -527,7 +394,7 @@ pub enum SchemaTable {
 impl SchemaArgs {
     /// The text `botevents schema` prints.
     pub fn render(&self) -> String {
-        use crate::schema::Table;
+        use botevents::schema::Table;
         let tables: Vec<Table> = if self.tables.is_empty() {
             vec![Table::Detail, Table::Total]
         } else {
@@ -546,11 +413,11 @@ impl SchemaArgs {
             match self.dialect {
                 Some(d) => {
                     let d = match d {
-                        DialectArg::Duckdb => crate::ddl::Dialect::DuckDb,
-                        DialectArg::Bigquery => crate::ddl::Dialect::BigQuery,
-                        DialectArg::Snowflake => crate::ddl::Dialect::Snowflake,
+                        DialectArg::Duckdb => botevents::ddl::Dialect::DuckDb,
+                        DialectArg::Bigquery => botevents::ddl::Dialect::BigQuery,
+                        DialectArg::Snowflake => botevents::ddl::Dialect::Snowflake,
                     };
-                    out.push_str(&crate::ddl::ddl(t, d, &self.location));
+                    out.push_str(&botevents::ddl::ddl(t, d, &self.location));
                 }
                 None => {
                     let def = t.def();
@@ -590,8 +457,8 @@ impl ConvertArgs {
     pub fn options(self) -> ConvertOptions {
         ConvertOptions {
             table: match self.table {
-                TableArg::Detail => crate::schema::Table::Detail,
-                TableArg::Total => crate::schema::Table::Total,
+                TableArg::Detail => botevents::schema::Table::Detail,
+                TableArg::Total => botevents::schema::Table::Total,
             },
             account: self.account,
             bot: self.bot,
@@ -636,12 +503,12 @@ pub enum Region {
     Apac,
 }
 
-impl From<Region> for crate::fetch::Region {
+impl From<Region> for botevents::fetch::Region {
     fn from(r: Region) -> Self {
         match r {
-            Region::Us => crate::fetch::Region::Us,
-            Region::Emea => crate::fetch::Region::Emea,
-            Region::Apac => crate::fetch::Region::Apac,
+            Region::Us => botevents::fetch::Region::Us,
+            Region::Emea => botevents::fetch::Region::Emea,
+            Region::Apac => botevents::fetch::Region::Apac,
         }
     }
 }
@@ -703,47 +570,6 @@ impl ExportArgs {
             now: self.now,
         }
     }
-}
-
-/// A snapshot of the process environment: every variable, and the AWS shared profile
-/// (`AWS_PROFILE`, or `default`) read from the credentials and config files.
-pub fn environment() -> Env {
-    let vars: Vec<(String, String)> =
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    let get = |k: &str| vars.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone());
-    let profile = get("AWS_PROFILE").unwrap_or_else(|| "default".into());
-    let home = get("HOME").unwrap_or_default();
-    let creds = get("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
-    let config = get("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
-    let read = |path: &str, section: &str| {
-        std::fs::read_to_string(path).map(|text| ini_section(&text, section)).unwrap_or_default()
-    };
-    let mut aws_profile = read(&creds, &profile);
-    let config_section = if profile == "default" { "default".to_string() } else { format!("profile {profile}") };
-    aws_profile.extend(read(&config, &config_section));
-    Env::new(vars, aws_profile)
-}
-
-/// The config file named by `--config` (read and parsed), or an empty one.
-pub fn read_config(path: Option<&std::path::Path>) -> Result<ConfigFile, UsageError> {
-    let Some(path) = path else { return Ok(ConfigFile::default()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError::Config { path: path.display().to_string(), reason: e.to_string() })?;
-    ConfigFile::parse(path, &text)
-}
-
-/// The `key = value` lines of one `[section]` of an INI file.
-fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
-    let mut inside = false;
-    let mut out = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') && line.ends_with(']') {
-            inside = line[1..line.len() - 1].trim() == section;
-        } else if inside && let Some((k, val)) = line.split_once('=') {
-            out.push((k.trim().to_string(), val.trim().to_string()));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

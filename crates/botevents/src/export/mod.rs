@@ -1,6 +1,6 @@
 //! The export pipeline: plan → fetch → convert → write → commit, for every bot of an account.
 //!
-//! In: an [`ExportConfig`] (built by `cli` from flags, environment and config file) and a
+//! In: an [`ExportConfig`] (built by [`crate::config`] from flags, environment and config file) and a
 //! shutdown signal. Out: files at the destination, advanced cursors, and a [`RunSummary`].
 //! Guarantees: a window's files are all durable before its cursors move; a failure leaves every
 //! file already committed intact; a broken body restarts its window from the first request, with

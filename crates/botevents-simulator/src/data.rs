@@ -635,7 +635,7 @@ mod tests {
         assert!(counts.iter().all(|n| *n < 25_000), "{counts:?}");
     }
 
-    const DEFAULT_ROW_CAP_FOR_TEST: usize = crate::simulate::DEFAULT_ROW_CAP;
+    const DEFAULT_ROW_CAP_FOR_TEST: usize = crate::DEFAULT_ROW_CAP;
 
     #[test]
     fn days_are_ready_at_three_in_new_york() {

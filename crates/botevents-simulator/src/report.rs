@@ -307,8 +307,8 @@ fn period_events<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::SimConfig;
-    use crate::simulate::data::detail_events;
+    use crate::SimConfig;
+    use crate::data::detail_events;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -19,15 +19,12 @@
 //! * [`export`] — the pipeline that ties the stages together, and its [`export::RunSummary`].
 //! * [`ops`] — operating an export: `plan` (what a run would do, sending nothing), `check`
 //!   (login, SSO, one small call) and `state` (show or reset the per-bot cursors).
-//! * [`simulate`] — a stand-in of the vendor API on loopback, for trying the tool and for tests.
 //! * [`config`] — options, environment snapshot and config file → validated configs, without clap.
-//! * [`cli`] — command-line arguments → the options of [`config`]; the only place that knows clap.
 //! * [`stream`] — the shared vocabulary of every stage: the API's [`stream::Stream`]s and the
 //!   [`stream::Interval`] of the bucketed ones.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
 //! * [`ddl`] — warehouse DDL (DuckDB, BigQuery, Snowflake) generated from the schema files.
 
-pub mod cli;
 pub mod commit;
 pub mod config;
 pub mod convert;
@@ -40,7 +37,6 @@ pub mod ops;
 pub mod plan;
 pub mod schema;
 pub mod secret;
-pub mod simulate;
 pub mod stream;
 pub mod write;
 
