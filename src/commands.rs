@@ -5,8 +5,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use botevents::config::SimulatorDefaults;
-use botevents::error::{EXIT_FAILURE, EXIT_OK, Report};
-use botevents::export::{AccountsSummary, Progress, RunSummary, worst_exit_code};
+use botevents::error::Report;
+use botevents::exit::Exit;
+use botevents::export::{AccountsSummary, Progress, RunSummary};
 use botevents_simulator::{SimConfig, Simulator};
 
 use crate::args::{ConvertArgs, ExportArgs, PlanArgs, SimulateArgs, StateAction, StateArgs, StateTarget};
@@ -35,7 +36,7 @@ async fn shutdown_signal() -> String {
 }
 
 /// Starts the built-in simulator when `--simulate` asks for it.
-async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, i32> {
+async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, Exit> {
     if !args.simulate {
         return Ok(None);
     }
@@ -50,7 +51,7 @@ async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, i32> {
         Ok(s) => Ok(Some(s)),
         Err(e) => {
             eprintln!("botevents: cannot start the simulator: {e}");
-            Err(EXIT_FAILURE)
+            Err(Exit::Failure)
         }
     }
 }
@@ -87,13 +88,13 @@ fn state_configs(
 }
 
 /// Prints an error (its whole chain, once) and returns its exit status.
-fn print_error(e: &botevents::Error) -> i32 {
+fn print_error(e: &botevents::Error) -> Exit {
     eprintln!("botevents: {}", Report(e));
-    e.exit_code()
+    e.exit()
 }
 
 /// `botevents export`.
-pub async fn export(args: ExportArgs, show_progress: bool) -> i32 {
+pub async fn export(args: ExportArgs, show_progress: bool) -> Exit {
     let summary_path = args.summary_json.clone();
     let max_duration = args.max_duration;
     let sim = match start_simulator(&args).await {
@@ -174,7 +175,7 @@ fn print_reports<R: serde::Serialize, A: serde::Serialize>(
 }
 
 /// `botevents plan`.
-pub async fn plan(args: PlanArgs) -> i32 {
+pub async fn plan(args: PlanArgs) -> Exit {
     // A plan sends nothing: with --simulate it takes the simulator's account and bots without
     // starting one.
     let defaults = args
@@ -199,11 +200,11 @@ pub async fn plan(args: PlanArgs) -> i32 {
     }
     use botevents::ops::plan::{AccountsPlan, RunPlan};
     print_reports(args.json, plans, RunPlan::human, AccountsPlan::new, AccountsPlan::human);
-    EXIT_OK
+    Exit::Ok
 }
 
 /// `botevents check`.
-pub async fn check(args: ExportArgs) -> i32 {
+pub async fn check(args: ExportArgs) -> Exit {
     let sim = match start_simulator(&args).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -224,11 +225,11 @@ pub async fn check(args: ExportArgs) -> i32 {
             eprintln!("botevents: {account}check failed at {step}: {}", Report(e));
         }
     }
-    worst_exit_code(reports.iter().map(|r| r.exit_code()))
+    Exit::worst(reports.iter().map(|r| r.exit()))
 }
 
 /// `botevents state`.
-pub async fn state(args: StateArgs) -> i32 {
+pub async fn state(args: StateArgs) -> Exit {
     let now = chrono::Utc::now();
     match args.action {
         StateAction::Show(a) => {
@@ -263,11 +264,11 @@ pub async fn state(args: StateArgs) -> i32 {
             }
         }
     }
-    EXIT_OK
+    Exit::Ok
 }
 
 /// `botevents convert`.
-pub async fn convert(args: ConvertArgs) -> i32 {
+pub async fn convert(args: ConvertArgs) -> Exit {
     let summary_path = args.summary_json.clone();
     let cfg = match botevents::config::convert(args.options(), &environment()) {
         Ok(c) => c,
@@ -279,14 +280,14 @@ pub async fn convert(args: ConvertArgs) -> i32 {
 
 /// Prints the human summary on stderr, writes the JSON one where asked, prints the error (its
 /// whole chain, once) and returns the exit status.
-fn report(summary: &RunSummary, json_path: Option<&str>, result: Result<(), botevents::Error>) -> i32 {
+fn report(summary: &RunSummary, json_path: Option<&str>, result: Result<(), botevents::Error>) -> Exit {
     eprint!("{}", summary.human());
     write_summary_json(summary, json_path);
     match result {
-        Ok(()) => EXIT_OK,
+        Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("botevents: {}", Report(&e));
-            e.exit_code()
+            e.exit()
         }
     }
 }
@@ -303,7 +304,7 @@ fn write_summary_json(summary: &impl serde::Serialize, path: Option<&str>) {
 }
 
 /// `botevents simulate`.
-pub async fn simulate(args: SimulateArgs) -> i32 {
+pub async fn simulate(args: SimulateArgs) -> Exit {
     let config = SimConfig {
         seed: args.seed,
         now: args.now,
@@ -316,7 +317,7 @@ pub async fn simulate(args: SimulateArgs) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("botevents: cannot start the simulator on 127.0.0.1:{}: {e}", args.port);
-            return EXIT_FAILURE;
+            return Exit::Failure;
         }
     };
     let c = sim.config();
@@ -338,5 +339,5 @@ pub async fn simulate(args: SimulateArgs) -> i32 {
     let reason = shutdown_signal().await;
     tracing::info!(%reason, "simulator stopping");
     sim.shutdown().await;
-    EXIT_OK
+    Exit::Ok
 }

@@ -20,7 +20,7 @@ mod progress_bar;
 
 use std::process::ExitCode;
 
-use botevents::error::{EXIT_FAILURE, EXIT_OK};
+use botevents::exit::Exit;
 use clap::Parser;
 
 use crate::args::{Cli, Command, LogFormat};
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("botevents: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE as u8);
+            return Exit::Failure.into();
         }
     };
     let code = runtime.block_on(async {
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             Command::Convert(args) => commands::convert(args).await,
             Command::Schema(args) => {
                 print!("{}", args.render());
-                EXIT_OK
+                Exit::Ok
             }
             Command::Simulate(args) => commands::simulate(args).await,
             Command::Plan(args) => commands::plan(*args).await,
@@ -55,5 +55,5 @@ fn main() -> ExitCode {
     });
     // A read of stdin that was abandoned on a signal sits in a blocking thread: don't wait for it.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    ExitCode::from(code as u8)
+    code.into()
 }

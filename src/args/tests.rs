@@ -149,7 +149,7 @@ fn several_accounts_each_with_their_own_key_and_settings() {
     assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("env-pb"));
     let err = configs(&export_args(&path, &["--account", "333"]), &env).unwrap_err();
     assert!(err.to_string().contains("\"333\" is not in the file (it lists 111, 222)"), "{err}");
-    assert_eq!(err.exit_code(), botevents::error::EXIT_USAGE);
+    assert_eq!(err.exit(), botevents::exit::Exit::Usage);
     // What belongs to one account is refused for several, naming it.
     let err = configs(&export_args(&path, &["--bot", "x"]), &env).unwrap_err();
     assert!(err.to_string().contains("--bot") && err.to_string().contains("--account ID"), "{err}");
@@ -176,7 +176,7 @@ fn account_entries_are_validated_naming_the_account_or_key() {
     let err = configs(&export_args(&path, &[]), &env).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("botevents.toml") && text.contains("account \"111\": no API key"), "{text}");
-    assert_eq!(err.exit_code(), botevents::error::EXIT_USAGE);
+    assert_eq!(err.exit(), botevents::exit::Exit::Usage);
     // A variable named but not set.
     let (_g, path) = config(&base);
     let err = configs(&export_args(&path, &[]), &env).unwrap_err().to_string();

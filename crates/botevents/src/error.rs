@@ -2,28 +2,16 @@
 
 use crate::commit::StateError;
 use crate::convert::ConvertError;
+use crate::exit::Exit;
 use crate::fetch::FetchError;
 use crate::plan::PlanError;
 use crate::write::WriteError;
-
-/// Exit status: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: any other failure.
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit status: usage or configuration error.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit status: authentication failure.
-pub const EXIT_AUTH: i32 = 3;
-/// Exit status: data rejected (bad rows over `--max-bad-rows`).
-pub const EXIT_REJECTED: i32 = 4;
-/// Exit status: stopped early with progress saved (resumable; `EX_TEMPFAIL`).
-pub const EXIT_STOPPED: i32 = 75;
 
 /// What went wrong, as far as a caller (or a scheduler reading the exit status) is concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad arguments or configuration.
-    #[error("{0}")]
+    #[error(transparent)]
     Usage(#[from] UsageError),
     /// The requested range does not fit the API's limits.
     #[error(transparent)]
@@ -100,17 +88,15 @@ impl From<FetchError> for Error {
 
 impl Error {
     /// The documented exit status for this error.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage(_) | Error::Plan(_) => EXIT_USAGE,
-            Error::Auth(_) => EXIT_AUTH,
-            Error::Convert { .. } | Error::Rejected { .. } => EXIT_REJECTED,
-            Error::Stopped { .. } => EXIT_STOPPED,
-            Error::Write(WriteError::BadId { .. } | WriteError::Destination { .. }) => EXIT_USAGE,
-            Error::Fetch(FetchError::InsecureUrl { .. } | FetchError::BadUrl { .. }) => EXIT_USAGE,
-            Error::Fetch(_) | Error::Write(_) | Error::State(_) | Error::Input { .. } | Error::RowCap { .. } => {
-                EXIT_FAILURE
-            }
+            Error::Usage(_) | Error::Plan(_) => Exit::Usage,
+            Error::Auth(_) => Exit::Auth,
+            Error::Convert { .. } | Error::Rejected { .. } => Exit::Rejected,
+            Error::Stopped { .. } => Exit::Stopped,
+            Error::Write(e) => e.exit(),
+            Error::Fetch(e) => e.exit(),
+            Error::State(_) | Error::Input { .. } | Error::RowCap { .. } => Exit::Failure,
         }
     }
 }
@@ -156,7 +142,8 @@ impl std::fmt::Display for Report<'_> {
         let mut cur = self.0.source();
         while let Some(e) = cur {
             let text = e.to_string();
-            // Transparent wrappers repeat their source's message; print it once.
+            // A cause whose message its wrapper already ends with (a third-party error that
+            // prints its own source, such as object_store's) is printed once.
             if !last.ends_with(&text) {
                 write!(f, ": {text}")?;
             }
@@ -164,5 +151,26 @@ impl std::fmt::Display for Report<'_> {
             cur = e.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each message of the chain is printed once, whether a variant wraps its cause
+    /// transparently or names it.
+    #[test]
+    fn a_report_prints_each_message_once() {
+        let usage: Error = UsageError::Missing { what: "account", hint: "pass --account ID" }.into();
+        assert_eq!(Report(&usage).to_string(), "missing account: pass --account ID");
+        assert!(std::error::Error::source(&usage).is_none(), "the usage error is the message itself");
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let plan: Error = PlanError::EmptyRange { start: day, end: day }.into();
+        assert_eq!(Report(&plan).to_string(), plan.to_string());
+        let write: Error = WriteError::BadId { what: "bot", id: "../etc".into() }.into();
+        let text = Report(&write).to_string();
+        assert!(text.starts_with("writing failed: ") && text.matches("../etc").count() == 1, "{text}");
+        assert_eq!((usage.exit(), plan.exit(), write.exit()), (Exit::Usage, Exit::Usage, Exit::Usage));
     }
 }

@@ -22,6 +22,7 @@
 //! * [`config`] — options, environment snapshot and config file → validated configs, without clap.
 //! * [`stream`] — the shared vocabulary of every stage: the API's [`stream::Stream`]s and the
 //!   [`stream::Interval`] of the bucketed ones.
+//! * [`exit`] — the documented exit statuses, and which of several wins.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
 //! * [`ddl`] — warehouse DDL (DuckDB, BigQuery, Snowflake) generated from the schema files.
 
@@ -31,6 +32,7 @@ pub mod convert;
 pub mod cpu;
 pub mod ddl;
 pub mod error;
+pub mod exit;
 pub mod export;
 pub mod fetch;
 pub mod ops;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules, lowest first: a module may name (`crate::x`) only modules to its left.
 const LAYERS: &[&str] = &[
-    "secret", "schema", "ddl", "stream", "plan", "cpu", "convert", "fetch", "write", "commit", "error", "export",
-    "ops", "config",
+    "secret", "exit", "schema", "ddl", "stream", "plan", "cpu", "convert", "fetch", "write", "commit", "error",
+    "export", "ops", "config",
 ];
 
 #[test]

@@ -13,6 +13,7 @@ use memmap2::Mmap;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::mpsc;
 
+use super::RunStatus;
 use super::step::{Pipeline, StepError};
 use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
@@ -53,7 +54,7 @@ pub async fn convert_files(
 ) -> (RunSummary, Result<(), Error>) {
     let started = std::time::Instant::now();
     let mut summary = RunSummary {
-        status: "running".into(),
+        status: RunStatus::Running,
         account: cfg.account.clone(),
         destination: cfg.dest.to_string(),
         store: cfg.dest.settings(),

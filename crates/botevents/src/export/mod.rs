@@ -26,7 +26,7 @@ use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
 pub use progress::{Progress, ProgressSnapshot};
-pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunSummary, TableSummary, worst_exit_code};
+pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunStatus, RunSummary, TableSummary};
 
 use crate::commit::StateStore;
 use crate::error::Error;
@@ -194,7 +194,7 @@ pub async fn run_with(
 ) -> (RunSummary, Result<(), Error>) {
     let started = Instant::now();
     let mut summary = RunSummary {
-        status: "running".into(),
+        status: RunStatus::Running,
         account: cfg.api.account.clone(),
         destination: cfg.dest.to_string(),
         store: cfg.dest.settings(),

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::exit::Exit;
 use crate::write::StoreSettings;
 
 /// Per-table totals.
@@ -45,13 +46,46 @@ pub struct BotDayAtRisk {
     pub days_left: i64,
 }
 
+/// How a run ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Still running.
+    #[default]
+    Running,
+    /// Every window done.
+    Ok,
+    /// Failed.
+    Failed,
+    /// Stopped early (signal or `--max-duration`), progress saved.
+    Stopped,
+}
+
+impl RunStatus {
+    /// The status as the summaries spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
     /// `ok`, `failed` or `stopped`.
-    pub status: String,
+    pub status: RunStatus,
     /// The process exit status.
-    pub exit_code: i32,
+    pub exit_code: Exit,
     /// The error, if the run failed (its whole chain).
     pub error: Option<String>,
     /// Account id.
@@ -124,12 +158,13 @@ impl RunSummary {
         self.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(()) => {
-                self.status = "ok".into();
-                self.exit_code = crate::error::EXIT_OK;
+                self.status = RunStatus::Ok;
+                self.exit_code = Exit::Ok;
             }
             Err(e) => {
-                self.status = if matches!(e, crate::Error::Stopped { .. }) { "stopped" } else { "failed" }.into();
-                self.exit_code = e.exit_code();
+                self.status =
+                    if matches!(e, crate::Error::Stopped { .. }) { RunStatus::Stopped } else { RunStatus::Failed };
+                self.exit_code = e.exit();
                 self.error = Some(crate::error::Report(e).to_string());
             }
         }
@@ -246,39 +281,14 @@ impl RunSummary {
     }
 }
 
-/// Exit statuses from the most to the least urgent, for a run of several accounts (or checks):
-/// the run exits with the first of these that any account exits with. Configuration (2) and
-/// credentials (3) need a person before anything can work, as does rejected data (4); other
-/// failures (1) may pass on a retry; a stop (75) resumes by itself; 0 is success.
-pub const EXIT_PRECEDENCE: [i32; 6] = [
-    crate::error::EXIT_USAGE,
-    crate::error::EXIT_AUTH,
-    crate::error::EXIT_REJECTED,
-    crate::error::EXIT_FAILURE,
-    crate::error::EXIT_STOPPED,
-    crate::error::EXIT_OK,
-];
-
-/// The most urgent of `codes` by [`EXIT_PRECEDENCE`] (an unknown status ranks with 1); 0 when
-/// there are none.
-pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> i32 {
-    let rank = |c: i32| {
-        EXIT_PRECEDENCE
-            .iter()
-            .position(|&p| p == c)
-            .unwrap_or_else(|| EXIT_PRECEDENCE.iter().position(|&p| p == crate::error::EXIT_FAILURE).unwrap_or(0))
-    };
-    codes.into_iter().min_by_key(|&c| rank(c)).unwrap_or(crate::error::EXIT_OK)
-}
-
 /// What a run of several accounts did: each account's [`RunSummary`], and the outcome of the whole.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AccountsSummary {
     /// `ok` when every account succeeded; else `failed`, or `stopped` when the worst outcome is
     /// a stop.
-    pub status: String,
-    /// The process exit status: the most urgent of the accounts' ([`EXIT_PRECEDENCE`]).
-    pub exit_code: i32,
+    pub status: RunStatus,
+    /// The process exit status: the most urgent of the accounts' ([`Exit::PRECEDENCE`]).
+    pub exit_code: Exit,
     /// Wall time of the longest account, in milliseconds (the accounts run at the same time).
     pub duration_ms: u64,
     /// Rows written over every account and table.
@@ -294,14 +304,14 @@ pub struct AccountsSummary {
 impl AccountsSummary {
     /// Combines the summaries of the accounts of one run.
     pub fn new(accounts: Vec<RunSummary>) -> AccountsSummary {
-        let exit_code = worst_exit_code(accounts.iter().map(|s| s.exit_code));
+        let exit_code = Exit::worst(accounts.iter().map(|s| s.exit_code));
         let status = match exit_code {
-            crate::error::EXIT_OK => "ok",
-            crate::error::EXIT_STOPPED => "stopped",
-            _ => "failed",
+            Exit::Ok => RunStatus::Ok,
+            Exit::Stopped => RunStatus::Stopped,
+            _ => RunStatus::Failed,
         };
         AccountsSummary {
-            status: status.into(),
+            status,
             exit_code,
             duration_ms: accounts.iter().map(|s| s.duration_ms).max().unwrap_or(0),
             rows: accounts.iter().map(RunSummary::rows).sum(),
@@ -320,16 +330,16 @@ impl AccountsSummary {
             let text = text.strip_prefix("botevents: ").unwrap_or(&text);
             let _ = write!(s, "account {} → {}: {text}", a.account, a.destination);
         }
-        let by_status = |st: &str| self.accounts.iter().filter(|a| a.status == st).count();
+        let by_status = |st: RunStatus| self.accounts.iter().filter(|a| a.status == st).count();
         let _ = writeln!(
             s,
             "botevents: {} in {:.1}s — {} accounts ({} ok, {} failed, {} stopped), {} windows, {} rows, exit {}",
             self.status,
             self.duration_ms as f64 / 1000.0,
             self.accounts.len(),
-            by_status("ok"),
-            by_status("failed"),
-            by_status("stopped"),
+            by_status(RunStatus::Ok),
+            by_status(RunStatus::Failed),
+            by_status(RunStatus::Stopped),
             self.windows,
             self.rows,
             self.exit_code
@@ -343,20 +353,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_most_urgent_exit_status_wins() {
-        assert_eq!(worst_exit_code([]), 0);
-        assert_eq!(worst_exit_code([0, 75, 0]), 75);
-        assert_eq!(worst_exit_code([75, 1]), 1);
-        assert_eq!(worst_exit_code([1, 4, 75]), 4);
-        assert_eq!(worst_exit_code([4, 3, 1]), 3);
-        assert_eq!(worst_exit_code([3, 2]), 2);
-        assert_eq!(worst_exit_code([0, 101]), 101, "an unknown status ranks with 1, above 75 and 0");
-    }
-
-    #[test]
     fn accounts_summary_combines_and_names_each_account() {
-        let one = |account: &str, status: &str, exit_code: i32, windows: u64| RunSummary {
-            status: status.into(),
+        let one = |account: &str, status: RunStatus, exit_code: Exit, windows: u64| RunSummary {
+            status,
             exit_code,
             account: account.into(),
             destination: "/lake".into(),
@@ -364,14 +363,21 @@ mod tests {
             tables: [("custom_event_detail".to_string(), TableSummary { rows: 10, ..TableSummary::default() })].into(),
             ..RunSummary::default()
         };
-        let all = AccountsSummary::new(vec![one("111", "ok", 0, 2), one("222", "failed", 3, 0)]);
-        assert_eq!((all.status.as_str(), all.exit_code, all.windows, all.rows), ("failed", 3, 2, 20));
+        let all = AccountsSummary::new(vec![
+            one("111", RunStatus::Ok, Exit::Ok, 2),
+            one("222", RunStatus::Failed, Exit::Auth, 0),
+        ]);
+        assert_eq!((all.status, all.exit_code, all.windows, all.rows), (RunStatus::Failed, Exit::Auth, 2, 20));
         let text = all.human();
         assert!(text.contains("account 111 → /lake: ok in") && text.contains("account 222 → /lake: failed"), "{text}");
         assert!(text.contains("2 accounts (1 ok, 1 failed, 0 stopped)"), "{text}");
         let json = serde_json::to_value(&all).unwrap();
         assert_eq!(json["accounts"][1]["account"], "222");
-        assert_eq!(json["exit_code"], 3);
-        assert_eq!(AccountsSummary::new(vec![one("111", "stopped", 75, 1)]).status, "stopped");
+        assert_eq!(
+            (&json["exit_code"], &json["status"], &json["accounts"][0]["status"]),
+            (&3.into(), &"failed".into(), &"ok".into())
+        );
+        let stopped = AccountsSummary::new(vec![one("111", RunStatus::Stopped, Exit::Stopped, 1)]);
+        assert_eq!((stopped.status, stopped.exit_code.code()), (RunStatus::Stopped, 75));
     }
 }

@@ -310,6 +310,17 @@ impl Retryable for FetchError {
 }
 
 impl FetchError {
+    /// The exit status this failure means: a refused credential needs a person, as does a URL
+    /// that cannot be used; anything else may pass on another run.
+    pub fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self {
+            FetchError::Unauthorized { .. } => Exit::Auth,
+            FetchError::InsecureUrl { .. } | FetchError::BadUrl { .. } => Exit::Usage,
+            _ => Exit::Failure,
+        }
+    }
+
     /// Whether this is an authentication failure (exit status 3).
     pub fn is_auth(&self) -> bool {
         matches!(self, FetchError::Unauthorized { .. })

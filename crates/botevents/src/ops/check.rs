@@ -61,8 +61,8 @@ impl CheckReport {
     }
 
     /// The exit status of the check: 0 when every step passed, else the failure's.
-    pub fn exit_code(&self) -> i32 {
-        self.failure().map_or(crate::error::EXIT_OK, |(_, e)| e.exit_code())
+    pub fn exit(&self) -> crate::exit::Exit {
+        self.failure().map_or(crate::exit::Exit::Ok, |(_, e)| e.exit())
     }
 
     /// One line per step.
@@ -304,7 +304,7 @@ async fn sample(client: &ApiClient, cfg: &ExportConfig, req: &DataRequest) -> Re
 
 /// Checks every account of `cfgs` at the same time (each with its own client and rate limiter),
 /// returning their reports in the order of `cfgs`. The exit status of the whole is the most
-/// urgent of theirs ([`crate::export::worst_exit_code`]).
+/// urgent of theirs ([`crate::exit::Exit::worst`]).
 pub async fn check_all(cfgs: &[ExportConfig]) -> Vec<CheckReport> {
     futures::future::join_all(cfgs.iter().map(check)).await
 }

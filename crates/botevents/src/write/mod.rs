@@ -150,6 +150,17 @@ pub enum WriteError {
     },
 }
 
+impl WriteError {
+    /// The exit status this failure means: an id or destination that cannot be used is a
+    /// configuration error; anything else may pass on another run.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            WriteError::BadId { .. } | WriteError::Destination { .. } => crate::exit::Exit::Usage,
+            _ => crate::exit::Exit::Failure,
+        }
+    }
+}
+
 /// What one window of one table left at the destination.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Written {
