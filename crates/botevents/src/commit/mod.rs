@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::earliest_cursor;
+use crate::plan::{CursorMove, earliest_cursor};
 use crate::stream::Stream;
 use crate::write::Destination;
 
@@ -70,6 +70,16 @@ impl BotState {
             *c = to;
         }
         *c == to
+    }
+
+    /// Records that `streams` were exported as `mv` says (see [`BotState::advance`]); returns
+    /// whether any cursor is at `mv.through` now.
+    pub fn advance_all(&mut self, streams: &[Stream], mv: CursorMove) -> bool {
+        let mut moved = false;
+        for s in streams {
+            moved |= self.advance(s.as_str(), mv.from, mv.through);
+        }
+        moved
     }
 }
 

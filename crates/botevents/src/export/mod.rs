@@ -31,7 +31,7 @@ pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunStatus, RunSummary
 use crate::commit::StateStore;
 use crate::error::Error;
 use crate::fetch::{ApiClient, ApiConfig, RateLimiter};
-use crate::plan::{Calendar, DEFAULT_RISK_DAYS, RangeRequest, Window, plan_range, resume, retention_risk, windows};
+use crate::plan::{BotSchedule, Calendar, RangeRequest, Window, at_risk};
 use crate::stream::{Interval, Stream};
 use crate::write::{Destination, WriteOptions};
 
@@ -287,16 +287,15 @@ async fn planned_windows(run: &Run) -> u64 {
     let mut total = 0;
     for bot in &cfg.bots {
         let Ok(loaded) = run.states.load(&cfg.api.account, bot, cfg.now).await else { continue };
-        let req = resume(&cfg.range, loaded.state.cursor(&cfg.streams));
-        if let Ok(crate::plan::PlannedRange { range: Some(range), .. }) = plan_range(&req, &cal) {
-            total += windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS).len() as u64;
+        if let Ok(schedule) = BotSchedule::new(&cfg.range, loaded.state.cursor(&cfg.streams), &cal) {
+            total += schedule.windows.len() as u64;
         }
     }
     total
 }
 
 /// Per bot, the days after its committed cursor that fall out of retention within
-/// [`DEFAULT_RISK_DAYS`], read back from the state as committed (so that a failed run reports
+/// [`crate::plan::DEFAULT_RISK_DAYS`], read back from the state as committed (so that a failed run reports
 /// what is still missing). A state that cannot be read is left out, with a warning.
 async fn days_at_risk(states: &StateStore, cfg: &ExportConfig) -> Vec<BotDayAtRisk> {
     let cal = Calendar::new(cfg.now, cfg.retention_days);
@@ -304,7 +303,7 @@ async fn days_at_risk(states: &StateStore, cfg: &ExportConfig) -> Vec<BotDayAtRi
     for bot in &cfg.bots {
         match states.load(&cfg.api.account, bot, cfg.now).await {
             Ok(loaded) => {
-                let risk = retention_risk(loaded.state.cursor(&cfg.streams), &cal, DEFAULT_RISK_DAYS);
+                let risk = at_risk(loaded.state.cursor(&cfg.streams), &cal);
                 out.extend(risk.at_risk.into_iter().map(|d| BotDayAtRisk {
                     bot: bot.clone(),
                     day: d.day,
@@ -354,8 +353,8 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
     // idempotent, and one window then serves every stream (the totals check the details).
-    let req = resume(&cfg.range, loaded.state.cursor(&cfg.streams));
-    let planned = plan_range(&req, &cal)?;
+    let schedule = BotSchedule::new(&cfg.range, loaded.state.cursor(&cfg.streams), &cal)?;
+    let planned = &schedule.planned;
     if let Some(lost) = planned.lost {
         note_days_lost(run, bot, lost, "");
     }
@@ -367,7 +366,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         return Ok(());
     };
     tracing::info!(bot, range = %range, horizon = %planned.horizon, "exporting");
-    for w in windows(range.start, range.end, crate::plan::MAX_WINDOW_DAYS) {
+    for &w in &schedule.windows {
         if run.stopping() {
             run.skipped.store(true, Ordering::Relaxed);
             tracing::info!(bot, window = %w, "stopped before this window; the next run resumes here");
@@ -383,13 +382,8 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         let Some(w) = kept else { continue };
         window::export_window(run, bot, w).await?;
         run.note(|s| s.windows += 1);
-        let through = w.end.min(planned.horizon);
-        if through > w.start {
-            let from = w.moves_cursor_from(oldest);
-            let mut moved = false;
-            for s in &cfg.streams {
-                moved |= loaded.state.advance(s.as_str(), from, through);
-            }
+        if let Some(mv) = schedule.cursor_move(w, oldest) {
+            let moved = loaded.state.advance_all(&cfg.streams, mv);
             if let Some(c) = loaded.state.cursors.values().filter(|&&c| c < w.start).min() {
                 tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
             }

@@ -1,8 +1,9 @@
 //! `botevents plan`: the ranges, windows and requests an export would make, and how long they
 //! take at the rate limit. Reads the cursors at the destination; sends nothing to the API.
 //!
-//! The range of each bot comes from the same functions an export uses ([`crate::plan::resume`],
-//! [`crate::plan::plan_range`], [`crate::commit::BotState::cursor`]), so the plan is the run's own.
+//! Each bot's windows and cursor moves come from the schedule an export follows
+//! ([`crate::plan::BotSchedule`], from [`crate::commit::BotState::cursor`]), so the plan is the
+//! run's own.
 //! Request counts are exact for the `total` stream. For `detail` they are a minimum, one request
 //! per window: a window whose totals exceed the row cap is fetched day by day (or hour by hour)
 //! instead, which only the totals — fetched during the run — can tell.
@@ -21,10 +22,7 @@ use serde::Serialize;
 
 use super::{DayRange, list_at_risk};
 use crate::commit::{BotState, StateStore};
-use crate::plan::{
-    Calendar, DEFAULT_RISK_DAYS, DayAtRisk, MAX_WINDOW_DAYS, RangeRequest, StartFrom, plan_range, resume,
-    retention_risk, windows,
-};
+use crate::plan::{BotSchedule, Calendar, DayAtRisk, RangeRequest, StartFrom, at_risk};
 use crate::stream::Stream;
 use crate::write::Destination;
 
@@ -141,24 +139,20 @@ pub struct RunPlan {
 /// Plans one bot from its saved state. Pure: the same inputs give the same plan.
 pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<BotPlan, crate::plan::PlanError> {
     let cursor = state.cursor(&cfg.streams);
-    let req = resume(&cfg.range, cursor);
-    let planned = plan_range(&req, cal)?;
-    let start_from = match req.start {
+    let schedule = BotSchedule::new(&cfg.range, cursor, cal)?;
+    let planned = &schedule.planned;
+    let start_from = match schedule.request.start {
         StartFrom::Day(_) => "--start",
         StartFrom::Last(_) => "--last",
         StartFrom::Cursor(Some(_)) => "cursor",
         StartFrom::Cursor(None) => "oldest retained day",
     };
-    let wins = planned.range.map(|r| windows(r.start, r.end, MAX_WINDOW_DAYS)).unwrap_or_default();
+    let wins = &schedule.windows;
     // The cursors move exactly as the export moves them (see `export_bot`).
     let mut after = state.clone();
-    for w in &wins {
-        let through = w.end.min(planned.horizon);
-        if through > w.start {
-            let from = w.moves_cursor_from(cal.oldest_retrievable());
-            for s in &cfg.streams {
-                after.advance(s.as_str(), from, through);
-            }
+    for &w in wins {
+        if let Some(mv) = schedule.cursor_move(w, cal.oldest_retrievable()) {
+            after.advance_all(&cfg.streams, mv);
         }
     }
     let n = wins.len() as u64;
@@ -177,7 +171,7 @@ pub fn plan_bot(cfg: &PlanConfig, state: &BotState, cal: &Calendar) -> Result<Bo
         catalog_shared,
         per_event_name: n,
     });
-    let risk = retention_risk(cursor, cal, DEFAULT_RISK_DAYS);
+    let risk = at_risk(cursor, cal);
     Ok(BotPlan {
         bot: state.bot.clone(),
         cursors: state.cursors.clone(),

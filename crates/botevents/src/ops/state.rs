@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{DayRange, list_at_risk};
 use crate::commit::{CursorChange, Reset, StateStore};
-use crate::plan::{Calendar, DEFAULT_RISK_DAYS, DayAtRisk, earliest_cursor, retention_risk};
+use crate::plan::{Calendar, DayAtRisk, at_risk, earliest_cursor};
 use crate::write::Destination;
 
 /// Where the states are, and the clock that retention risk is judged by.
@@ -79,7 +79,7 @@ pub async fn show(cfg: &StateConfig) -> Result<StateReport, crate::Error> {
         let st = loaded.state;
         // A bot with no state is pending from the oldest retained day.
         let cursor = if exists { earliest_cursor(st.cursors.values().map(Some)) } else { None };
-        let risk = retention_risk(cursor, &cal, DEFAULT_RISK_DAYS);
+        let risk = at_risk(cursor, &cal);
         views.push(BotStateView {
             bot,
             updated_at: exists.then_some(st.updated_at),

@@ -10,10 +10,12 @@
 
 mod calendar;
 mod risk;
+mod schedule;
 mod shard;
 
 pub use calendar::{Calendar, DEFAULT_RETENTION_DAYS, READY_HOUR_EASTERN, ready_at};
 pub use risk::{DEFAULT_RISK_DAYS, DayAtRisk, RetentionRisk, retention_risk};
+pub use schedule::{BotSchedule, CursorMove, at_risk};
 pub use shard::Shard;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};

@@ -203,3 +203,23 @@ fn a_window_is_cut_at_the_retention_and_moves_cursors_from_there() {
     assert_eq!(kept.moves_cursor_from(oldest), NaiveDate::MIN);
     assert_eq!(kept.moves_cursor_from(d("2026-10-20")), oldest);
 }
+
+#[test]
+fn a_schedule_covers_its_range_in_windows_and_never_moves_a_cursor_past_the_horizon() {
+    let cal = Calendar::new(at("2026-11-24T12:00:00Z"), 30);
+    let incremental =
+        RangeRequest { start: StartFrom::Cursor(None), end: None, lookback_days: 0, allow_partial_days: true };
+    for cursor in [None, Some(d("2026-10-20")), Some(d("2026-11-01")), Some(d("2026-11-24"))] {
+        let s = BotSchedule::new(&incremental, cursor, &cal).unwrap();
+        assert_eq!(s.request.start, StartFrom::Cursor(cursor));
+        let range = s.planned.range.unwrap();
+        assert_eq!((s.windows.first().unwrap().start, s.windows.last().unwrap().end), (range.start, range.end));
+        assert!(s.windows.windows(2).all(|p| p[0].end == p[1].start && p[0].len_days() <= MAX_WINDOW_DAYS));
+        for &w in &s.windows {
+            match s.cursor_move(w, cal.oldest_retrievable()) {
+                Some(mv) => assert!(mv.through <= s.planned.horizon && mv.through > w.start, "{w}: {mv:?}"),
+                None => assert!(w.start >= s.planned.horizon, "{w}: only a window of partial days moves nothing"),
+            }
+        }
+    }
+}
