@@ -579,7 +579,7 @@ impl ApiClient {
 
     /// Sends one data request (after a rate-limit permit) and returns its body when the status is
     /// 200. A 401 renews the session once and resends; until the dialect is settled, a 400 is
-    /// sent again in the other spellings and a 401 with `Bearer ` ([`dialect`]). No other retry
+    /// sent again in the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry
     /// happens here.
     pub async fn send(&self, req: &DataRequest) -> Result<Body, FetchError> {
         let target = self.target(req);
