@@ -18,10 +18,18 @@
 #                    Airflow (target/airflow-venv, reused while its requirements are unchanged),
 #                    one mapped task run with the pip-installed binary on PATH
 #   8. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#   9. boundaries    cargo tree: the botevents library links no clap, axum, indicatif or
+#                    tracing-subscriber; the simulator does not link the library it stands in for
+#   10. cargo test    cargo test --release --locked (unit + integration tests of the workspace)
+#   11. python checks tests/python/check_export.py target/release/botevents:
+#                    the exported Parquet read back with DuckDB and pyarrow
+#   12. airflow dag   tests/airflow/check_dag.sh: examples/airflow loaded in a real Airflow
+#                    (target/airflow-venv, reused while its requirements are unchanged)
+#   13. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
 #                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
-#   --quick          only step 3 (no venv, no explicit build, no Python checks, no fuzzing)
+#   --quick          only steps 3 and 4 (no venv, no explicit build, no Python checks, no fuzzing)
 #   -- ARGS...       extra arguments for `cargo test` (e.g. a test name filter)
 #   -h, --help       this text
 #
@@ -115,6 +123,15 @@ if [[ $QUICK -eq 0 ]]; then
   # so the test step reuses every artifact of this build.
   step "build" cargo build --release --locked --all-targets
 fi
+
+# The library stays free of the command line, the web server and the terminal; the stand-in never
+# links the client it tests.
+boundaries() {
+  ! cargo tree --locked -p botevents --no-default-features -e normal,build,dev |
+    grep -E ' (clap|axum|indicatif|tracing-subscriber) v' &&
+    ! cargo tree --locked -p botevents-simulator -e normal | grep -E ' botevents v'
+}
+step "dependency boundaries" boundaries
 
 step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
 

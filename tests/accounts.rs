@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, StringArray};
-use botevents::cli::{Cli, Command, EnvSecrets};
+use botevents::config::{ConfigFile, Env, ExportOptions};
 use botevents::export::{Progress, ProgressSnapshot, RunContext};
-use botevents::secret::Secret;
-use botevents::simulate::{SimBot, SimConfig};
-use clap::Parser;
+use botevents_simulator::{SimBot, SimConfig};
 use serde_json::Value;
 
 mod common;
@@ -219,34 +217,22 @@ impl Progress for Recorder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_reports_windows_rows_and_bytes() {
     let h = account("33333333", "key-c", "secret-c", &["bot-c1", "bot-c2"]).await;
-    let url = h.sim.base_url().to_string();
-    let dest = h.dest().to_str().unwrap().to_string();
-    let argv = [
-        "botevents",
-        "export",
-        "--account",
-        "33333333",
-        "--bot",
-        "bot-c1",
-        "--bot",
-        "bot-c2",
-        "--api-url",
-        &url,
-        "--dest",
-        &dest,
-        "--start",
-        "2026-11-10",
-        "--now",
-        NOW,
-    ];
-    let Command::Export(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("export") };
-    let env = EnvSecrets {
-        api_key: Some(Secret::new("key-c")),
-        username: Some(Secret::new("user-33333333")),
-        password: Some(Secret::new("secret-c")),
-        ..EnvSecrets::default()
+    let opts = ExportOptions {
+        account: Some("33333333".into()),
+        bots: vec!["bot-c1".into(), "bot-c2".into()],
+        api_url: Some(h.sim.base_url()),
+        dest: Some(h.dest().to_str().unwrap().to_string()),
+        start: Some("2026-11-10".parse().unwrap()),
+        now: Some(now()),
+        ..ExportOptions::default()
     };
-    let cfg = args.into_config(env, None, now()).unwrap();
+    let env = Env::new(
+        [("BOTEVENTS_API_KEY", "key-c"), ("BOTEVENTS_USERNAME", "user-33333333"), ("BOTEVENTS_PASSWORD", "secret-c")]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        Vec::new(),
+    );
+    let cfgs = botevents::config::exports(&opts, &env, ConfigFile::default(), None, now()).unwrap();
+    let cfg = botevents::config::one_account(cfgs).unwrap();
     let recorder = Arc::new(Recorder::default());
     let ctx = RunContext { progress: Some(recorder.clone()), limiter: None };
     let (summary, result) = botevents::export::run_with(cfg, ctx, std::future::pending()).await;

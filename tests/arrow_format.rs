@@ -10,7 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_ipc::reader::FileReader;
 use arrow_schema::DataType;
 use botevents::schema::Table;
-use botevents::simulate::SimBot;
+use botevents_simulator::SimBot;
 
 mod common;
 use common::*;
@@ -102,7 +102,7 @@ async fn arrow_refuses_parquet_only_codecs() {
     let h = Harness::new(vec![SimBot::new("bot-quiet", 10)]).await;
     for codec in ["snappy", "gzip"] {
         let out = h.export(&["--format", "arrow", "--compression", codec]).await;
-        assert_eq!(out.status.code(), Some(botevents::error::EXIT_USAGE), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(botevents::exit::Exit::Usage.code().into()), "{}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(&format!("{codec:?}")) && err.contains("--format parquet"), "{err}");
     }

@@ -38,7 +38,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn open(url: &str) -> Destination {
-    Destination::open(url, &botevents::cli::store_options_from_env()).unwrap()
+    Destination::open(url, &botevents::config::Env::new(std::env::vars(), Vec::new()).store_options()).unwrap()
 }
 
 /// The conformance suite: what `botevents` relies on from a store.

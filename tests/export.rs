@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int8Type, Int16Type, Int64Type, TimestampMicrosecondType};
-use botevents::simulate::{Fault, SimBot, SimConfig, Simulator, detail_events};
+use botevents_simulator::{Fault, SimBot, SimConfig, Simulator, detail_events};
 use chrono::{Days, NaiveDate};
 
 mod common;

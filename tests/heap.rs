@@ -1,5 +1,5 @@
 //! The binary grows its heap at start by a reserve marked for transparent huge pages
-//! (`tune_malloc` in `src/main.rs`). Checked on a running `botevents simulate`, whose mappings
+//! (`tune_malloc` in `src/malloc.rs`). Checked on a running `botevents simulate`, whose mappings
 //! `/proc/PID/smaps` shows while it serves.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
@@ -89,7 +89,7 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
 
 /// Whether this process's data and address-space limits, which a child inherits, leave the
 /// room under which the binary reserves its heap (unlimited or at least 1 GiB, `reserve_allowed`
-/// in `src/main.rs`).
+/// in `src/malloc.rs`).
 fn limits_leave_room() -> bool {
     let roomy = [libc::RLIMIT_DATA, libc::RLIMIT_AS].into_iter().all(|resource| {
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

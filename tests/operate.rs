@@ -1,7 +1,7 @@
 //! End-to-end tests of the operating commands — `plan`, `check`, `state show|reset` — and of the
 //! retention risk in the run summary: the real binary against the real simulator over loopback.
 
-use botevents::simulate::{Fault, Scope, SimBot, SimConfig};
+use botevents_simulator::{Fault, Scope, SimBot, SimConfig};
 use serde_json::Value;
 
 mod common;
@@ -346,4 +346,41 @@ async fn reading_commands_do_not_create_a_missing_destination() {
     let out = run(&["plan", "--simulate", "--bot", "bot-a"]).output().await.unwrap();
     assert_ok(&out);
     assert!(!missing.exists(), "{missing:?} was created");
+}
+
+/// The plan's windows and cursors are the export's, on the same state, across the edges of
+/// retention (days already lost, a cursor at the oldest retained day) and freshness (the
+/// horizon with a lookback, partial days, the 03:00 New York edge), and from no state at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_export_agree_at_the_edges() {
+    // (name, the cursor to leave in the state first, the options of plan and export)
+    let cases: [(&str, Option<&str>, &[&str]); 8] = [
+        ("no state", None, &[]),
+        ("days lost", Some("2026-10-24"), &[]),
+        ("cursor at the oldest day", Some("2026-10-26"), &[]),
+        ("cursor at the horizon, lookback", Some("2026-11-24"), &["--lookback-days", "3"]),
+        ("partial days", Some("2026-11-20"), &["--allow-partial-days"]),
+        ("a second before the freshness edge", Some("2026-11-20"), &["--now", "2026-11-24T07:59:59Z"]),
+        ("at the freshness edge", Some("2026-11-20"), &["--now", "2026-11-24T08:00:00Z"]),
+        ("--last beyond retention", Some("2026-11-20"), &["--last", "40d"]),
+    ];
+    for (name, cursor, args) in cases {
+        let h = unlimited(vec![SimBot::new("bot-quiet", 20)]).await;
+        if let Some(cursor) = cursor {
+            // A state at the horizon, then moved back to the cursor (a reset only moves back).
+            assert_ok(&h.export(&["--start", "2026-11-23"]).await);
+            if cursor != "2026-11-24" {
+                assert_ok(&h.state("reset", &["--bot", "bot-quiet", "--to", cursor]).output().await.unwrap());
+            }
+        }
+        let plan = h.botevents("plan", &[], &[args, &["--json"][..]].concat()).output().await.unwrap();
+        assert_ok(&plan);
+        let plan = json(&plan);
+        let bot = bot_plan(&plan, "bot-quiet");
+        let out = h.export(&[args, &["--summary-json", "-"][..]].concat()).await;
+        assert_ok(&out);
+        let summary = json(&out);
+        assert_eq!(bot["windows"].as_array().map(Vec::len), summary["windows"].as_u64().map(|n| n as usize), "{name}");
+        assert_eq!(bot["cursors_after"], summary["cursors"]["bot-quiet"], "{name}: {plan}\n{summary}");
+    }
 }

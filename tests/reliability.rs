@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use botevents::simulate::{Chaos, Fault, SimBot, SimConfig};
+use botevents_simulator::{Chaos, Fault, SimBot, SimConfig};
 
 mod common;
 use common::*;

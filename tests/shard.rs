@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use botevents::plan::Shard;
-use botevents::simulate::{SimBot, SimConfig};
+use botevents_simulator::{SimBot, SimConfig};
 use serde_json::Value;
 
 mod common;

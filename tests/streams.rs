@@ -9,7 +9,7 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int8Type, Int16Type, Int64Type, TimestampMicrosecondType};
 use botevents::schema::Table;
-use botevents::simulate::{SimBot, SimConfig, detail_events, has_children};
+use botevents_simulator::{SimBot, SimConfig, detail_events, has_children};
 use chrono::{Days, NaiveDate, NaiveTime};
 use serde_json::Value;
 
@@ -378,8 +378,8 @@ async fn histogram_faults_are_retried_or_named() {
 
     // The catalog passes (a pause of nothing), the first histogram body breaks after 20 bytes.
     let faulty = one().await;
-    faulty.sim.inject(botevents::simulate::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
-    faulty.sim.inject(botevents::simulate::Fault::Truncate { after_bytes: 20 }, 1);
+    faulty.sim.inject(botevents_simulator::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
+    faulty.sim.inject(botevents_simulator::Fault::Truncate { after_bytes: 20 }, 1);
     let summary = faulty.dest().join("s.json");
     assert_ok(&faulty.export(&[&args[..], &["--summary-json", summary.to_str().unwrap()]].concat()).await);
     assert_eq!(json(&summary)["retries"].as_u64(), Some(1));
@@ -388,8 +388,8 @@ async fn histogram_faults_are_retried_or_named() {
     // A 404 for one event (the catalog names an event whose histogram is gone): that event has
     // no histogram, with a warning that names it; the rest of the window lands.
     let missing = one().await;
-    missing.sim.inject(botevents::simulate::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
-    missing.sim.inject(botevents::simulate::Fault::Status(404), 1);
+    missing.sim.inject(botevents_simulator::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
+    missing.sim.inject(botevents_simulator::Fault::Status(404), 1);
     let out = missing.export(&args).await;
     assert_ok(&out);
     let err = stderr(&out);
@@ -408,8 +408,8 @@ async fn histogram_faults_are_retried_or_named() {
 
     // A status that outlasts the retries fails the window, naming the request.
     let failing = one().await;
-    failing.sim.inject(botevents::simulate::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
-    failing.sim.inject(botevents::simulate::Fault::Status(503), 1);
+    failing.sim.inject(botevents_simulator::Fault::Slow { chunk_delay: std::time::Duration::ZERO }, 1);
+    failing.sim.inject(botevents_simulator::Fault::Status(503), 1);
     let out = failing.export(&[&args[..], &["--max-retries", "0"]].concat()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

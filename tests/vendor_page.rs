@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use botevents::simulate::{
+use botevents_simulator::{
     DataAuth, DateForm, Discovery, EmptyAnswer, HourlyDate, IntervalSpelling, PlatformCase, SimBot, SimConfig,
     SimDialect, detail_events,
 };

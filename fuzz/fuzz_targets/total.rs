@@ -2,7 +2,8 @@
 
 #![no_main]
 
-use botevents::convert::{BodyDecoder, Interval, RowContext, TotalDecoder};
+use botevents::convert::{BodyDecoder, RowContext, TotalDecoder};
+use botevents::stream::Interval;
 use botevents_fuzz::check_body;
 use libfuzzer_sys::fuzz_target;
 

@@ -8,8 +8,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use botevents::simulate::{SimBot, SimConfig, Simulator};
 use botevents::write::ObjectFileReader;
+use botevents_simulator::{SimBot, SimConfig, Simulator};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
