@@ -31,8 +31,8 @@
 //!   [`stream::Interval`] of the bucketed ones.
 //! * [`exit`] — the documented exit statuses, and which of several wins.
 //! * [`cpu`] — the one bridge from async code onto the rayon pool.
-//! * [`schema`], [`ddl`] — the tables, and warehouse DDL (DuckDB, BigQuery, Snowflake) generated
-//!   from them; [`secret`] — values that never print.
+//! * [`schema`], [`ddl`], [`dbt`] — the tables, warehouse DDL (DuckDB, BigQuery, Snowflake) and
+//!   a dbt `sources.yml` generated from them; [`secret`] — values that never print.
 //!
 //! # Layers
 //!
@@ -40,7 +40,7 @@
 //! a cycle (`tests/layering.rs` checks it), lowest first:
 //!
 //! ```text
-//! secret, exit, schema, ddl, stream, plan, cpu, convert, fetch, write, commit, error, export, ops, config
+//! secret, exit, schema, ddl, dbt, stream, plan, cpu, convert, fetch, write, commit, error, export, ops, config
 //! ```
 //!
 //! The API simulator is a crate of its own (`botevents-simulator`), which does not depend on this
