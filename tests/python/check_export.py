@@ -77,7 +77,7 @@ EXPECTED_SCHEMAS = {
 # Free text and random ids carry no min/max statistics (their range spans everything in any row
 # group, so no reader prunes on it, and they cost a share of the encoding): the schema files say
 # which, with "parquet_statistics": false.
-SCHEMA_DIR = HERE.parent.parent / "schemas"
+SCHEMA_DIR = HERE.parent.parent / "crates" / "botevents" / "schemas"
 NO_STATISTICS = {
     table: {c["name"] for c in json.loads((SCHEMA_DIR / f"{table}.json").read_text())["columns"]
             if c.get("parquet_statistics") is False}
