@@ -58,7 +58,8 @@ pub enum Error {
         rows: u64,
     },
     /// Writing files failed.
-    #[error("writing failed")]
+    /// Writing failed; a bad id or destination is a usage error, and says so.
+    #[error("{}", write_heading(.0))]
     Write(#[from] WriteError),
     /// Reading or committing the state failed (conflicts included).
     #[error("state failed")]
@@ -154,6 +155,12 @@ impl std::fmt::Display for Report<'_> {
     }
 }
 
+/// The heading of a write error: `usage` for what the user gave wrong (an id, a destination),
+/// `writing failed` for everything else.
+fn write_heading(e: &WriteError) -> &'static str {
+    if e.exit() == crate::exit::Exit::Usage { "usage" } else { "writing failed" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +177,7 @@ mod tests {
         assert_eq!(Report(&plan).to_string(), plan.to_string());
         let write: Error = WriteError::BadId { what: "bot", id: "../etc".into() }.into();
         let text = Report(&write).to_string();
-        assert!(text.starts_with("writing failed: ") && text.matches("../etc").count() == 1, "{text}");
+        assert!(text.starts_with("usage: ") && text.matches("../etc").count() == 1, "{text}");
         assert_eq!((usage.exit(), plan.exit(), write.exit()), (Exit::Usage, Exit::Usage, Exit::Usage));
     }
 }
