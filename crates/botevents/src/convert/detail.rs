@@ -228,11 +228,7 @@ impl BodyDecoder for DetailDecoder {
         let state = &mut self.state;
         self.reader.finish(&mut |rec| state.on_record(rec))?;
         if state.map.is_none() {
-            if self.reader.empty_answer() {
-                state.stats.empty_list = true;
-            } else {
-                state.stats.empty_body = true;
-            }
+            self.reader.flag_empty(&mut state.stats);
         }
         if state.len > 0 {
             let b = state.build()?;

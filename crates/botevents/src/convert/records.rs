@@ -158,6 +158,16 @@ impl RecordReader {
         self.empty_answer
     }
 
+    /// Flags a body that held no record, not even a header: the page's empty list
+    /// ([`DecodeStats::empty_list`]), or nothing at all ([`DecodeStats::empty_body`]).
+    pub(super) fn flag_empty(&self, stats: &mut super::DecodeStats) {
+        if self.empty_answer {
+            stats.empty_list = true;
+        } else {
+            stats.empty_body = true;
+        }
+    }
+
     /// A reader that continues a body at the start of a record, after its first line and after
     /// `lines` line breaks: what a reader of the whole body is at that point.
     pub(super) fn resume_at_record_start(lines: u64, max_record_bytes: usize) -> RecordReader {

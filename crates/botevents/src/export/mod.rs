@@ -15,6 +15,7 @@ mod progress;
 mod step;
 mod summary;
 mod window;
+pub(crate) use window::decoder_for;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

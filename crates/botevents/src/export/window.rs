@@ -455,6 +455,23 @@ async fn attempt(
     }
 }
 
+/// The decoder of one response to `req`, as an export decodes it: only detail rows inside the
+/// request's range are kept, and aggregate buckets that overlap it (see [`DecodeOptions::bucket`]).
+/// `check` decodes its sample answers with the same decoders.
+pub(crate) fn decoder_for(req: &DataRequest, account: &str, interval: Interval) -> Box<dyn BodyDecoder> {
+    let ctx = RowContext { account: account.to_string(), bot: req.bot.clone() };
+    let range = (req.slice.start.timestamp_micros(), req.slice.end.timestamp_micros());
+    let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
+    match req.endpoint {
+        Endpoint::Total => Box::new(TotalDecoder::new(ctx, interval, opts)),
+        Endpoint::Catalog => Box::new(CatalogDecoder::new(ctx, range, opts)),
+        Endpoint::Histogram => {
+            Box::new(HistogramDecoder::new(ctx, interval, req.event_name.clone().unwrap_or_default(), opts))
+        }
+        _ => Box::new(ParallelDetailDecoder::new(ctx, opts)),
+    }
+}
+
 /// What one attempt decoded, apart from the writer its files go to.
 #[derive(Default)]
 struct Decoded {
@@ -512,19 +529,7 @@ async fn attempt_inner(
             };
             let target = body.target().clone();
             let context = format!("{target}, {}", body.correlation);
-            let range = (slice.start.timestamp_micros(), slice.end.timestamp_micros());
-            let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
-            let decoder: Box<dyn BodyDecoder> = match stream {
-                Stream::Detail => Box::new(ParallelDetailDecoder::new(ctx.clone(), opts)),
-                Stream::Total => Box::new(TotalDecoder::new(ctx.clone(), cfg.interval, opts)),
-                Stream::Catalog => Box::new(CatalogDecoder::new(ctx.clone(), range, opts)),
-                Stream::Histogram => Box::new(HistogramDecoder::new(
-                    ctx.clone(),
-                    cfg.interval,
-                    req.event_name.clone().unwrap_or_default(),
-                    opts,
-                )),
-            };
+            let decoder = decoder_for(req, &ctx.account, cfg.interval);
             pipeline.begin(decoder);
             let mut buf = BytesMut::new();
             let mut done = false;

@@ -10,10 +10,7 @@
 
 use chrono::Days;
 
-use crate::convert::{
-    BodyDecoder, CatalogDecoder, DecodeOptions, DecodeStats, DetailDecoder, HistogramDecoder, RowContext, TotalDecoder,
-    decode_chunks,
-};
+use crate::convert::{DecodeStats, decode_chunks};
 use crate::error::{Error, Report};
 use crate::export::ExportConfig;
 use crate::fetch::retry::with_retries;
@@ -267,17 +264,7 @@ async fn sample(client: &ApiClient, cfg: &ExportConfig, req: &DataRequest) -> Re
         },
     )
     .await?;
-    let ctx = RowContext { account: cfg.api.account.clone(), bot: req.bot.clone() };
-    let range = (req.slice.start.timestamp_micros(), req.slice.end.timestamp_micros());
-    let opts = DecodeOptions { keep_range: Some(range), ..DecodeOptions::default() };
-    let mut decoder: Box<dyn BodyDecoder> = match req.endpoint {
-        Endpoint::Total => Box::new(TotalDecoder::new(ctx, cfg.interval, opts)),
-        Endpoint::Catalog => Box::new(CatalogDecoder::new(ctx, range, opts)),
-        Endpoint::Histogram => {
-            Box::new(HistogramDecoder::new(ctx, cfg.interval, req.event_name.clone().unwrap_or_default(), opts))
-        }
-        _ => Box::new(DetailDecoder::new(ctx, opts)),
-    };
+    let mut decoder = crate::export::decoder_for(req, &cfg.api.account, cfg.interval);
     let context = format!("{target}, {correlation}");
     let mut batches = Vec::new();
     decode_chunks(&mut *decoder, chunks.iter().map(|c| &c[..]), &mut batches)
