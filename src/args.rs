@@ -259,9 +259,14 @@ pub struct ExportArgs {
     /// Detail downloads are capped at this many rows by the API; a response this long is split.
     #[arg(long, default_value_t = DEFAULT_ROW_CAP)]
     pub row_cap: u64,
-    /// Retries of a failed request (429, 5xx, dropped connection, broken body) before the run fails.
+    /// Retries of each request (429, 5xx, dropped connection, broken body, silence) before the
+    /// run fails; each request has its own.
     #[arg(long, default_value_t = botevents::fetch::retry::DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
+    /// The whole run's time spent waiting to retry, over all its requests (waits of requests in
+    /// flight together add up); once spent, the next failure fails the run (e.g. 30m, 90s).
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    pub max_retry_time: std::time::Duration,
     /// Longest wait for a response to begin, and longest silence inside a body, before the
     /// request is abandoned and retried (e.g. 30s, 500ms).
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
@@ -572,6 +577,7 @@ impl ExportArgs {
             max_bad_rows: self.max_bad_rows,
             row_cap: self.row_cap,
             max_retries: self.max_retries,
+            max_retry_time: self.max_retry_time,
             read_timeout: self.read_timeout,
             connect_timeout: self.connect_timeout,
             now: self.now,

@@ -56,9 +56,8 @@ async fn plan_predicts_the_requests_of_the_export() {
         assert_ok(&h.botevents("export", &[bot], &range).output().await.unwrap());
         let sent = h.sim.stats().data_requests - before;
         if bot == "bot-busy" {
-            // Each week holds over 100,000 events: the totals send the details day by day.
-            assert!(sent >= requests(p), "{bot}: {sent} sent, plan said at least {}", requests(p));
-            assert!(sent > requests(p), "{bot}: the capped windows split");
+            // Each week holds over 90,000 events: the totals pack the details into more requests.
+            assert!(sent > requests(p), "{bot}: {sent} sent, plan said {} before the packing", requests(p));
         } else {
             assert_eq!(sent, requests(p), "{bot}: plan and export agree");
         }
@@ -311,7 +310,9 @@ async fn state_reset_makes_the_next_export_fetch_the_range_again() {
     assert_eq!(p["range"]["start"], "2026-10-26");
     let before = h.sim.stats().data_requests;
     assert_ok(&h.botevents("export", &[], &[]).output().await.unwrap());
-    assert_eq!(h.sim.stats().data_requests - before, requests(p));
+    // One detail request per window, less the windows whose totals hold no event.
+    let sent = h.sim.stats().data_requests - before;
+    assert!((requests(p) - 2..=requests(p)).contains(&sent), "{sent} sent, plan said {}", requests(p));
     assert_eq!(requests(p), 10);
     // A bot with no state has nothing to reset.
     let out = h.state("reset", &["--bot", "bot-none"]).output().await.unwrap();

@@ -75,7 +75,7 @@ async fn exports_under_fault_mixes_equal_a_clean_export() {
         Mix {
             name: "dropped, hanging, truncated, short and stalled",
             faults: connections,
-            percent: 30,
+            percent: 45,
             auth: false,
             token_calls: None,
         },
@@ -136,6 +136,105 @@ async fn exports_under_fault_mixes_equal_a_clean_export() {
         mixes.len(),
         seeds.len()
     );
+}
+
+fn summary_of(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Two busy bots, each over the cap in a week: their windows take several detail requests.
+fn busy_pair() -> SimConfig {
+    SimConfig {
+        bots: vec![SimBot::new("bot-busy", 4_000), SimBot::new("bot-busy2", 7_000), SimBot::new("bot-quiet", 120)],
+        ..config()
+    }
+}
+
+/// The slice is the unit of retry: when every request's first body breaks off, each is fetched
+/// again on its own, once, and the files are those of a clean export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_slice_breaking_once_costs_one_retry_each() {
+    let clean = Harness::with_config(busy_pair()).await;
+    assert_ok(&clean.export(ARGS).await);
+    let want = layout(clean.dest());
+    let distinct = clean.sim.stats().data_requests;
+
+    let h = Harness::with_config(busy_pair()).await;
+    h.sim.fault_once_each(Fault::Truncate { after_bytes: 100 });
+    let summary = h.dest().join("_botevents/s.json");
+    assert_ok(&h.export(&[ARGS, &["--summary-json", summary.to_str().unwrap()]].concat()).await);
+    let json = summary_of(&summary);
+    let packing = &json["packing"];
+    assert!(packing["detail_requests"].as_u64().unwrap() > 4, "windows of several detail requests: {packing}");
+    assert_eq!(json["retries"], distinct, "one retry per request: {json}");
+    assert_eq!(json["retries_by_cause"]["broken_body"], distinct, "{json}");
+    assert_eq!(json["data_requests"], 2 * distinct, "each request twice, no window started over: {json}");
+    let sent: u64 = json["requests_by_stream"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(sent, 2 * distinct, "{json}");
+    assert_eq!(h.sim.stats().faults.values().sum::<u64>(), distinct);
+    let got = layout(h.dest());
+    let differ: Vec<_> = want.keys().filter(|k| got.get(*k) != want.get(*k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(differ.is_empty() && extra.is_empty(), "the files differ from a clean export's: {differ:?} {extra:?}");
+}
+
+/// A request that breaks more often than its budget fails its window, naming the request, the
+/// attempts and every attempt's correlationId, and leaves no file of the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_over_its_budget_fails_the_window_and_names_it() {
+    let h = Harness::with_config(SimConfig { bots: vec![SimBot::new("bot-busy", 4_000)], ..config() }).await;
+    h.sim.inject(Fault::Truncate { after_bytes: 100 }, 3);
+    let out = h.export(&[ARGS, &["--max-retries", "2"]].concat()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.contains("fetching failed after 3 attempts")).unwrap_or_else(|| panic!("{err}"));
+    let ids = line.split("correlationIds: ").nth(1).and_then(|r| r.split(')').next()).unwrap();
+    assert_eq!(ids.split(", ").filter(|id| !id.is_empty() && *id != "none").count(), 3, "{line}");
+    for needle in [
+        "customEventTotal",
+        "bot bot-busy",
+        "window 2026-11-14T00:00:00Z..2026-11-21T00:00:00Z",
+        "response body broken",
+    ] {
+        assert!(line.contains(needle), "{needle:?} missing from {line}");
+    }
+    assert!(layout(h.dest()).is_empty(), "no file of the failed window: {:?}", layout(h.dest()).keys());
+}
+
+/// The chaos mix — a quarter of all bodies broken off, plus 5xx and 429 — on an account with two
+/// bots over the cap: two runs in a row both exit 0, with files identical to a clean export's,
+/// and the retries are about one per fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_with_bots_over_the_cap_twice_in_a_row() {
+    let clean = Harness::with_config(busy_pair()).await;
+    assert_ok(&clean.export(ARGS).await);
+    let want = layout(clean.dest());
+    let mix = vec![
+        Fault::Truncate { after_bytes: 3_000 },
+        Fault::ShortBody { after_bytes: 3_000 },
+        Fault::Truncate { after_bytes: 40_000 },
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::Status(429),
+    ];
+    let chaos = Chaos { seed: 21, percent: 37, mix, auth: false };
+    let h = Harness::with_config(SimConfig { chaos: Some(chaos), ..busy_pair() }).await;
+    for run in 1..=2 {
+        let summary = h.dest().join(format!("_botevents/s{run}.json"));
+        let out = h.export(&[ARGS, &["--summary-json", summary.to_str().unwrap()]].concat()).await;
+        assert_ok(&out);
+        assert!(layout(h.dest()) == want, "run {run}: the files differ from a clean export's");
+        let json = summary_of(&summary);
+        println!(
+            "figure: chaos over the cap, run {run}: {} data requests, {} retries {}, {} faults served so far",
+            json["data_requests"],
+            json["retries"],
+            json["retries_by_cause"],
+            h.sim.stats().faults.values().sum::<u64>()
+        );
+    }
+    let faults: u64 = h.sim.stats().faults.values().sum();
+    assert!(faults >= 10, "{faults} faults served");
 }
 
 /// What a reader may see at any instant: only whole files, each exactly as a clean export

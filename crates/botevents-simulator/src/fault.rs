@@ -193,6 +193,9 @@ pub(crate) struct Faults {
     queued: BTreeMap<Scope, VecDeque<Fault>>,
     chaos: Option<(Chaos, fastrand::Rng)>,
     burst: BTreeMap<Scope, (Fault, u32)>,
+    /// A fault served once to each distinct data request (path and query), on its first
+    /// otherwise successful attempt.
+    once_each: Option<(Fault, std::collections::HashSet<String>)>,
     /// Faults served, by [`Fault::kind`].
     pub(crate) served: BTreeMap<String, u64>,
 }
@@ -206,19 +209,35 @@ impl Faults {
                 (c, rng)
             }),
             burst: BTreeMap::new(),
+            once_each: None,
             served: BTreeMap::new(),
         }
+    }
+
+    pub(crate) fn once_each(&mut self, fault: Fault) {
+        self.once_each = Some((fault, Default::default()));
     }
 
     pub(crate) fn inject(&mut self, scope: Scope, fault: Fault, times: u32) {
         self.queued.entry(scope).or_default().extend(std::iter::repeat_n(fault, times as usize));
     }
 
-    /// The fault for the next otherwise successful request of `scope`, if any.
-    pub(crate) fn next(&mut self, scope: Scope) -> Option<Fault> {
-        let fault = self.queued.get_mut(&scope).and_then(VecDeque::pop_front).or_else(|| self.draw(scope))?;
+    /// The fault for the next otherwise successful request of `scope` (`request`: its path and
+    /// query), if any.
+    pub(crate) fn next(&mut self, scope: Scope, request: &str) -> Option<Fault> {
+        let fault = self
+            .queued
+            .get_mut(&scope)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| self.first_attempt(scope, request))
+            .or_else(|| self.draw(scope))?;
         *self.served.entry(fault.kind().to_owned()).or_default() += 1;
         Some(fault)
+    }
+
+    fn first_attempt(&mut self, scope: Scope, request: &str) -> Option<Fault> {
+        let (fault, seen) = self.once_each.as_mut().filter(|_| scope == Scope::Data)?;
+        seen.insert(request.to_owned()).then_some(*fault)
     }
 
     fn draw(&mut self, scope: Scope) -> Option<Fault> {
@@ -350,7 +369,7 @@ mod tests {
             if queue {
                 faults.inject(Scope::Data, Fault::Drop, 2);
             }
-            (0..200).map(|_| faults.next(Scope::Data)).collect::<Vec<_>>()
+            (0..200).map(|_| faults.next(Scope::Data, "")).collect::<Vec<_>>()
         };
         let plain = draws(false);
         assert_eq!(plain, draws(false), "same seed, same faults");
@@ -360,14 +379,14 @@ mod tests {
         assert_eq!(&queued[..2], &[Some(Fault::Drop), Some(Fault::Drop)]);
         assert_eq!(&queued[2..], &plain[..198]);
         let mut faults = Faults::new(Some(chaos));
-        assert!((0..100).all(|_| faults.next(Scope::Auth).is_none()), "auth is opt-in");
+        assert!((0..100).all(|_| faults.next(Scope::Auth, "").is_none()), "auth is opt-in");
     }
 
     #[test]
     fn a_drawn_429_comes_in_bursts() {
         let chaos = Chaos { seed: 1, percent: 30, mix: vec![Fault::Status(429)], auth: true };
         let mut faults = Faults::new(Some(chaos));
-        let draws: Vec<bool> = (0..2000).map(|_| faults.next(Scope::Auth).is_some()).collect();
+        let draws: Vec<bool> = (0..2000).map(|_| faults.next(Scope::Auth, "").is_some()).collect();
         let longest = draws.split(|hit| !hit).map(<[bool]>::len).max().unwrap_or(0);
         assert!(longest >= 3, "bursts of consecutive 429s: longest {longest}");
     }

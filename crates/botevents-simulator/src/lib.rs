@@ -314,6 +314,12 @@ impl Simulator {
         self.shared.inject(Scope::Data, fault, times);
     }
 
+    /// Makes the first otherwise successful attempt of every distinct data request (its path and
+    /// query) fail with `fault`; its retry, and every later request the same, succeeds.
+    pub fn fault_once_each(&self, fault: Fault) {
+        self.shared.fault_once_each(fault);
+    }
+
     /// Makes the next `times` otherwise successful requests of `scope` fail with `fault`
     /// (login and SSO with [`Scope::Auth`]).
     pub fn inject_into(&self, scope: Scope, fault: Fault, times: u32) {

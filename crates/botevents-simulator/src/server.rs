@@ -129,6 +129,10 @@ impl Shared {
         lock(&self.faults).inject(scope, fault, times);
     }
 
+    pub(crate) fn fault_once_each(&self, fault: Fault) {
+        lock(&self.faults).once_each(fault);
+    }
+
     /// Ends hanging and stalled responses (the server is shutting down).
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
@@ -232,7 +236,8 @@ impl Shared {
         if !matches!(reply, Reply::Body { .. }) {
             return reply;
         }
-        let fault = lock(&self.faults).next(scope);
+        let request = parts.uri.path_and_query().map_or("", |p| p.as_str());
+        let fault = lock(&self.faults).next(scope, request);
         match fault {
             Some(fault) => self.apply(fault, reply).await,
             None => reply,

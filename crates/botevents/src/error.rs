@@ -22,6 +22,17 @@ pub enum Error {
     /// A request failed for good.
     #[error("fetching failed")]
     Fetch(#[source] FetchError),
+    /// A request kept failing until its retries (or the run's retry time) ran out.
+    #[error("fetching failed after {attempts} attempts (correlationIds: {correlations})")]
+    GaveUp {
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// Every attempt's correlationId (`none` where no response came), oldest first.
+        correlations: String,
+        /// The last attempt's error.
+        #[source]
+        source: FetchError,
+    },
     /// A body could not be converted at all.
     #[error("{context}: data rejected")]
     Convert {
@@ -96,7 +107,7 @@ impl Error {
             Error::Convert { .. } | Error::Rejected { .. } => Exit::Rejected,
             Error::Stopped { .. } => Exit::Stopped,
             Error::Write(e) => e.exit(),
-            Error::Fetch(e) => e.exit(),
+            Error::Fetch(e) | Error::GaveUp { source: e, .. } => e.exit(),
             Error::State(_) | Error::Input { .. } | Error::RowCap { .. } => Exit::Failure,
         }
     }

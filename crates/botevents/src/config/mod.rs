@@ -90,6 +90,8 @@ pub struct ExportOptions {
     pub row_cap: u64,
     /// `--max-retries`.
     pub max_retries: u32,
+    /// `--max-retry-time`.
+    pub max_retry_time: Duration,
     /// `--read-timeout`.
     pub read_timeout: Duration,
     /// `--connect-timeout`.
@@ -124,6 +126,7 @@ impl Default for ExportOptions {
             max_bad_rows: 0,
             row_cap: DEFAULT_ROW_CAP,
             max_retries: crate::fetch::retry::DEFAULT_MAX_RETRIES,
+            max_retry_time: crate::fetch::retry::DEFAULT_MAX_RETRY_TIME,
             read_timeout: DEFAULT_READ_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             now: None,

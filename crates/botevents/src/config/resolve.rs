@@ -185,6 +185,7 @@ fn export_config(
         retention_days: retention_days(opts.retention_days, &file),
         max_bad_rows: opts.max_bad_rows,
         row_cap: opts.row_cap.max(1),
+        max_retry_time: opts.max_retry_time,
         now: opts.now.unwrap_or(now),
     })
 }

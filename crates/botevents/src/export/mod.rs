@@ -3,8 +3,9 @@
 //! In: an [`ExportConfig`] (built by [`crate::config`] from flags, environment and config file) and a
 //! shutdown signal. Out: files at the destination, advanced cursors, and a [`RunSummary`].
 //! Guarantees: a window's files are all durable before its cursors move; a failure leaves every
-//! file already committed intact; a broken body restarts its window from the first request, with
-//! nothing of the partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
+//! file already committed intact; a body that breaks off is fetched again on its own (each
+//! request has its own retries, and the run a bound on its time in retries), with nothing of the
+//! partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
 //!
 //! [`run_accounts`] runs several accounts (each its own [`ExportConfig`]) at once, each with
 //! its own API client and the rate limiter of its API key, and reports each account's summary.
@@ -14,6 +15,7 @@ mod files;
 mod progress;
 mod step;
 mod summary;
+mod tx;
 mod window;
 pub(crate) use window::decoder_for;
 
@@ -27,10 +29,13 @@ use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
 pub use progress::{Progress, ProgressSnapshot};
-pub use summary::{AccountsSummary, BotDayAtRisk, DaysLost, RunStatus, RunSummary, TableSummary};
+pub use summary::{
+    AccountsSummary, BotDayAtRisk, DaysLost, Packing, RetriesByCause, RunStatus, RunSummary, TableSummary,
+};
 
 use crate::commit::StateStore;
 use crate::error::Error;
+use crate::fetch::retry::RetryTime;
 use crate::fetch::{ApiClient, ApiConfig, RateLimiter};
 use crate::plan::{BotSchedule, Calendar, RangeRequest, Window, at_risk};
 use crate::stream::{Interval, Stream};
@@ -72,6 +77,8 @@ pub struct ExportConfig {
     pub max_bad_rows: u64,
     /// Row cap of detail downloads (a response this long is split).
     pub row_cap: u64,
+    /// The whole run's time in retry waits (`--max-retry-time`), over all its requests.
+    pub max_retry_time: std::time::Duration,
     /// The clock: "now" for planning.
     pub now: DateTime<Utc>,
 }
@@ -91,6 +98,8 @@ pub(crate) struct Run {
     pub windows_total: AtomicU64,
     /// When the run began, for its clock.
     pub started: Instant,
+    /// The run's time in retry waits, left and spent.
+    pub retry_time: RetryTime,
 }
 
 impl Run {
@@ -214,6 +223,7 @@ pub async fn run_with(
         summary.tables.entry(s.table().name().to_string()).or_default();
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let cfg_retry_time = cfg.max_retry_time;
     let run = Arc::new(Run {
         states: StateStore::new(cfg.dest.clone()),
         cfg,
@@ -224,6 +234,7 @@ pub async fn run_with(
         progress: ctx.progress,
         windows_total: AtomicU64::new(0),
         started: Instant::now(),
+        retry_time: RetryTime::new(cfg_retry_time),
     });
     if run.progress.is_some() {
         run.windows_total.store(planned_windows(&run).await, Ordering::Relaxed);

@@ -79,6 +79,49 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// Retries counted by what made them necessary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetriesByCause {
+    /// A retryable status: 429, 408 or 5xx.
+    pub status: u64,
+    /// No response: a connection refused, reset or dropped.
+    pub connection: u64,
+    /// A body that broke off before its end.
+    pub broken_body: u64,
+    /// Silence for the read timeout, before or inside a body.
+    pub hang: u64,
+}
+
+impl RetriesByCause {
+    /// Counts one retry of `cause`.
+    pub fn add(&mut self, cause: crate::fetch::retry::RetryCause) {
+        use crate::fetch::retry::RetryCause;
+        match cause {
+            RetryCause::Status => self.status += 1,
+            RetryCause::Connection => self.connection += 1,
+            RetryCause::BrokenBody => self.broken_body += 1,
+            RetryCause::Hang => self.hang += 1,
+        }
+    }
+}
+
+/// The detail requests planned from the totals' per-day counts (consecutive days packed into
+/// requests of at most 7 days and at most a share of the row cap, busy days in hour slices).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Packing {
+    /// Detail requests the packing planned (before any retry or split).
+    pub detail_requests: u64,
+    /// Hourly totals requests sent to plan the hour slices of days over the share.
+    pub hourly_totals_requests: u64,
+    /// Windows whose totals hold no event: no detail request was sent for them.
+    pub empty_windows_skipped: u64,
+    /// Detail requests the plan without packing would have sent for the same windows: one per
+    /// window under the cap, else one per day, and one per hour for a window with a day over it.
+    pub unpacked_detail_requests: u64,
+    /// `unpacked_detail_requests` − (`detail_requests` + `hourly_totals_requests`).
+    pub requests_saved: i64,
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
@@ -109,8 +152,15 @@ pub struct RunSummary {
     pub requests: u64,
     /// Data requests sent.
     pub data_requests: u64,
-    /// Retries after transient errors.
+    /// Retries after transient errors (each request has its own `--max-retries`).
     pub retries: u64,
+    /// The same retries, by cause.
+    pub retries_by_cause: RetriesByCause,
+    /// Data requests sent per stream (retries included; the hourly totals a busy day's details
+    /// are planned from count under `total`).
+    pub requests_by_stream: BTreeMap<String, u64>,
+    /// How the detail requests were planned from the totals, and what that saved.
+    pub packing: Packing,
     /// Responses with status 429.
     pub throttled_429: u64,
     /// Re-authentications after a 401.

@@ -5,22 +5,28 @@
 //! the names are the window's catalog: when `catalog` is not exported itself, it is still fetched
 //! (and decoded, but not written) for its names. The names are deduplicated and sorted, so that
 //! the histogram files do not depend on the catalog's order.
+//!
+//! The details are planned from the totals ([`crate::plan::packing`]). Each request is the unit
+//! of retry: its body's rows are held (at most one response, the row cap) until the body is
+//! complete, so a body that breaks off is fetched again alone, and the requests already received
+//! stay. Every table's writer sits in the window's [`WindowTx`], committed together or aborted.
 
 use std::collections::BTreeMap;
 
 use bytes::BytesMut;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStoreExt, PutPayload};
 
+use super::tx::{Decoded, Fetched, WindowTx};
 use super::{Run, step};
 use crate::convert::{
     BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, ParallelDetailDecoder,
     Reject, RowContext, TotalDecoder,
 };
 use crate::error::Error;
-use crate::fetch::retry::{Retry, Retryable, with_retries};
-use crate::fetch::{DataRequest, Endpoint, FetchError};
-use crate::plan::{Granularity, Slice, Window};
+use crate::fetch::retry::Attempts;
+use crate::fetch::{CorrelationId, DataRequest, Endpoint, FetchError};
+use crate::plan::{Granularity, Slice, Window, packing};
 use crate::schema::Table;
 use crate::stream::{Interval, Stream};
 use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
@@ -29,13 +35,20 @@ use crate::write::{PartitionWriter, TableEncoder, WriteError, Written};
 /// enough that the pool splits each into pieces for every core, small enough to keep memory low.
 pub const DECODE_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
-/// Why one attempt at a table window failed.
+/// Why fetching a table window failed.
 #[derive(Debug)]
 enum AttemptError {
-    /// A request failed before its body began, and its own retries are spent: final.
+    /// A request failed before its body began: final, or its retries are spent.
     Request(FetchError),
-    /// A body broke off: the window starts over (its slices so far are already in the encoder).
+    /// A body broke off: final, or its retries are spent.
     Fetch(FetchError),
+    /// A request's retries ran out (or the run's retry time): the last error, with every
+    /// attempt's correlationId.
+    GaveUp {
+        last: FetchError,
+        attempts: u32,
+        correlations: Vec<CorrelationId>,
+    },
     Convert {
         context: String,
         source: ConvertError,
@@ -43,21 +56,13 @@ enum AttemptError {
     Write(WriteError),
 }
 
-impl Retryable for AttemptError {
-    fn retry(&self) -> Retry {
+impl AttemptError {
+    /// The failed request's error, when the failure is the request's (not the data's or the
+    /// destination's).
+    fn fetch_error(&self) -> Option<&FetchError> {
         match self {
-            AttemptError::Fetch(e) => e.retry(),
-            AttemptError::Request(_) | AttemptError::Convert { .. } | AttemptError::Write(_) => Retry::No,
-        }
-    }
-}
-
-impl std::fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptError::Request(e) | AttemptError::Fetch(e) => write!(f, "{}", crate::error::Report(e)),
-            AttemptError::Convert { context, source } => write!(f, "{context}: {source}"),
-            AttemptError::Write(e) => write!(f, "{}", crate::error::Report(e)),
+            AttemptError::Request(e) | AttemptError::Fetch(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -66,22 +71,39 @@ impl From<AttemptError> for Error {
     fn from(e: AttemptError) -> Self {
         match e {
             AttemptError::Request(e) | AttemptError::Fetch(e) => e.into(),
+            AttemptError::GaveUp { last, attempts, correlations } => Error::GaveUp {
+                attempts,
+                correlations: correlations
+                    .iter()
+                    .map(|c| c.0.as_deref().unwrap_or("none"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source: last,
+            },
             AttemptError::Convert { context, source } => Error::Convert { context, source },
             AttemptError::Write(e) => Error::Write(e),
         }
     }
 }
 
-/// A table window fully decoded and encoded, not yet committed.
-struct Fetched {
-    writer: PartitionWriter,
-    decoded: Decoded,
-}
-
 /// Exports one window of one bot: all streams, then their files, in one commit.
 pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
+    let mut tx = WindowTx::default();
+    if let Err(e) = fill(run, bot, window, &mut tx).await {
+        tx.abort().await;
+        return Err(e);
+    }
+    tx.commit(|stream, stats, written| {
+        note_stats(run, bot, window, stream, stats);
+        note_written(run, stream.table(), written);
+    })
+    .await?;
+    Ok(())
+}
+
+/// Fetches, converts and uploads every stream of a window into `tx`, and writes its rejects.
+async fn fill(run: &Run, bot: &str, window: Window, tx: &mut WindowTx) -> Result<(), Error> {
     let cfg = &run.cfg;
-    let mut done: Vec<(Stream, Fetched)> = Vec::new();
     let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
     let mut catalog: Option<Vec<String>> = None;
     let mut order = cfg.streams.clone();
@@ -89,28 +111,15 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
     for stream in order {
         if stream == Stream::Histogram && catalog.is_none() {
             // The histograms need the window's event names: fetch the catalog, write nothing.
-            match fetch_stream(run, bot, window, Stream::Catalog, None, &[]).await {
-                Ok(mut f) => {
-                    f.writer.abort().await;
-                    catalog = Some(std::mem::take(&mut f.decoded.event_names));
-                }
-                Err(e) => {
-                    abort_all(&mut done).await;
-                    return Err(e);
-                }
-            }
+            let mut f = fetch_stream(run, bot, window, Stream::Catalog, None, &[]).await?;
+            f.writer.abort().await;
+            catalog = Some(std::mem::take(&mut f.decoded.event_names));
         }
         let names = match stream {
             Stream::Histogram => histogram_names(run, bot, window, catalog.as_deref().unwrap_or_default()),
             _ => Vec::new(),
         };
-        let fetched = match fetch_stream(run, bot, window, stream, totals.as_ref(), &names).await {
-            Ok(f) => f,
-            Err(e) => {
-                abort_all(&mut done).await;
-                return Err(e);
-            }
-        };
+        let fetched = fetch_stream(run, bot, window, stream, totals.as_ref(), &names).await?;
         match stream {
             // Totals in another time zone's days cannot plan or check the details by UTC day.
             Stream::Total if fetched.decoded.stats.unaligned_buckets == 0 => {
@@ -120,23 +129,20 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
             Stream::Catalog => catalog = Some(fetched.decoded.event_names.clone()),
             Stream::Detail | Stream::Histogram => {}
         }
-        done.push((stream, fetched));
+        tx.push(stream, fetched);
     }
     // Rejected rows: written for inspection; over the allowance the window fails uncommitted.
     let mut rejected_now = 0;
     let mut first_reject = None;
-    for (stream, f) in done.iter_mut() {
+    for (stream, f) in tx.tables_mut() {
         rejected_now += f.decoded.stats.rejected;
         if first_reject.is_none()
             && let Some((_, r)) = f.decoded.rejects.first()
         {
-            first_reject = Some((*stream, r.place(), r.reason.clone()));
+            first_reject = Some((stream, r.place(), r.reason.clone()));
         }
         let rejects = std::mem::take(&mut f.decoded.rejects);
-        if let Err(e) = write_rejects(run, bot, window, stream.table(), &rejects).await {
-            abort_all(&mut done).await;
-            return Err(e);
-        }
+        write_rejects(run, bot, window, stream.table(), &rejects).await?;
     }
     if rejected_now > 0 {
         let total = {
@@ -147,28 +153,70 @@ pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Resul
         if total > cfg.max_bad_rows {
             let (stream, first_at, first_reason) =
                 first_reject.unwrap_or((Stream::Detail, String::new(), String::new()));
-            let err = Error::Rejected {
+            return Err(Error::Rejected {
                 context: format!("{} bot {bot} window {window}", stream.table()),
                 rejected: total,
                 max: cfg.max_bad_rows,
                 rejects: run.cfg.dest.rejects_path(stream.table(), &cfg.api.account, bot, window).to_string(),
                 first_at,
                 first_reason,
-            };
-            abort_all(&mut done).await;
-            return Err(err);
+            });
         }
-    }
-    // Commit every table's files, then report.
-    for (stream, f) in done {
-        note_stats(run, bot, window, stream, &f.decoded.stats);
-        let written = f.writer.commit(f.decoded.tails).await?;
-        note_written(run, stream.table(), &written);
     }
     Ok(())
 }
 
-/// Fetches one stream of a window, splitting it into smaller slices when the API refuses the
+/// How a stream's window is cut into requests.
+#[derive(Debug, Clone, PartialEq)]
+enum SlicePlan {
+    /// Every slice of one granularity.
+    Uniform(Granularity),
+    /// Detail slices packed from the totals (newest first; none for a window without events).
+    Packed(Vec<Slice>),
+}
+
+impl SlicePlan {
+    fn slices(&self, window: Window) -> Vec<Slice> {
+        match self {
+            SlicePlan::Uniform(g) => g.slices(window),
+            SlicePlan::Packed(s) => s.clone(),
+        }
+    }
+
+    /// Whether the plan is one request for the whole window.
+    fn whole(&self, window: Window) -> bool {
+        let whole = Slice { start: window.start_time(), end: window.end_time() };
+        match self {
+            SlicePlan::Uniform(g) => *g == Granularity::Window,
+            SlicePlan::Packed(s) => s.as_slice() == [whole],
+        }
+    }
+
+    /// Whether some request covers more than one day.
+    fn has_multi_day(&self, window: Window) -> bool {
+        self.slices(window).iter().any(|s| s.end - s.start > chrono::Duration::days(1))
+    }
+
+    /// The plan after a response held the cap (`capped`) or fewer rows than the totals (`short`):
+    /// finer slices, or `None` when there are none.
+    fn finer(&self, window: Window, capped: &[Slice], short: bool) -> Option<SlicePlan> {
+        let one_day = |s: &Slice| s.end - s.start <= chrono::Duration::days(1);
+        match self {
+            SlicePlan::Uniform(g) if !capped.is_empty() => g.finer().map(SlicePlan::Uniform),
+            SlicePlan::Uniform(g) => {
+                (short && *g == Granularity::Window).then_some(SlicePlan::Uniform(Granularity::Day))
+            }
+            SlicePlan::Packed(_) if capped.iter().any(one_day) => Some(SlicePlan::Uniform(Granularity::Hour)),
+            SlicePlan::Packed(_) if !capped.is_empty() || (short && self.has_multi_day(window)) => {
+                Some(SlicePlan::Uniform(Granularity::Day))
+            }
+            SlicePlan::Packed(_) => None,
+        }
+    }
+}
+
+/// Fetches one stream of a window. The details are planned from the totals when there are
+/// some ([`packed_plan`]); a stream is fetched again in smaller slices when the API refuses the
 /// whole window (400) or when the details are capped or short of the totals. `names` are the
 /// event names of the histogram stream (one request each per slice).
 async fn fetch_stream(
@@ -180,23 +228,22 @@ async fn fetch_stream(
     names: &[String],
 ) -> Result<Fetched, Error> {
     let cfg = &run.cfg;
-    let mut g = start_granularity(stream, window, totals, cfg.row_cap);
-    if g != Granularity::Window {
-        tracing::info!(bot, %window, granularity = ?g, "the totals exceed the row cap: fetching in smaller slices");
-        run.note(|s| s.splits += 1);
-    }
+    let mut plan = match totals.filter(|_| stream == Stream::Detail) {
+        Some(t) => packed_plan(run, bot, window, t).await.map_err(Error::from)?,
+        None => SlicePlan::Uniform(Granularity::Window),
+    };
     loop {
-        let f = match fetch_with_retries(run, bot, window, stream, g, names).await {
+        let f = match attempt(run, bot, window, stream, &plan, names).await {
             Ok(f) => f,
             Err(AttemptError::Request(FetchError::Status { status: 400, .. }))
-                if g == Granularity::Window && window.len_days() > 1 =>
+                if plan.whole(window) && window.len_days() > 1 =>
             {
                 run.warn(format!(
                     "bot {bot} window {window}: the API refused the {}-day request (400); fetching it day by day",
                     window.len_days()
                 ));
                 run.note(|s| s.splits += 1);
-                g = Granularity::Day;
+                plan = SlicePlan::Uniform(Granularity::Day);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -205,13 +252,12 @@ async fn fetch_stream(
             let capped = f.decoded.max_records >= cfg.row_cap;
             let short = totals
                 .is_some_and(|t| t.iter().any(|(day, &want)| f.decoded.per_day.get(day).copied().unwrap_or(0) < want));
-            let finer = g.finer().filter(|_| capped || (short && g == Granularity::Window));
-            if let Some(next) = finer {
-                tracing::info!(bot, %window, granularity = ?next, capped, short, "re-fetching in smaller slices");
+            if let Some(next) = plan.finer(window, &f.decoded.capped, short) {
+                tracing::info!(bot, %window, plan = ?next, capped, short, "re-fetching in smaller slices");
                 run.note(|s| s.splits += 1);
                 let mut f = f;
                 f.writer.abort().await;
-                g = next;
+                plan = next;
                 continue;
             }
             if capped {
@@ -230,6 +276,110 @@ async fn fetch_stream(
     }
 }
 
+/// The detail requests of a window, packed from its totals: consecutive days up to the budget
+/// (a share of the row cap) and 7 days; a day over the budget in hour slices packed the same way,
+/// from that day's hourly totals (one request). A window without events gets no request.
+async fn packed_plan(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    per_day: &BTreeMap<NaiveDate, u64>,
+) -> Result<SlicePlan, AttemptError> {
+    let cfg = &run.cfg;
+    let budget = packing::budget(cfg.row_cap, packing::DEFAULT_PACK_SHARE_PERCENT);
+    let (days, busy) = packing::days(window, per_day, budget);
+    let mut units = Vec::with_capacity(days.len());
+    let mut hourly_requests = 0;
+    for u in days {
+        let day = u.slice.start.date_naive();
+        if !busy.contains(&day) {
+            units.push(u);
+            continue;
+        }
+        hourly_requests += 1;
+        let per_hour = hourly_totals(run, bot, day).await?;
+        if per_hour.is_none() {
+            tracing::info!(bot, %day, "the hourly totals do not fit UTC hours: the day goes hour by hour");
+        }
+        units.extend(packing::hours(day, per_hour.as_ref()));
+    }
+    let slices = packing::pack(&units, budget);
+    let unpacked = packing::unpacked_requests(window, per_day, cfg.row_cap);
+    tracing::debug!(bot, %window, requests = slices.len(), hourly_requests, unpacked, "detail requests packed from the totals");
+    run.note(|s| {
+        let p = &mut s.packing;
+        p.detail_requests += slices.len() as u64;
+        p.hourly_totals_requests += hourly_requests;
+        p.unpacked_detail_requests += unpacked;
+        p.empty_windows_skipped += u64::from(slices.is_empty());
+        p.requests_saved = p.unpacked_detail_requests as i64 - (p.detail_requests + p.hourly_totals_requests) as i64;
+    });
+    if slices.len() > 1 {
+        run.note(|s| s.splits += 1);
+    }
+    Ok(SlicePlan::Packed(slices))
+}
+
+/// A day's event count per hour, from one hourly totals request (decoded, not written). `None`
+/// when its buckets do not start on UTC hours.
+async fn hourly_totals(
+    run: &Run,
+    bot: &str,
+    day: NaiveDate,
+) -> Result<Option<BTreeMap<DateTime<Utc>, u64>>, AttemptError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    let w = Window::day(day);
+    let req = DataRequest {
+        endpoint: Endpoint::Total,
+        bot: bot.to_string(),
+        slice: Slice { start: w.start_time(), end: w.end_time() },
+        interval: Some(Interval::Hourly),
+        event_name: None,
+    };
+    let body = with_request_retries(run, Stream::Total, &req, async |_| {
+        let mut body = run.client.send(&req).await.map_err(AttemptError::Request)?;
+        let mut all = BytesMut::new();
+        while let Some(c) = body.chunk().await.map_err(AttemptError::Fetch)? {
+            all.extend_from_slice(&c);
+        }
+        run.note(|s| s.bytes_received += body.bytes);
+        Ok((all.freeze(), format!("{}, {}", body.target(), body.correlation)))
+    })
+    .await?;
+    let (bytes, context) = body;
+    let mut decoder = decoder_for(&req, &run.cfg.api.account, Interval::Hourly);
+    let convert = |source| AttemptError::Convert { context: context.clone(), source };
+    let mut batches = Vec::new();
+    decoder.push(&bytes).map_err(convert)?;
+    while let Some(b) = decoder.next_batch().map_err(convert)? {
+        batches.push(b);
+    }
+    if let Some(b) = decoder.finish().map_err(convert)? {
+        batches.push(b);
+        while let Some(b) = decoder.next_batch().map_err(convert)? {
+            batches.push(b);
+        }
+    }
+    if decoder.stats().unaligned_buckets > 0 {
+        return Ok(None);
+    }
+    let mut per_hour: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
+    for b in &batches {
+        let (Some(times), Some(counts)) = (b.column_by_name("period_start"), b.column_by_name("event_count")) else {
+            continue;
+        };
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        let counts = counts.as_primitive::<Int64Type>();
+        for (t, n) in times.values().iter().zip(counts.values()) {
+            if let Some(t) = DateTime::from_timestamp_micros(*t) {
+                *per_hour.entry(t).or_default() += (*n).max(0) as u64;
+            }
+        }
+    }
+    Ok(Some(per_hour))
+}
+
 /// The event names whose histograms a window asks for: the catalog's, each once, sorted (so that
 /// the files do not depend on the catalog's order). An empty name cannot be asked for (the API
 /// takes an empty `eventName` as none): it is skipped with a warning.
@@ -245,31 +395,6 @@ fn histogram_names(run: &Run, bot: &str, window: Window, catalog: &[String]) -> 
         ));
     }
     names
-}
-
-/// Where the details of a window start: when the totals already say that a whole window (or a
-/// day) holds more events than one download can carry, the doomed request is not sent at all.
-fn start_granularity(
-    stream: Stream,
-    window: Window,
-    totals: Option<&BTreeMap<NaiveDate, u64>>,
-    row_cap: u64,
-) -> Granularity {
-    let Some(t) = totals.filter(|_| stream == Stream::Detail) else { return Granularity::Window };
-    if t.values().any(|&n| n >= row_cap) {
-        Granularity::Hour
-    } else if t.values().sum::<u64>() >= row_cap && window.len_days() > 1 {
-        Granularity::Day
-    } else {
-        Granularity::Window
-    }
-}
-
-async fn abort_all(done: &mut Vec<(Stream, Fetched)>) {
-    for (_, f) in done.iter_mut() {
-        f.writer.abort().await;
-    }
-    done.clear();
 }
 
 fn reconcile(
@@ -386,67 +511,71 @@ async fn write_rejects(
     Ok(())
 }
 
-async fn fetch_with_retries(
+/// Runs `op` (one request: sent, and its body received) until it succeeds, fails for good, or
+/// its own retry budget (`--max-retries`, and the run's retry time) is spent. Each request is
+/// retried alone: what the window's other requests received stays.
+async fn with_request_retries<T>(
     run: &Run,
-    bot: &str,
-    window: Window,
     stream: Stream,
-    g: Granularity,
-    names: &[String],
-) -> Result<Fetched, AttemptError> {
-    with_retries(
-        &run.cfg.api.retry,
-        |_attempt| attempt(run, bot, window, stream, g, names),
-        |e, n, wait| {
-            tracing::warn!(bot, %window, stream = stream.as_str(), attempt = n, wait_ms = wait.as_millis() as u64, error = %e, "retrying the window");
-            run.note(|s| s.retries += 1);
-            if let AttemptError::Fetch(FetchError::Status { status: 429, .. }) = e {
-                run.client.limiter().back_off(wait);
-            }
-        },
-    )
-    .await
+    req: &DataRequest,
+    mut op: impl AsyncFnMut(u32) -> Result<T, AttemptError>,
+) -> Result<T, AttemptError> {
+    let mut attempts = Attempts::new(&run.cfg.api.retry);
+    let mut correlations = Vec::new();
+    loop {
+        run.note(|s| *s.requests_by_stream.entry(stream.as_str().to_string()).or_default() += 1);
+        let e = match op(attempts.made() - 1).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let Some(fe) = e.fetch_error() else { return Err(e) };
+        correlations.push(fe.correlation().cloned().unwrap_or_default());
+        if !Attempts::retryable(fe) {
+            return Err(e);
+        }
+        let next = attempts.next(fe).filter(|(_, wait)| run.retry_time.spend(*wait));
+        let Some((n, wait)) = next else {
+            let (AttemptError::Request(last) | AttemptError::Fetch(last)) = e else { unreachable!("a fetch error") };
+            return Err(AttemptError::GaveUp { last, attempts: attempts.made(), correlations });
+        };
+        let cause = fe.cause();
+        tracing::warn!(
+            bot = %req.bot, window = %req.slice, endpoint = %req.endpoint, attempt = n, ?cause,
+            wait_ms = wait.as_millis() as u64, error = %crate::error::Report(fe), "retrying the request"
+        );
+        run.note(|s| {
+            s.retries += 1;
+            s.retries_by_cause.add(cause);
+        });
+        if let FetchError::Status { status: 429, .. } = fe {
+            run.client.limiter().back_off(wait);
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
 
-/// Sends one request, retrying failures that happen before its body begins (statuses, refused
-/// or dropped connections, timeouts waiting for the response): nothing of it has been used yet,
-/// so the window's other slices need not start over.
-async fn send_with_retries(run: &Run, req: &DataRequest) -> Result<crate::fetch::Body, FetchError> {
-    with_retries(
-        &run.cfg.api.retry,
-        |_attempt| run.client.send(req),
-        |e, n, wait| {
-            tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, error = %crate::error::Report(e), "retrying the request");
-            run.note(|s| s.retries += 1);
-            if let FetchError::Status { status: 429, .. } = e {
-                run.client.limiter().back_off(wait);
-            }
-        },
-    )
-    .await
-}
-
-/// One attempt: every request of the window (per slice, and per event name for the histogram
-/// stream), decoded and encoded; uploads started, nothing visible.
+/// One attempt at a stream's window: every request of the plan (per slice, and per event name
+/// for the histogram stream), each retried on its own, decoded and encoded; uploads started,
+/// nothing visible.
 async fn attempt(
     run: &Run,
     bot: &str,
     window: Window,
     stream: Stream,
-    g: Granularity,
+    plan: &SlicePlan,
     names: &[String],
 ) -> Result<Fetched, AttemptError> {
     let cfg = &run.cfg;
     // The days whose files this attempt replaces, or removes when they have no rows now. A
     // catalog is filed under the day its request starts, so one request for the whole window
     // owns that day only: the window's other days may hold the catalogs of other windows.
-    let owned = if stream == Stream::Catalog && g == Granularity::Window { Window::day(window.start) } else { window };
+    let owned = if stream == Stream::Catalog && plan.whole(window) { Window::day(window.start) } else { window };
     let mut writer =
         PartitionWriter::new(cfg.dest.clone(), stream.table(), &cfg.api.account, bot, Some(owned), cfg.write.format);
     if matches!(stream, Stream::Total | Stream::Histogram) && cfg.interval == Interval::Daily {
         writer = writer.with_day_before();
     }
-    match attempt_inner(run, bot, window, stream, g, names, &mut writer).await {
+    match attempt_inner(run, bot, window, stream, plan, names, &mut writer).await {
         Ok(decoded) => Ok(Fetched { writer, decoded }),
         Err(e) => {
             writer.abort().await;
@@ -472,21 +601,6 @@ pub(crate) fn decoder_for(req: &DataRequest, account: &str, interval: Interval) 
     }
 }
 
-/// What one attempt decoded, apart from the writer its files go to.
-#[derive(Default)]
-struct Decoded {
-    /// The encoders' last bytes per day, with the day's row count.
-    tails: Vec<(NaiveDate, Vec<u8>, u64)>,
-    stats: DecodeStats,
-    rejects: Vec<(Slice, Reject)>,
-    /// Per day: rows (detail) or the sum of counts (total, histogram).
-    per_day: BTreeMap<NaiveDate, u64>,
-    /// Largest number of records in one response (for the row cap).
-    max_records: u64,
-    /// The event names the catalog listed (catalog only).
-    event_names: Vec<String>,
-}
-
 /// The requests of one slice: one, or one per event name for the histogram stream.
 fn requests(run: &Run, bot: &str, stream: Stream, slice: Slice, names: &[String]) -> Vec<DataRequest> {
     let one =
@@ -505,61 +619,31 @@ async fn attempt_inner(
     bot: &str,
     window: Window,
     stream: Stream,
-    g: Granularity,
+    plan: &SlicePlan,
     names: &[String],
     writer: &mut PartitionWriter,
 ) -> Result<Decoded, AttemptError> {
     let cfg = &run.cfg;
     let table = stream.table();
-    let ctx = RowContext { account: cfg.api.account.clone(), bot: bot.to_string() };
     let mut pipeline = step::Pipeline::new(TableEncoder::new(table, cfg.write.clone()), cfg.dest.part_size());
     let mut out = Decoded::default();
-    for slice in g.slices(window) {
+    for slice in plan.slices(window) {
         let reqs = requests(run, bot, stream, slice, names);
         let mut refused: Vec<(String, FetchError)> = Vec::new();
         for req in &reqs {
-            let mut body = match send_with_retries(run, req).await {
-                Ok(body) => body,
+            let received = with_request_retries(run, stream, req, async |_| {
+                receive(run, req, &mut pipeline, writer, &mut out).await
+            })
+            .await;
+            match received {
+                Ok(()) => {}
                 // One event's histogram that the API does not have: that event has none.
-                Err(e @ FetchError::Status { status: 400 | 404, .. }) if stream == Stream::Histogram => {
+                Err(AttemptError::Request(e @ FetchError::Status { status: 400 | 404, .. }))
+                    if stream == Stream::Histogram =>
+                {
                     refused.push((req.event_name.clone().unwrap_or_default(), e));
-                    continue;
                 }
-                Err(e) => return Err(AttemptError::Request(e)),
-            };
-            let target = body.target().clone();
-            let context = format!("{target}, {}", body.correlation);
-            let decoder = decoder_for(req, &ctx.account, cfg.interval);
-            pipeline.begin(decoder);
-            let mut buf = BytesMut::new();
-            let mut done = false;
-            while !done {
-                match body.chunk().await.map_err(AttemptError::Fetch)? {
-                    Some(c) => {
-                        buf.extend_from_slice(&c);
-                        if buf.len() < DECODE_CHUNK_BYTES {
-                            continue;
-                        }
-                    }
-                    None => done = true,
-                }
-                let chunk = buf.split().freeze();
-                let (parts, day_counts) = pipeline.feed(chunk, done).await.map_err(|e| match e {
-                    step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
-                    step::StepError::Write(w) => AttemptError::Write(w),
-                })?;
-                for (day, n) in day_counts {
-                    *out.per_day.entry(day).or_default() += n;
-                }
-                writer.upload(parts).await.map_err(AttemptError::Write)?;
-            }
-            run.note(|s| s.bytes_received += body.bytes);
-            if let Some(decoder) = pipeline.decoder_mut() {
-                let st = decoder.stats();
-                out.max_records = out.max_records.max(st.records);
-                out.stats.add(st);
-                out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (slice, r)));
-                out.event_names.extend(decoder.event_names().iter().cloned());
+                Err(e) => return Err(e),
             }
         }
         // A 400 for every event of a multi-day slice is about the slice: let the window split.
@@ -580,4 +664,59 @@ async fn attempt_inner(
     run.note(|s| s.conversion_ms += busy.as_millis() as u64);
     out.tails = tails.map_err(AttemptError::Write)?;
     Ok(out)
+}
+
+/// Sends one request and takes its body through the pipeline. The body's rows are held until it
+/// is complete: one that breaks off leaves nothing behind, and can be fetched again on its own.
+async fn receive(
+    run: &Run,
+    req: &DataRequest,
+    pipeline: &mut step::Pipeline,
+    writer: &mut PartitionWriter,
+    out: &mut Decoded,
+) -> Result<(), AttemptError> {
+    let cfg = &run.cfg;
+    let mut body = run.client.send(req).await.map_err(AttemptError::Request)?;
+    let context = format!("{}, {}", body.target(), body.correlation);
+    pipeline.begin_held(decoder_for(req, &cfg.api.account, cfg.interval));
+    let mut buf = BytesMut::new();
+    loop {
+        let chunk = match body.chunk().await {
+            Ok(c) => c,
+            Err(e) => {
+                pipeline.abandon().await;
+                return Err(AttemptError::Fetch(e));
+            }
+        };
+        let last = chunk.is_none();
+        if let Some(c) = chunk {
+            buf.extend_from_slice(&c);
+            if buf.len() < DECODE_CHUNK_BYTES {
+                continue;
+            }
+        }
+        let (parts, day_counts) = pipeline.feed(buf.split().freeze(), last).await.map_err(|e| match e {
+            step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
+            step::StepError::Write(w) => AttemptError::Write(w),
+        })?;
+        for (day, n) in day_counts {
+            *out.per_day.entry(day).or_default() += n;
+        }
+        writer.upload(parts).await.map_err(AttemptError::Write)?;
+        if last {
+            break;
+        }
+    }
+    run.note(|s| s.bytes_received += body.bytes);
+    if let Some(decoder) = pipeline.decoder_mut() {
+        let st = decoder.stats();
+        out.max_records = out.max_records.max(st.records);
+        if st.records >= cfg.row_cap {
+            out.capped.push(req.slice);
+        }
+        out.stats.add(st);
+        out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (req.slice, r)));
+        out.event_names.extend(decoder.event_names().iter().cloned());
+    }
+    Ok(())
 }

@@ -326,6 +326,17 @@ impl FetchError {
         matches!(self, FetchError::Unauthorized { .. })
     }
 
+    /// The response's correlationId, if a response came.
+    pub fn correlation(&self) -> Option<&CorrelationId> {
+        match self {
+            FetchError::Status { correlation, .. }
+            | FetchError::Unauthorized { correlation, .. }
+            | FetchError::Body { correlation, .. }
+            | FetchError::BadResponse { correlation, .. } => Some(correlation),
+            _ => None,
+        }
+    }
+
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {

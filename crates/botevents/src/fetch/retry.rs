@@ -73,6 +73,44 @@ impl RetryConfig {
     }
 }
 
+/// Where one operation's retry budget stands, for loops that drive their attempts themselves
+/// (an attempt that borrows state across attempts cannot be handed to [`with_retries`]).
+#[derive(Debug)]
+pub struct Attempts<'a> {
+    cfg: &'a RetryConfig,
+    start: tokio::time::Instant,
+    retries: u32,
+}
+
+impl<'a> Attempts<'a> {
+    /// A budget starting now.
+    pub fn new(cfg: &'a RetryConfig) -> Attempts<'a> {
+        Attempts { cfg, start: tokio::time::Instant::now(), retries: 0 }
+    }
+
+    /// Attempts made so far, counting the first.
+    pub fn made(&self) -> u32 {
+        self.retries + 1
+    }
+
+    /// After a failed attempt: the retry's number (1-based) and how long to wait first, or `None`
+    /// when the error is final or the budget (retries and time) is spent.
+    pub fn next(&mut self, e: &impl Retryable) -> Option<(u32, Duration)> {
+        let Retry::After(hint) = e.retry() else { return None };
+        if self.retries >= self.cfg.max_retries || self.start.elapsed() >= self.cfg.retry_timeout {
+            return None;
+        }
+        self.retries += 1;
+        let wait = hint.map_or_else(|| self.cfg.backoff(self.retries), |h| h.min(self.cfg.backoff.max_backoff * 4));
+        Some((self.retries, wait))
+    }
+
+    /// Whether the error is worth retrying at all (whatever the budget says).
+    pub fn retryable(e: &impl Retryable) -> bool {
+        matches!(e.retry(), Retry::After(_))
+    }
+}
+
 /// Runs `op` until it succeeds, fails for good, or the budget is spent. `op` gets the attempt
 /// number (0 for the first) and `on_retry` is told of every retry before its wait.
 pub async fn with_retries<T, E, F, Fut>(
@@ -85,21 +123,78 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let start = tokio::time::Instant::now();
-    let mut attempt = 0;
+    let mut attempts = Attempts::new(cfg);
     loop {
-        match op(attempt).await {
+        match op(attempts.made() - 1).await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let Retry::After(hint) = e.retry() else { return Err(e) };
-                attempt += 1;
-                if attempt > cfg.max_retries || start.elapsed() >= cfg.retry_timeout {
-                    return Err(e);
-                }
-                let wait = hint.map_or_else(|| cfg.backoff(attempt), |h| h.min(cfg.backoff.max_backoff * 4));
-                on_retry(&e, attempt, wait);
+                let Some((n, wait)) = attempts.next(&e) else { return Err(e) };
+                on_retry(&e, n, wait);
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// The whole run's time in retry waits, shared by every request of the run: once spent, no
+/// request is retried again, so a dead API cannot hold a run for hours however many requests
+/// it has left. Waits of requests in flight at the same time add up.
+#[derive(Debug)]
+pub struct RetryTime {
+    limit: Duration,
+    spent_ms: std::sync::atomic::AtomicU64,
+}
+
+/// Default of [`RetryTime`]: half an hour of waiting to retry, over a whole run.
+pub const DEFAULT_MAX_RETRY_TIME: Duration = Duration::from_secs(30 * 60);
+
+impl RetryTime {
+    /// A budget of `limit` in all.
+    pub fn new(limit: Duration) -> RetryTime {
+        RetryTime { limit, spent_ms: Default::default() }
+    }
+
+    /// Takes `wait` from the budget; `false` (nothing taken) when it would go over.
+    pub fn spend(&self, wait: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let wait_ms = wait.as_millis() as u64;
+        let limit_ms = self.limit.as_millis() as u64;
+        self.spent_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
+                spent.checked_add(wait_ms).filter(|&total| total <= limit_ms)
+            })
+            .is_ok()
+    }
+
+    /// The budget in all.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
+/// Why a request was retried, as the run's summary counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryCause {
+    /// The server answered with a retryable status (429, 408, 5xx).
+    Status,
+    /// No response: the connection was refused, reset or dropped before one.
+    Connection,
+    /// The body broke off before its end.
+    BrokenBody,
+    /// Nothing arrived for the read timeout, before or inside the body.
+    Hang,
+}
+
+impl super::FetchError {
+    /// The cause of a retryable failure, for the summary's count of retries.
+    pub fn cause(&self) -> RetryCause {
+        use super::FetchError;
+        match self {
+            FetchError::Transport { source, .. } if source.is_timeout() => RetryCause::Hang,
+            FetchError::Transport { .. } => RetryCause::Connection,
+            FetchError::Body { source, .. } if source.is_timeout() => RetryCause::Hang,
+            FetchError::Body { .. } => RetryCause::BrokenBody,
+            _ => RetryCause::Status,
         }
     }
 }
@@ -143,6 +238,27 @@ mod tests {
         .await;
         assert!(r.is_err());
         assert_eq!(waits, vec![Duration::from_secs(7)]);
+    }
+
+    #[test]
+    fn the_run_retry_time_is_shared_and_never_overspent() {
+        let budget = RetryTime::new(Duration::from_secs(10));
+        assert!(budget.spend(Duration::from_secs(6)));
+        assert!(!budget.spend(Duration::from_secs(5)), "6 + 5 would go over 10");
+        assert!(budget.spend(Duration::from_secs(4)));
+        assert!(!budget.spend(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn attempts_count_and_stop_at_the_budget() {
+        let cfg = RetryConfig { max_retries: 2, ..RetryConfig::default() };
+        let mut a = Attempts::new(&cfg);
+        assert_eq!(a.made(), 1);
+        assert_eq!(a.next(&E(Retry::After(Some(Duration::from_secs(1))))), Some((1, Duration::from_secs(1))));
+        assert_eq!(a.next(&E(Retry::No)), None, "a final error is not retried");
+        assert!(a.next(&E(Retry::After(None))).is_some());
+        assert_eq!(a.made(), 3);
+        assert_eq!(a.next(&E(Retry::After(None))), None, "two retries spent");
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,9 +4,11 @@
 //! Each bot's windows and cursor moves come from the schedule an export follows
 //! ([`crate::plan::BotSchedule`], from [`crate::commit::BotState::cursor`]), so the plan is the
 //! run's own.
-//! Request counts are exact for the `total` stream. For `detail` they are a minimum, one request
-//! per window: a window whose totals exceed the row cap is fetched day by day (or hour by hour)
-//! instead, which only the totals — fetched during the run — can tell.
+//! Request counts are exact for the `total` stream. For `detail` they count one request per
+//! window, which is what a window sends when its totals (fetched during the run) hold at most the
+//! packing budget, 90 % of the row cap. A window without events sends none; a busier one packs
+//! its days into requests of at most the budget, and a day over it by the hour, after one hourly
+//! totals request for that day (`may_split`).
 //!
 //! The `histogram` stream sends one request per event name per window, and the names are the
 //! window's catalog, which only a request can tell: its cost is "1 catalog + 1 per event name"
@@ -67,8 +69,8 @@ pub struct BotPlan {
     pub requests: BTreeMap<String, u64>,
     /// The cost of the `histogram` stream, when it is exported.
     pub histogram: Option<HistogramCost>,
-    /// Whether detail windows may be split (one request per day or hour instead of one per
-    /// window) once their totals show more rows than the row cap.
+    /// Whether detail windows may be split (packed days or hours instead of one request per
+    /// window) once their totals show more events than the packing budget.
     pub may_split: bool,
     /// The cursors after the run, per stream.
     pub cursors_after: BTreeMap<String, NaiveDate>,
@@ -121,6 +123,8 @@ pub struct RunPlan {
     pub max_rps: u32,
     /// Row cap of detail downloads.
     pub row_cap: u64,
+    /// Events one packed detail request may hold by the totals (a share of the row cap).
+    pub packing_budget: u64,
     /// Per bot.
     pub bots: Vec<BotPlan>,
     /// Data requests of the whole run (authentication not included).
@@ -207,6 +211,7 @@ pub async fn plan(cfg: &PlanConfig) -> Result<RunPlan, crate::Error> {
         retention_days: cal.retention_days(),
         max_rps: cfg.max_rps.get(),
         row_cap: cfg.row_cap,
+        packing_budget: crate::plan::packing::budget(cfg.row_cap, crate::plan::packing::DEFAULT_PACK_SHARE_PERCENT),
         requests_are_minimum: bots.iter().any(|b| b.may_split) || per_name > 0,
         requests_per_event_name: per_name,
         seconds: requests as f64 / f64::from(cfg.max_rps.get()),
@@ -276,8 +281,8 @@ impl RunPlan {
                     if b.may_split {
                         let _ = writeln!(
                             s,
-                            "  may split: a window whose totals exceed the {}-row cap is fetched again by day (or hour)",
-                            self.row_cap
+                            "  may split: a window whose totals exceed {} events (90% of the {}-row cap) packs its days into requests of at most that many, a busier day by the hour; one without events sends none",
+                            self.packing_budget, self.row_cap
                         );
                     }
                     let _ = writeln!(s, "  cursors after the run: {}", join_cursors(&b.cursors_after));

@@ -9,6 +9,7 @@
 //! Nothing here does I/O: the clock is a parameter.
 
 mod calendar;
+pub mod packing;
 mod risk;
 mod schedule;
 mod shard;
