@@ -12,6 +12,7 @@
 //! A [`Progress`] sink, when given, is told where every run is after each change.
 
 mod files;
+mod inflight;
 mod progress;
 mod step;
 mod summary;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
+pub use inflight::{MAX_REQUESTS_IN_FLIGHT, MIN_REQUESTS_IN_FLIGHT};
 pub use progress::{Progress, ProgressSnapshot};
 pub use summary::{
     AccountsSummary, BotDayAtRisk, DaysLost, Packing, RetriesByCause, RunStatus, RunSummary, TableSummary,
@@ -41,9 +43,10 @@ use crate::plan::{BotSchedule, Calendar, RangeRequest, Window, at_risk};
 use crate::stream::{Interval, Stream};
 use crate::write::{Destination, WriteOptions};
 
-/// Bots exported at the same time. Requests are paced by the rate limiter anyway; a few bots in
-/// flight keep it busy while others decode and upload.
-pub const MAX_CONCURRENT_BOTS: usize = 4;
+/// Bots exported at the same time: as many as the requests a run may keep in flight (each bot
+/// sends its requests one after another). How many requests are in flight follows the response
+/// time ([`inflight`]); requests are paced by the rate limiter anyway.
+pub const MAX_CONCURRENT_BOTS: usize = MAX_REQUESTS_IN_FLIGHT;
 
 /// Accounts exported at the same time by [`run_accounts`]. Each has its own API key and so its
 /// own request budget: running them together multiplies the throughput, up to this many.
@@ -100,6 +103,8 @@ pub(crate) struct Run {
     pub started: Instant,
     /// The run's time in retry waits, left and spent.
     pub retry_time: RetryTime,
+    /// Room for requests in flight, sized by the observed response time.
+    pub in_flight: inflight::InFlight,
 }
 
 impl Run {
@@ -224,6 +229,7 @@ pub async fn run_with(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let cfg_retry_time = cfg.max_retry_time;
+    let rate = 1.0 / client.limiter().interval().as_secs_f64().max(1e-6);
     let run = Arc::new(Run {
         states: StateStore::new(cfg.dest.clone()),
         cfg,
@@ -235,6 +241,7 @@ pub async fn run_with(
         windows_total: AtomicU64::new(0),
         started: Instant::now(),
         retry_time: RetryTime::new(cfg_retry_time),
+        in_flight: inflight::InFlight::new(rate),
     });
     if run.progress.is_some() {
         run.windows_total.store(planned_windows(&run).await, Ordering::Relaxed);
@@ -287,6 +294,9 @@ pub async fn run_with(
     summary.throttled_429 = stats.throttled.load(Ordering::Relaxed);
     summary.reauthentications = stats.reauthentications.load(Ordering::Relaxed);
     summary.api_dialect = run.client.dialect();
+    let (in_flight, response_ms) = run.in_flight.peak();
+    summary.requests_in_flight_max = in_flight as u64;
+    summary.response_ms = response_ms;
     finish(summary, started, result)
 }
 

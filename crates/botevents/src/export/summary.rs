@@ -161,6 +161,10 @@ pub struct RunSummary {
     pub requests_by_stream: BTreeMap<String, u64>,
     /// How the detail requests were planned from the totals, and what that saved.
     pub packing: Packing,
+    /// The most requests the run allowed in flight at once (it follows the response time).
+    pub requests_in_flight_max: u64,
+    /// Average response time at the end of the run (sending to the body's end), milliseconds.
+    pub response_ms: u64,
     /// Responses with status 429.
     pub throttled_429: u64,
     /// Re-authentications after a 401.

@@ -675,6 +675,22 @@ async fn receive(
     writer: &mut PartitionWriter,
     out: &mut Decoded,
 ) -> Result<(), AttemptError> {
+    let permit = run.in_flight.acquire().await;
+    let received = receive_body(run, req, pipeline, writer, out).await;
+    run.in_flight.release(permit);
+    let sent = received?;
+    run.in_flight.observe(sent.elapsed());
+    Ok(())
+}
+
+/// [`receive`] within its room in flight; returns when the request was sent.
+async fn receive_body(
+    run: &Run,
+    req: &DataRequest,
+    pipeline: &mut step::Pipeline,
+    writer: &mut PartitionWriter,
+    out: &mut Decoded,
+) -> Result<std::time::Instant, AttemptError> {
     let cfg = &run.cfg;
     let mut body = run.client.send(req).await.map_err(AttemptError::Request)?;
     let context = format!("{}, {}", body.target(), body.correlation);
@@ -718,5 +734,5 @@ async fn receive(
         out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (req.slice, r)));
         out.event_names.extend(decoder.event_names().iter().cloned());
     }
-    Ok(())
+    Ok(body.sent)
 }

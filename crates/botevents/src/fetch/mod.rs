@@ -382,6 +382,8 @@ pub struct Body {
     pub correlation: CorrelationId,
     /// Bytes received so far.
     pub bytes: u64,
+    /// When the request was sent (after its rate-limit permit): the response time runs from here.
+    pub sent: std::time::Instant,
 }
 
 impl Body {
@@ -643,6 +645,7 @@ impl ApiClient {
                 AuthScheme::Bearer => format!("Bearer {}", session.access_token.expose()),
             };
             self.limiter.acquire().await;
+            let sent = std::time::Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.data_requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(endpoint = %req.endpoint, bot = %req.bot, window = %req.slice, "request");
@@ -668,7 +671,7 @@ impl ApiClient {
                         tracing::info!(endpoint = %req.endpoint, %correlation, "the API refused the raw token (401) and accepted \"Bearer <token>\"; kept for the run");
                     }
                 }
-                return Ok(Body { resp, target, correlation, bytes: 0 });
+                return Ok(Body { resp, target, correlation, bytes: 0, sent });
             }
             if status == StatusCode::UNAUTHORIZED {
                 if !state.auth_settled && !bearer_tried && scheme == AuthScheme::Raw {
