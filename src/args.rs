@@ -76,6 +76,20 @@ pub enum Command {
     Check(Box<ExportArgs>),
     /// Show or reset the per-bot cursors at a destination.
     State(StateArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// bash: `source <(botevents completions bash)` in ~/.bashrc; zsh: `botevents completions
+    /// zsh > "${fpath[1]}/_botevents"`; fish: `botevents completions fish >
+    /// ~/.config/fish/completions/botevents.fish`.
+    Completions(CompletionsArgs),
+}
+
+/// Options of `botevents completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `botevents plan`: those of `export`, plus the output format.
