@@ -46,7 +46,8 @@ pub struct Cli {
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines: on a terminal, compact with the local time to the second; elsewhere
+    /// with a full RFC 3339 timestamp in UTC.
     Text,
     /// One JSON object per line, for schedulers and log pipelines.
     Json,
