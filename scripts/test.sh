@@ -6,30 +6,27 @@
 #
 #   1. python venv   target/py-venv with tests/python/requirements.txt
 #                    (created once, reused while requirements.txt is unchanged)
-#   2. build         cargo build --release --locked --all-targets
-#   3. cargo test    cargo test --release --locked (unit + integration tests)
-#   4. wheel         scripts/wheel.sh: the pip wheel built with maturin, installed into a clean
+#   2. servers       the local S3, GCS and Azure servers the tests write to (start_servers)
+#   3. build         cargo build --release --locked --all-targets
+#   4. boundaries    cargo tree: the botevents library links no clap, axum, indicatif or
+#                    tracing-subscriber; the simulator does not link the library it stands in for
+#   5. cargo test    cargo test --release --locked (unit + integration tests of the workspace)
+#   6. wheel         scripts/wheel.sh: the pip wheel built with maturin, installed into a clean
 #                    virtualenv (target/wheel-venv), its size checked, an export run from it
-#   5. python checks tests/python/check_export.py target/release/botevents:
+#   7. tarball       scripts/tarball.sh: the release tarball of the host's target, packaged from
+#                    the wheel's build, extracted and run
+#   8. python checks tests/python/check_export.py target/release/botevents:
 #                    the exported Parquet read back with DuckDB and pyarrow
-#   6. dbt sources   tests/dbt/check_dbt.sh: `schema --dialect dbt` over a real export, with real
+#   9. dbt sources   tests/dbt/check_dbt.sh: `schema --dialect dbt` over a real export, with real
 #                    dbt-core and dbt-duckdb (target/dbt-venv): parse, source tests, a model, freshness
-#   7. airflow dag   tests/airflow/check_dag.sh --on-path: examples/airflow loaded in a real
+#   10. airflow dag  tests/airflow/check_dag.sh --on-path: examples/airflow loaded in a real
 #                    Airflow (target/airflow-venv, reused while its requirements are unchanged),
 #                    one mapped task run with the pip-installed binary on PATH
-#   8. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
-#   9. boundaries    cargo tree: the botevents library links no clap, axum, indicatif or
-#                    tracing-subscriber; the simulator does not link the library it stands in for
-#   10. cargo test    cargo test --release --locked (unit + integration tests of the workspace)
-#   11. python checks tests/python/check_export.py target/release/botevents:
-#                    the exported Parquet read back with DuckDB and pyarrow
-#   12. airflow dag   tests/airflow/check_dag.sh: examples/airflow loaded in a real Airflow
-#                    (target/airflow-venv, reused while its requirements are unchanged)
-#   13. fuzz          scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
+#   11. fuzz         scripts/fuzz.sh: each cargo-fuzz target for 20 s (installs cargo-fuzz
 #                    under target/tools; executions in target/fuzz-summary.txt)
 #
 # Options:
-#   --quick          only steps 3 and 4 (no venv, no explicit build, no Python checks, no fuzzing)
+#   --quick          only steps 2, 4 and 5 (no venv, no explicit build, no Python checks, no fuzzing)
 #   -- ARGS...       extra arguments for `cargo test` (e.g. a test name filter)
 #   -h, --help       this text
 #
@@ -137,6 +134,8 @@ step "cargo test" cargo test --release --locked "${CARGO_TEST_ARGS[@]}"
 
 if [[ $QUICK -eq 0 ]]; then
   step "wheel" bash scripts/wheel.sh
+  # The same build as the wheel's, so this only packages and checks it (a few seconds).
+  step "tarball" bash scripts/tarball.sh
   step "python checks" target/py-venv/bin/python tests/python/check_export.py target/release/botevents
   step "dbt sources" bash tests/dbt/check_dbt.sh target/release/botevents
   # As a worker with `pip install botevents`: the wheel's binary on PATH, no botevents_binary Variable.

@@ -14,7 +14,11 @@
 #                  `botevents.find_botevents_bin()`, and `botevents export --simulate --last 2d`
 #                  in an empty folder, which must succeed and write Parquet files
 #
-# Environment: PYTHON (default python3). Prints the wheel's path and the binary's size.
+# Environment: PYTHON (default python3); BOTEVENTS_WHEEL_COMPAT, the platform tag to build for
+# (maturin's --compatibility, e.g. manylinux_2_28: maturin checks the binary's glibc symbols
+# against it, and the wheel's name must carry it), which the release workflow sets when it builds
+# in the manylinux_2_28 container; unset, maturin picks the tag from the binary (the test suite).
+# Prints the wheel's path and the binary's size.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +28,7 @@ MATURIN_VERSION="1.16.0"
 MAX_BINARY_BYTES=$((40 * 1024 * 1024))
 OUT="$ROOT/target/wheels"
 TARGET=()
+COMPAT="${BOTEVENTS_WHEEL_COMPAT:-}"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -49,10 +54,15 @@ fi
 mkdir -p "$OUT"
 rm -f "$OUT"/botevents-*.whl
 start=$SECONDS
-"$maturin_venv/bin/maturin" build --release --locked --out "$OUT" "${TARGET[@]}" >&2
+compat_args=()
+[[ -z "$COMPAT" ]] || compat_args=(--compatibility "$COMPAT")
+"$maturin_venv/bin/maturin" build --release --locked --out "$OUT" "${TARGET[@]}" "${compat_args[@]}" >&2
 wheels=("$OUT"/botevents-*.whl)
 [[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || die "expected one wheel in $OUT, found: ${wheels[*]}"
 wheel="${wheels[0]}"
+if [[ "$COMPAT" == *linux* && "$(basename "$wheel")" != *"$COMPAT"* ]]; then
+  die "BOTEVENTS_WHEEL_COMPAT=$COMPAT, but the wheel is $(basename "$wheel")"
+fi
 log "built $(basename "$wheel") ($(( $(stat -c %s "$wheel" 2>/dev/null || stat -f %z "$wheel") / 1024 / 1024 )) MB) in $((SECONDS - start))s"
 
 if [[ ${#TARGET[@]} -gt 0 ]]; then

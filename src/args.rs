@@ -46,7 +46,8 @@ pub struct Cli {
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines: on a terminal, compact with the local time to the second; elsewhere
+    /// with a full RFC 3339 timestamp in UTC.
     Text,
     /// One JSON object per line, for schedulers and log pipelines.
     Json,
@@ -76,6 +77,20 @@ pub enum Command {
     Check(Box<ExportArgs>),
     /// Show or reset the per-bot cursors at a destination.
     State(StateArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// bash: `source <(botevents completions bash)` in ~/.bashrc; zsh: `botevents completions
+    /// zsh > "${fpath[1]}/_botevents"`; fish: `botevents completions fish >
+    /// ~/.config/fish/completions/botevents.fish`.
+    Completions(CompletionsArgs),
+}
+
+/// Options of `botevents completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `botevents plan`: those of `export`, plus the output format.

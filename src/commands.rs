@@ -10,7 +10,9 @@ use botevents::exit::Exit;
 use botevents::export::{AccountsSummary, Progress, RunSummary};
 use botevents_simulator::{SimConfig, Simulator};
 
-use crate::args::{ConvertArgs, ExportArgs, PlanArgs, SimulateArgs, StateAction, StateArgs, StateTarget};
+use crate::args::{
+    Cli, CompletionsArgs, ConvertArgs, ExportArgs, PlanArgs, SimulateArgs, StateAction, StateArgs, StateTarget,
+};
 use crate::env::{environment, read_config};
 use crate::progress_bar;
 
@@ -339,5 +341,14 @@ pub async fn simulate(args: SimulateArgs) -> Exit {
     let reason = shutdown_signal().await;
     tracing::info!(%reason, "simulator stopping");
     sim.shutdown().await;
+    Exit::Ok
+}
+
+/// `botevents completions SHELL`: the completion script of the command line as clap defines it.
+pub fn completions(args: CompletionsArgs) -> Exit {
+    // Generated whole, then written like any output: a closed pipe is not an error.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut <Cli as clap::CommandFactory>::command(), "botevents", &mut script);
+    out(&String::from_utf8_lossy(&script));
     Exit::Ok
 }

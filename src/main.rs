@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan(*args).await,
             Command::Check(args) => commands::check(*args).await,
             Command::State(args) => commands::state(args).await,
+            Command::Completions(args) => commands::completions(args),
         }
     });
     // A read of stdin that was abandoned on a signal sits in a blocking thread: don't wait for it.
