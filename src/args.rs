@@ -508,6 +508,10 @@ pub struct SimulateArgs {
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The account's bots and their mean events per day, e.g. `busy:120000,quiet:50` (default:
+    /// the three bots of `export --simulate`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_sim_bot)]
+    pub bots: Vec<(String, u32)>,
     /// Pretend the time is this RFC 3339 instant (testing).
     #[arg(long, hide = true)]
     pub now: Option<DateTime<Utc>>,
@@ -538,6 +542,16 @@ impl From<Region> for botevents::fetch::Region {
             Region::Apac => botevents::fetch::Region::Apac,
         }
     }
+}
+
+fn parse_sim_bot(s: &str) -> Result<(String, u32), String> {
+    let err = || format!("expected BOT:EVENTS_PER_DAY like busy:120000, got {s:?}");
+    let (id, n) = s.trim().split_once(':').ok_or_else(err)?;
+    let n = n.trim().parse::<u32>().map_err(|_| err())?;
+    if id.trim().is_empty() {
+        return Err(err());
+    }
+    Ok((id.trim().to_string(), n))
 }
 
 fn parse_days(s: &str) -> Result<u32, String> {

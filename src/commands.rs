@@ -307,7 +307,7 @@ fn write_summary_json(summary: &impl serde::Serialize, path: Option<&str>) {
 
 /// `botevents simulate`.
 pub async fn simulate(args: SimulateArgs) -> Exit {
-    let config = SimConfig {
+    let mut config = SimConfig {
         seed: args.seed,
         now: args.now,
         chaos: args.faults.chaos(),
@@ -315,6 +315,9 @@ pub async fn simulate(args: SimulateArgs) -> Exit {
         dialect: args.dialect.dialect(),
         ..SimConfig::default()
     };
+    if !args.bots.is_empty() {
+        config.bots = args.bots.iter().map(|(id, n)| botevents_simulator::SimBot::new(id.clone(), *n)).collect();
+    }
     let sim = match Simulator::start(config, ([127, 0, 0, 1], args.port).into()).await {
         Ok(s) => s,
         Err(e) => {

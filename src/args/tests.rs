@@ -229,3 +229,16 @@ fn state_targets_cover_every_account_of_the_file() {
     let a = parse(&["--bot", "b1"]);
     assert!(state_configs(&a.target, a.bots).is_err());
 }
+
+#[test]
+fn simulate_takes_an_account_mix_and_max_retry_time_a_duration() {
+    let cli = Cli::try_parse_from(["botevents", "simulate", "--bots", "busy:120000, quiet:50"]).unwrap();
+    let Command::Simulate(args) = cli.command else { panic!("simulate") };
+    assert_eq!(args.bots, vec![("busy".to_string(), 120_000), ("quiet".to_string(), 50)]);
+    for bad in ["busy", ":5", "busy:many"] {
+        assert!(Cli::try_parse_from(["botevents", "simulate", "--bots", bad]).is_err(), "{bad}");
+    }
+    let cli = Cli::try_parse_from(["botevents", "export", "--max-retry-time", "90s"]).unwrap();
+    let Command::Export(args) = cli.command else { panic!("export") };
+    assert_eq!(args.options().max_retry_time, std::time::Duration::from_secs(90));
+}

@@ -53,10 +53,6 @@ pub(crate) struct Pipeline {
     encoding: Option<Encoding>,
     /// Batches decoded and not yet handed to the encoder, one entry per chunk, in order.
     waiting: VecDeque<Vec<RecordBatch>>,
-    /// Whether the current body's batches are held until its end ([`Pipeline::begin_held`]).
-    hold: bool,
-    /// The current body's batches, held until its last chunk is decoded.
-    held: Vec<RecordBatch>,
     /// Parts and per-day counts encoded and not yet handed out.
     done: StepOk,
     part_bytes: usize,
@@ -76,8 +72,6 @@ impl Pipeline {
             encoder: Some(encoder),
             encoding: None,
             waiting: VecDeque::new(),
-            hold: false,
-            held: Vec::new(),
             done: StepOk::default(),
             part_bytes,
             busy: Duration::ZERO,
@@ -90,31 +84,6 @@ impl Pipeline {
     pub(crate) fn begin(&mut self, decoder: Box<dyn BodyDecoder>) {
         debug_assert!(self.decoding.is_none(), "begin() after the previous body's last chunk");
         self.decoder = Some(decoder);
-        self.hold = false;
-    }
-
-    /// Starts a new body whose batches are held back until its last chunk has been decoded: only
-    /// a complete body reaches the encoder, so a body that breaks off can be [`abandon`]ed and
-    /// fetched again without a trace. Memory: the body's decoded batches (one response: at most
-    /// the API's row cap).
-    ///
-    /// [`abandon`]: Pipeline::abandon
-    pub(crate) fn begin_held(&mut self, decoder: Box<dyn BodyDecoder>) {
-        self.begin(decoder);
-        self.hold = true;
-    }
-
-    /// Drops the current held body: its decoder and every batch of it decoded so far. The
-    /// encoder keeps what earlier, complete bodies gave it.
-    pub(crate) async fn abandon(&mut self) {
-        debug_assert!(self.hold, "only a held body can be abandoned");
-        while let Some(d) = self.decoding.take() {
-            // The chunk's decoding cannot be called back: wait for it, and drop its result.
-            let (took, _) = d.await;
-            self.busy += took;
-        }
-        self.held.clear();
-        self.decoder = None;
     }
 
     /// The current body's decoder (for its counters and rejects, once the body is done).
@@ -138,16 +107,6 @@ impl Pipeline {
         }));
         self.start_encoding();
         if last {
-            if self.hold {
-                // The body is complete once its last chunk is decoded: its batches may go on.
-                while self.decoding.is_some() {
-                    self.advance().await?;
-                }
-                let held = std::mem::take(&mut self.held);
-                if !held.is_empty() {
-                    self.waiting.push_back(held);
-                }
-            }
             self.settle().await?;
             let enc = self.encoder.as_mut().expect("no encoding task once settled");
             // Nothing is queued once settled: this only takes the bytes.
@@ -208,9 +167,7 @@ impl Pipeline {
                 self.busy += took;
                 self.decoder = Some(dec);
                 let batches = r.map_err(StepError::Convert)?;
-                if self.hold {
-                    self.held.extend(batches);
-                } else if !batches.is_empty() {
+                if !batches.is_empty() {
                     self.waiting.push_back(batches);
                 }
             }

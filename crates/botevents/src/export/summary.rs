@@ -111,7 +111,8 @@ impl RetriesByCause {
 pub struct Packing {
     /// Detail requests the packing planned (before any retry or split).
     pub detail_requests: u64,
-    /// Hourly totals requests sent to plan the hour slices of days over the share.
+    /// Hourly totals requests sent to plan the hour slices of days over the share (one per
+    /// window that has such days).
     pub hourly_totals_requests: u64,
     /// Windows whose totals hold no event: no detail request was sent for them.
     pub empty_windows_skipped: u64,

@@ -278,7 +278,8 @@ async fn fetch_stream(
 
 /// The detail requests of a window, packed from its totals: consecutive days up to the budget
 /// (a share of the row cap) and 7 days; a day over the budget in hour slices packed the same way,
-/// from that day's hourly totals (one request). A window without events gets no request.
+/// from hourly totals (one request for the window's busy days). A window without events gets no
+/// request.
 async fn packed_plan(
     run: &Run,
     bot: &str,
@@ -288,20 +289,27 @@ async fn packed_plan(
     let cfg = &run.cfg;
     let budget = packing::budget(cfg.row_cap, packing::DEFAULT_PACK_SHARE_PERCENT);
     let (days, busy) = packing::days(window, per_day, budget);
-    let mut units = Vec::with_capacity(days.len());
     let mut hourly_requests = 0;
+    let per_hour = match (busy.first(), busy.last()) {
+        (Some(&first), Some(&last)) => {
+            hourly_requests += 1;
+            let span = Slice { start: Window::day(first).start_time(), end: Window::day(last).end_time() };
+            let per_hour = hourly_totals(run, bot, span).await?;
+            if per_hour.is_none() {
+                tracing::info!(bot, %window, "the hourly totals do not fit UTC hours: busy days go hour by hour");
+            }
+            per_hour
+        }
+        _ => None,
+    };
+    let mut units = Vec::with_capacity(days.len());
     for u in days {
         let day = u.slice.start.date_naive();
-        if !busy.contains(&day) {
+        if busy.contains(&day) {
+            units.extend(packing::hours(day, per_hour.as_ref()));
+        } else {
             units.push(u);
-            continue;
         }
-        hourly_requests += 1;
-        let per_hour = hourly_totals(run, bot, day).await?;
-        if per_hour.is_none() {
-            tracing::info!(bot, %day, "the hourly totals do not fit UTC hours: the day goes hour by hour");
-        }
-        units.extend(packing::hours(day, per_hour.as_ref()));
     }
     let slices = packing::pack(&units, budget);
     let unpacked = packing::unpacked_requests(window, per_day, cfg.row_cap);
@@ -320,20 +328,19 @@ async fn packed_plan(
     Ok(SlicePlan::Packed(slices))
 }
 
-/// A day's event count per hour, from one hourly totals request (decoded, not written). `None`
-/// when its buckets do not start on UTC hours.
+/// The event count per hour of `span`, from one hourly totals request (decoded, not written).
+/// `None` when its buckets do not start on UTC hours.
 async fn hourly_totals(
     run: &Run,
     bot: &str,
-    day: NaiveDate,
+    span: Slice,
 ) -> Result<Option<BTreeMap<DateTime<Utc>, u64>>, AttemptError> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-    let w = Window::day(day);
     let req = DataRequest {
         endpoint: Endpoint::Total,
         bot: bot.to_string(),
-        slice: Slice { start: w.start_time(), end: w.end_time() },
+        slice: span,
         interval: Some(Interval::Hourly),
         event_name: None,
     };
@@ -623,42 +630,47 @@ async fn attempt_inner(
     names: &[String],
     writer: &mut PartitionWriter,
 ) -> Result<Decoded, AttemptError> {
+    use futures::StreamExt;
     let cfg = &run.cfg;
     let table = stream.table();
     let mut pipeline = step::Pipeline::new(TableEncoder::new(table, cfg.write.clone()), cfg.dest.part_size());
     let mut out = Decoded::default();
-    for slice in plan.slices(window) {
-        let reqs = requests(run, bot, stream, slice, names);
-        let mut refused: Vec<(String, FetchError)> = Vec::new();
-        for req in &reqs {
-            let received = with_request_retries(run, stream, req, async |_| {
-                receive(run, req, &mut pipeline, writer, &mut out).await
-            })
-            .await;
-            match received {
-                Ok(()) => {}
-                // One event's histogram that the API does not have: that event has none.
-                Err(AttemptError::Request(e @ FetchError::Status { status: 400 | 404, .. }))
-                    if stream == Stream::Histogram =>
-                {
-                    refused.push((req.event_name.clone().unwrap_or_default(), e));
-                }
-                Err(e) => return Err(e),
+    let slices = plan.slices(window);
+    let reqs: Vec<DataRequest> = slices.iter().flat_map(|&slice| requests(run, bot, stream, slice, names)).collect();
+    // The next requests are sent while the one before is decoded: complete bodies come back in
+    // order, each retried on its own until it is whole.
+    let mut bodies =
+        futures::stream::iter(reqs.iter().map(|req| receive(run, stream, req))).buffered(READ_AHEAD_PER_STREAM);
+    let mut refused: Vec<(Slice, String, FetchError)> = Vec::new();
+    let mut next = 0;
+    while let Some(received) = bodies.next().await {
+        let req = &reqs[next];
+        next += 1;
+        match received {
+            Ok(body) => decode_body(run, req, body, &mut pipeline, writer, &mut out).await?,
+            // One event's histogram that the API does not have: that event has none.
+            Err(AttemptError::Request(e @ FetchError::Status { status: 400 | 404, .. }))
+                if stream == Stream::Histogram =>
+            {
+                refused.push((req.slice, req.event_name.clone().unwrap_or_default(), e));
             }
+            Err(e) => return Err(e),
         }
+    }
+    for slice in slices {
         // A 400 for every event of a multi-day slice is about the slice: let the window split.
-        let all_400 =
-            !refused.is_empty() && refused.len() == reqs.len() && refused.iter().all(|(_, e)| e.status() == Some(400));
-        if all_400 && slice.end - slice.start > chrono::Duration::days(1) {
-            let (_, e) = refused.swap_remove(0);
-            return Err(AttemptError::Request(e));
+        let of_slice = reqs.iter().filter(|r| r.slice == slice).count();
+        let refused_400 = refused.iter().filter(|(s, _, e)| *s == slice && e.status() == Some(400)).count();
+        if of_slice > 0 && refused_400 == of_slice && slice.end - slice.start > chrono::Duration::days(1) {
+            let at = refused.iter().position(|(s, _, _)| *s == slice).unwrap_or_default();
+            return Err(AttemptError::Request(refused.swap_remove(at).2));
         }
-        for (name, e) in refused {
-            run.warn(format!(
-                "bot {bot} window {window}: no histogram for event {name:?}, taken as empty: {}",
-                crate::error::Report(&e)
-            ));
-        }
+    }
+    for (_, name, e) in refused {
+        run.warn(format!(
+            "bot {bot} window {window}: no histogram for event {name:?}, taken as empty: {}",
+            crate::error::Report(&e)
+        ));
     }
     let (tails, busy) = pipeline.finish().await;
     run.note(|s| s.conversion_ms += busy.as_millis() as u64);
@@ -666,53 +678,61 @@ async fn attempt_inner(
     Ok(out)
 }
 
-/// Sends one request and takes its body through the pipeline. The body's rows are held until it
-/// is complete: one that breaks off leaves nothing behind, and can be fetched again on its own.
-async fn receive(
+/// Requests of one stream's window in flight ahead of the one being decoded.
+const READ_AHEAD_PER_STREAM: usize = 3;
+
+/// A response received whole, with its room in flight (given back once it is decoded).
+struct Received<'a> {
+    bytes: bytes::Bytes,
+    context: String,
+    _room: Room<'a>,
+}
+
+/// Sends one request and receives its body whole, within its room in flight; a body that breaks
+/// off is fetched again on its own (see [`with_request_retries`]), and nothing of it is used.
+async fn receive<'a>(run: &'a Run, stream: Stream, req: &DataRequest) -> Result<Received<'a>, AttemptError> {
+    with_request_retries(run, stream, req, async |_| {
+        let room = Room(&run.in_flight, Some(run.in_flight.acquire().await));
+        let mut body = run.client.send(req).await.map_err(AttemptError::Request)?;
+        let mut all = BytesMut::new();
+        while let Some(c) = body.chunk().await.map_err(AttemptError::Fetch)? {
+            all.extend_from_slice(&c);
+        }
+        run.in_flight.observe(body.sent.elapsed());
+        run.note(|s| s.bytes_received += body.bytes);
+        Ok(Received { bytes: all.freeze(), context: format!("{}, {}", body.target(), body.correlation), _room: room })
+    })
+    .await
+}
+
+/// A permit of the in-flight gate, given back on drop.
+struct Room<'a>(&'a super::inflight::InFlight, Option<tokio::sync::SemaphorePermit<'a>>);
+
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.1.take() {
+            self.0.release(p);
+        }
+    }
+}
+
+/// Takes one complete body through the pipeline into the writer.
+async fn decode_body(
     run: &Run,
     req: &DataRequest,
+    body: Received<'_>,
     pipeline: &mut step::Pipeline,
     writer: &mut PartitionWriter,
     out: &mut Decoded,
 ) -> Result<(), AttemptError> {
-    let permit = run.in_flight.acquire().await;
-    let received = receive_body(run, req, pipeline, writer, out).await;
-    run.in_flight.release(permit);
-    let sent = received?;
-    run.in_flight.observe(sent.elapsed());
-    Ok(())
-}
-
-/// [`receive`] within its room in flight; returns when the request was sent.
-async fn receive_body(
-    run: &Run,
-    req: &DataRequest,
-    pipeline: &mut step::Pipeline,
-    writer: &mut PartitionWriter,
-    out: &mut Decoded,
-) -> Result<std::time::Instant, AttemptError> {
     let cfg = &run.cfg;
-    let mut body = run.client.send(req).await.map_err(AttemptError::Request)?;
-    let context = format!("{}, {}", body.target(), body.correlation);
-    pipeline.begin_held(decoder_for(req, &cfg.api.account, cfg.interval));
-    let mut buf = BytesMut::new();
+    pipeline.begin(decoder_for(req, &cfg.api.account, cfg.interval));
+    let mut rest = body.bytes.clone();
     loop {
-        let chunk = match body.chunk().await {
-            Ok(c) => c,
-            Err(e) => {
-                pipeline.abandon().await;
-                return Err(AttemptError::Fetch(e));
-            }
-        };
-        let last = chunk.is_none();
-        if let Some(c) = chunk {
-            buf.extend_from_slice(&c);
-            if buf.len() < DECODE_CHUNK_BYTES {
-                continue;
-            }
-        }
-        let (parts, day_counts) = pipeline.feed(buf.split().freeze(), last).await.map_err(|e| match e {
-            step::StepError::Convert(source) => AttemptError::Convert { context: context.clone(), source },
+        let chunk = rest.split_to(rest.len().min(DECODE_CHUNK_BYTES));
+        let last = rest.is_empty();
+        let (parts, day_counts) = pipeline.feed(chunk, last).await.map_err(|e| match e {
+            step::StepError::Convert(source) => AttemptError::Convert { context: body.context.clone(), source },
             step::StepError::Write(w) => AttemptError::Write(w),
         })?;
         for (day, n) in day_counts {
@@ -723,7 +743,6 @@ async fn receive_body(
             break;
         }
     }
-    run.note(|s| s.bytes_received += body.bytes);
     if let Some(decoder) = pipeline.decoder_mut() {
         let st = decoder.stats();
         out.max_records = out.max_records.max(st.records);
@@ -734,5 +753,5 @@ async fn receive_body(
         out.rejects.extend(decoder.take_rejects().into_iter().map(|r| (req.slice, r)));
         out.event_names.extend(decoder.event_names().iter().cloned());
     }
-    Ok(body.sent)
+    Ok(())
 }
