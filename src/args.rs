@@ -6,7 +6,7 @@
 
 mod sim;
 
-use std::num::NonZeroU32;
+use botevents::fetch::MaxRps;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -229,10 +229,11 @@ pub struct ExportArgs {
     /// The domain service used to discover the login host.
     #[arg(long, env = "BOTEVENTS_DISCOVERY_URL")]
     pub discovery_url: Option<Url>,
-    /// Request budget per API key, requests/second (the vendor allows 5). Parallel runs with
-    /// the same key must share it: give each its part, e.g. 5 workers with --max-rps 1.
+    /// Request budget per API key, requests/second (the vendor allows 5; fractions allowed).
+    /// Parallel runs with the same key must share it: give each its part, e.g. two workers
+    /// with --max-rps 2.5.
     #[arg(long)]
-    pub max_rps: Option<NonZeroU32>,
+    pub max_rps: Option<MaxRps>,
     /// Export only the (account, bot) pairs that hash to shard K of N (1-based, e.g. 2/4): N
     /// workers given 1/N … N/N export disjoint sets of bots that together are all of them.
     #[arg(long, value_name = "K/N")]

@@ -12,7 +12,6 @@ mod dialect;
 pub mod limiter;
 pub mod retry;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +22,7 @@ use url::Url;
 
 pub use auth::{ResponseError, Session, parse_discovery, parse_login, parse_sso};
 pub use dialect::{AuthScheme, CANDIDATES, DateStyle, Dialect, IntervalSpelling};
-pub use limiter::RateLimiter;
+pub use limiter::{MaxRps, RateLimiter};
 pub use retry::{BackoffConfig, Retry, RetryConfig, Retryable};
 
 use crate::plan::Slice;
@@ -146,8 +145,8 @@ pub struct ApiConfig {
     pub discovery_url: Url,
     /// Credentials.
     pub credentials: Credentials,
-    /// Request budget of the API key.
-    pub max_rps: NonZeroU32,
+    /// Request budget of the API key (this run's share of it).
+    pub max_rps: MaxRps,
     /// Retry policy.
     pub retry: RetryConfig,
     /// Connect timeout.
@@ -721,7 +720,7 @@ mod tests {
             login_url: None,
             discovery_url: Url::parse(DEFAULT_DISCOVERY_URL).unwrap(),
             credentials: Credentials::default(),
-            max_rps: NonZeroU32::new(5).unwrap(),
+            max_rps: MaxRps::DEFAULT,
             retry: RetryConfig::default(),
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
