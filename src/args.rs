@@ -19,7 +19,7 @@ use botevents::plan::Shard;
 use botevents::stream::{Interval, Stream};
 use botevents::write::FileFormat;
 
-pub use sim::{FaultArgs, SimDialectArgs};
+pub use sim::{FaultArgs, SimDialectArgs, SimServiceArgs};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
 /// Parquet files on local disk, S3, GCS or Azure.
@@ -285,6 +285,9 @@ pub struct ExportArgs {
     /// Faults of the built-in simulator (with --simulate).
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// How the built-in simulator's services behave (with --simulate).
+    #[command(flatten)]
+    pub sim_service: SimServiceArgs,
     /// The API dialect of the built-in simulator (with --simulate).
     #[command(flatten)]
     pub sim_dialect: SimDialectArgs,
@@ -495,6 +498,9 @@ pub struct SimulateArgs {
     /// Faults to inject.
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// How the services behave.
+    #[command(flatten)]
+    pub service: SimServiceArgs,
     /// The API dialect.
     #[command(flatten)]
     pub dialect: SimDialectArgs,
