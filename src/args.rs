@@ -6,7 +6,7 @@
 
 mod sim;
 
-use std::num::NonZeroU32;
+use botevents::fetch::MaxRps;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -19,7 +19,7 @@ use botevents::plan::Shard;
 use botevents::stream::{Interval, Stream};
 use botevents::write::FileFormat;
 
-pub use sim::{FaultArgs, SimDialectArgs};
+pub use sim::{FaultArgs, SimDialectArgs, SimServiceArgs};
 
 /// Export LivePerson Conversation Builder Bot Analytics custom events to date-partitioned
 /// Parquet files on local disk, S3, GCS or Azure.
@@ -244,10 +244,11 @@ pub struct ExportArgs {
     /// The domain service used to discover the login host.
     #[arg(long, env = "BOTEVENTS_DISCOVERY_URL")]
     pub discovery_url: Option<Url>,
-    /// Request budget per API key, requests/second (the vendor allows 5). Parallel runs with
-    /// the same key must share it: give each its part, e.g. 5 workers with --max-rps 1.
+    /// Request budget per API key, requests/second (the vendor allows 5; fractions allowed).
+    /// Parallel runs with the same key must share it: give each its part, e.g. two workers
+    /// with --max-rps 2.5.
     #[arg(long)]
-    pub max_rps: Option<NonZeroU32>,
+    pub max_rps: Option<MaxRps>,
     /// Export only the (account, bot) pairs that hash to shard K of N (1-based, e.g. 2/4): N
     /// workers given 1/N … N/N export disjoint sets of bots that together are all of them.
     #[arg(long, value_name = "K/N")]
@@ -304,6 +305,9 @@ pub struct ExportArgs {
     /// Faults of the built-in simulator (with --simulate).
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// How the built-in simulator's services behave (with --simulate).
+    #[command(flatten)]
+    pub sim_service: SimServiceArgs,
     /// The API dialect of the built-in simulator (with --simulate).
     #[command(flatten)]
     pub sim_dialect: SimDialectArgs,
@@ -518,6 +522,9 @@ pub struct SimulateArgs {
     /// Faults to inject.
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// How the services behave.
+    #[command(flatten)]
+    pub service: SimServiceArgs,
     /// The API dialect.
     #[command(flatten)]
     pub dialect: SimDialectArgs,

@@ -42,13 +42,13 @@ async fn start_simulator(args: &ExportArgs) -> Result<Option<Simulator>, Exit> {
     if !args.simulate {
         return Ok(None);
     }
-    let config = SimConfig {
+    let config = args.sim_service.apply(SimConfig {
         now: args.now,
         chaos: args.faults.chaos(),
         token_calls: args.faults.token_calls,
         dialect: args.sim_dialect.dialect(),
         ..SimConfig::default()
-    };
+    });
     match Simulator::start(config, ([127, 0, 0, 1], 0).into()).await {
         Ok(s) => Ok(Some(s)),
         Err(e) => {
@@ -307,14 +307,14 @@ fn write_summary_json(summary: &impl serde::Serialize, path: Option<&str>) {
 
 /// `botevents simulate`.
 pub async fn simulate(args: SimulateArgs) -> Exit {
-    let mut config = SimConfig {
+    let mut config = args.service.apply(SimConfig {
         seed: args.seed,
         now: args.now,
         chaos: args.faults.chaos(),
         token_calls: args.faults.token_calls,
         dialect: args.dialect.dialect(),
         ..SimConfig::default()
-    };
+    });
     if !args.bots.is_empty() {
         config.bots = args.bots.iter().map(|(id, n)| botevents_simulator::SimBot::new(id.clone(), *n)).collect();
     }

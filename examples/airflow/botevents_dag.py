@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import tempfile
@@ -40,16 +41,18 @@ CONN_ID = "botevents_liveperson"
 SHARDS = 5
 
 # The vendor allows 5 requests/second per API key, and every task of this DAG uses the same key.
-# `--max-rps` takes whole requests/second, so the budget is shared by capping the number of
-# tasks running at once (`max_active_tis_per_dag`, which counts across all runs of this DAG,
-# backfills included) and giving each the integer share: 5 tasks × 1 request/s = 5. Keep
-# API_RPS divisible by PARALLEL_TASKS (1 or 5) so that no budget is left unused; with 2 tasks each
-# gets 2 requests/s (4 in all). If other DAGs use the same key, put all of them in one Airflow
-# pool of API_RPS slots instead and give each task `pool_slots` equal to its --max-rps.
+# The budget is shared by capping the number of tasks running at once (`max_active_tis_per_dag`,
+# which counts across all runs of this DAG, backfills included) and giving each an equal share:
+# `--max-rps` takes fractions, so 2 tasks × 2.5 requests/s = 5, and any PARALLEL_TASKS uses the
+# whole budget (3 tasks get 1.666 each; the share is rounded down so the sum never exceeds 5).
+# Two tasks rather than five: every task logs in once, and the Login Service refuses logins of
+# one account that come too close together (429, "retry after 5 seconds"), so five tasks
+# starting at once would wait up to 20 s for their logins. If other DAGs use the same key, put
+# all of them in one Airflow pool and give each task `pool_slots` in proportion to its --max-rps.
 API_RPS = 5
-PARALLEL_TASKS = 5
-MAX_RPS_PER_TASK = API_RPS // PARALLEL_TASKS
-assert MAX_RPS_PER_TASK >= 1, "PARALLEL_TASKS must not exceed API_RPS"
+PARALLEL_TASKS = 2
+MAX_RPS_PER_TASK = math.floor(API_RPS / PARALLEL_TASKS * 1000) / 1000
+assert MAX_RPS_PER_TASK >= 0.001, "PARALLEL_TASKS is far above API_RPS"
 
 # A task that runs longer than this is killed by Airflow; botevents stops by itself a little
 # earlier (--max-duration), commits what it finished and exits 75, and the retry continues.
@@ -104,7 +107,7 @@ def botevents_argv(binary: str, shard: str, start: str, end: str, summary_path: 
         "--shard", shard,
         "--start", start,
         "--end", end,
-        "--max-rps", str(MAX_RPS_PER_TASK),
+        "--max-rps", f"{MAX_RPS_PER_TASK:g}",
         "--max-duration", f"{int(MAX_DURATION.total_seconds())}s",
         "--streams", ",".join(STREAMS),
         "--summary-json", summary_path,

@@ -1,12 +1,17 @@
-//! The simulator's own options (`--fault-*`, `--sim-*`): the faults it injects and the reading of
-//! the vendor's page it holds a client to, as the simulator crate's types.
+//! The simulator's own options (`--fault-*`, `--sim-*`): the faults it injects, how its services
+//! behave (token lifetimes, the login limit, gzip, response time) and the reading of the
+//! vendor's page it holds a client to, as the simulator crate's types.
+
+use std::time::Duration;
 
 use clap::Args;
 
 use botevents_simulator::{
     Chaos, DataAuth, DateForm, Discovery, EmptyAnswer, Fault, HourlyDate, IntervalSpelling, MAX_BUCKET_OFFSET_HOURS,
-    PlatformCase, SimDialect,
+    PlatformCase, SimConfig, SimDialect,
 };
+
+use super::parse_duration;
 
 /// Faults the simulator injects: a seeded share of requests fails with a fault drawn from a mix.
 #[derive(Debug, Clone, Args)]
@@ -41,6 +46,50 @@ impl FaultArgs {
             mix: self.fault_mix.iter().flatten().copied().collect(),
             auth: self.fault_auth,
         })
+    }
+}
+
+/// How the simulated services behave over time and on the wire.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Simulator service")]
+pub struct SimServiceArgs {
+    /// Access tokens expire this long after SSO issued them (e.g. 2s): data calls get 401 and
+    /// the client renews the token through SSO.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sim_token_ttl: Option<Duration>,
+    /// SSO accepts a login's bearer this long (e.g. 10s); after that only a new login helps.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sim_bearer_ttl: Option<Duration>,
+    /// At most one login per account in this interval (the vendor's: 5s); a login sooner gets
+    /// 429 with Retry-After.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sim_login_interval: Option<Duration>,
+    /// Gzip data bodies for requests that accept gzip (on, off).
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub sim_gzip: bool,
+    /// Response time of data answers: the status line and body come this long after the request
+    /// (e.g. 1500ms), the same for every request.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sim_latency: Option<Duration>,
+}
+
+impl SimServiceArgs {
+    /// `config` with these settings.
+    pub fn apply(&self, config: SimConfig) -> SimConfig {
+        SimConfig {
+            token_ttl: self.sim_token_ttl,
+            bearer_ttl: self.sim_bearer_ttl,
+            login_interval: self.sim_login_interval,
+            gzip: self.sim_gzip,
+            latency: self.sim_latency.unwrap_or_default(),
+            ..config
+        }
     }
 }
 

@@ -40,7 +40,7 @@ fn config_file_fills_what_flags_and_environment_leave_open() {
         format!(
             "account = \"111\"\nbots = [\"b1\", \"b2\"]\ndest = {:?}\napi_url = \"https://api.example.com/\"\n\
              login_url = \"https://login.example.com/\"\napi_key = \"file-key\"\nusername = \"u\"\npassword = \"p\"\n\
-             max_rps = 2\n[store]\naws_region = \"eu-west-1\"\n",
+             max_rps = 2.5\n[store]\naws_region = \"eu-west-1\"\n",
             dest.to_str().unwrap()
         ),
     )
@@ -70,7 +70,7 @@ fn config_file_fills_what_flags_and_environment_leave_open() {
     assert_eq!(one(&args, &env).unwrap().bots, vec!["a", "b"], "a bot named twice runs once");
     assert_eq!(cfg.api.credentials.api_key.expose(), "env-key", "environment wins over the file");
     assert_eq!(cfg.api.credentials.password.as_ref().map(Secret::expose), Some("p"));
-    assert_eq!(cfg.api.max_rps.get(), 2);
+    assert_eq!(cfg.api.max_rps.get(), 2.5, "the file's max_rps may be a fraction");
     assert_eq!(cfg.api.api_url.as_str(), "https://api.example.com/");
     assert!(dest.is_dir(), "the local destination is created");
     std::fs::write(&path, "acount = \"typo\"\n").unwrap();
@@ -132,16 +132,16 @@ fn several_accounts_each_with_their_own_key_and_settings() {
     assert_eq!((a.api.account.as_str(), a.bots.clone()), ("111", vec!["a1".to_string(), "a2".to_string()]));
     assert_eq!(a.api.credentials.api_key.expose(), "key-a", "api_key_env names the variable");
     assert_eq!(a.api.credentials.password.as_ref().map(Secret::expose), Some("pa"));
-    assert_eq!(a.api.max_rps.get(), 3, "the top level is every account's default");
+    assert_eq!(a.api.max_rps.get(), 3.0, "the top level is every account's default");
     assert_eq!(a.dest.to_string(), Destination::open(dest.to_str().unwrap(), &[]).unwrap().to_string());
     assert_eq!((b.api.account.as_str(), b.bots.clone()), ("222", vec!["b1".to_string()]));
     assert_eq!(b.api.credentials.api_key.expose(), "key-b");
-    assert_eq!(b.api.max_rps.get(), 1, "an entry's value wins over the top level's");
+    assert_eq!(b.api.max_rps.get(), 1.0, "an entry's value wins over the top level's");
     assert!(b.dest.to_string().contains("lake-other"), "{}", b.dest);
     assert_eq!(b.api.api_url.as_str(), "https://api.example.com/");
     // Flags win over the file, for every account.
-    let cfgs = configs(&export_args(&path, &["--max-rps", "4"]), &env).unwrap();
-    assert!(cfgs.iter().all(|c| c.api.max_rps.get() == 4));
+    let cfgs = configs(&export_args(&path, &["--max-rps", "2.5"]), &env).unwrap();
+    assert!(cfgs.iter().all(|c| c.api.max_rps.get() == 2.5));
     // --account picks one; the environment's credentials then win over its entry's.
     let one_env = env_with(&[("ACME_KEY", "key-a"), ("ACME_PASSWORD", "pa"), ("BOTEVENTS_PASSWORD", "env-pb")]);
     let cfg = one(&export_args(&path, &["--account", "222", "--bot", "b9"]), &one_env).unwrap();
@@ -241,4 +241,20 @@ fn simulate_takes_an_account_mix_and_max_retry_time_a_duration() {
     let cli = Cli::try_parse_from(["botevents", "export", "--max-retry-time", "90s"]).unwrap();
     let Command::Export(args) = cli.command else { panic!("export") };
     assert_eq!(args.options().max_retry_time, std::time::Duration::from_secs(90));
+}
+
+/// `--max-rps` takes fractions, so that two tasks can share one key's 5 requests/second, and
+/// refuses a budget that cannot pace requests, quoting it.
+#[test]
+fn max_rps_takes_fractions() {
+    let parse = |v: &str| Cli::try_parse_from(["botevents".to_string(), "export".into(), format!("--max-rps={v}")]);
+    let Command::Export(args) = parse("2.5").unwrap().command else { panic!("export") };
+    assert_eq!(args.options().max_rps.map(|r| r.get()), Some(2.5));
+    let Command::Export(args) = parse("5").unwrap().command else { panic!("export") };
+    assert_eq!(args.options().max_rps.map(|r| r.get()), Some(5.0));
+    for bad in ["0", "-2.5", "NaN", "inf", "fast"] {
+        let err = parse(bad).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {err}");
+        assert!(err.to_string().contains("--max-rps"), "{err}");
+    }
 }

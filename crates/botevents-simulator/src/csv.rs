@@ -37,6 +37,9 @@ pub(crate) trait Emit {
     /// Learns the body's content type, before its first chunk (a download's type depends on
     /// whether it has rows). Ignored unless the receiver asked for it.
     fn content_type(&mut self, _content_type: &'static str) {}
+
+    /// The body is complete (after its last chunk): a receiver that encodes it finishes here.
+    fn end(&mut self) {}
 }
 
 impl<F: FnMut(Bytes) -> bool> Emit for F {
@@ -84,6 +87,9 @@ impl<E: Emit> Chunker<E> {
     pub(crate) fn finish(mut self) {
         if !self.buf.is_empty() {
             self.flush();
+        }
+        if self.open {
+            self.emit.end();
         }
     }
 

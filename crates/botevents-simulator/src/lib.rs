@@ -25,6 +25,13 @@
 //!   header line, `{}`, `null`), other hourly `Date` forms, buckets of a server clock east or
 //!   west of UTC, platform column case, the Domain API's collection form of the login-domain
 //!   lookup, histogram counts as strings, `Bearer` tokens on data calls.
+//! * **Sessions as the vendor's services keep them**: access tokens that expire by use
+//!   ([`SimConfig::token_calls`]) or by age ([`SimConfig::token_ttl`]), bearers that SSO
+//!   accepts for a while ([`SimConfig::bearer_ttl`]), and logins spaced per account
+//!   ([`SimConfig::login_interval`]: "too many logins, retry after 5 seconds").
+//! * **Transfer as a gateway does it**: gzip bodies for requests that accept them
+//!   ([`SimConfig::gzip`]; the body faults then break the compressed stream), and a fixed
+//!   response time for data answers ([`SimConfig::latency`]).
 //! * **Bounded memory**: a CSV body is generated one day at a time on the blocking pool (a few
 //!   bodies at once) and handed to the connection in 64 KB chunks through a bounded channel, so
 //!   a slow or vanished client never makes the server hold more than a few chunks and one day of
@@ -87,6 +94,10 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 /// Data requests whose path and query [`Simulator::requests_seen`] keeps (the latest ones).
 pub const REQUESTS_SEEN: usize = 10_000;
 
+/// The vendor's spacing of logins per account ("too many logins, retry after 5 seconds"), for
+/// [`SimConfig::login_interval`].
+pub const VENDOR_LOGIN_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long [`Simulator::shutdown`] lets in-flight responses finish before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -120,6 +131,28 @@ pub struct SimConfig {
     /// An API access token is good for this many data requests, then expires (401); `None`:
     /// until [`Simulator::revoke_tokens`].
     pub token_calls: Option<u32>,
+    /// An API access token expires this long after SSO issued it (data requests get 401, and
+    /// the client renews it through SSO with its bearer); `None`: it never expires by age.
+    pub token_ttl: Option<Duration>,
+    /// SSO accepts a login's bearer for this long after the login, then refuses it (401), and
+    /// only a new login helps; `None`: until [`Simulator::revoke_tokens`].
+    pub bearer_ttl: Option<Duration>,
+    /// At most one login per account in this interval: a login sooner than that after the last
+    /// one admitted is answered 429 with `Retry-After` (the interval, in whole seconds rounded
+    /// up), as the vendor's Login Service refuses "too many logins" ([`VENDOR_LOGIN_INTERVAL`]).
+    /// `None` (the default): no limit, so that tests may run a client many times in a row.
+    pub login_interval: Option<Duration>,
+    /// Gzip-compress data bodies (`Content-Encoding: gzip`) for requests whose
+    /// `Accept-Encoding` accepts gzip, as the vendor's gateway may. On by default: a client
+    /// that asks for gzip must cope with it. Body faults then cut the compressed stream.
+    /// Requests that do not ask always get the plain body.
+    pub gzip: bool,
+    /// Data answers with a body wait this long before their status line: the first byte of a
+    /// response arrives `latency` after the request was admitted, then the body flows at
+    /// loopback speed (generated meanwhile). Deterministic, for tests and benchmarks of a slow
+    /// API; zero (the default) answers at once. Refusals of the checks (429 of the rate limit,
+    /// 401, 400, 404) are not delayed; an injected fault comes after the wait.
+    pub latency: Duration,
     /// Which forms requests must use and answers take; the default holds a client to the
     /// vendor page's literal words.
     pub dialect: SimDialect,
@@ -161,6 +194,11 @@ impl Default for SimConfig {
             now: None,
             chaos: None,
             token_calls: None,
+            token_ttl: None,
+            bearer_ttl: None,
+            login_interval: None,
+            gzip: true,
+            latency: Duration::ZERO,
             missing_histograms: Vec::new(),
             dialect: SimDialect::default(),
         }
@@ -183,6 +221,11 @@ impl fmt::Debug for SimConfig {
             .field("now", &self.now)
             .field("chaos", &self.chaos)
             .field("token_calls", &self.token_calls)
+            .field("token_ttl", &self.token_ttl)
+            .field("bearer_ttl", &self.bearer_ttl)
+            .field("login_interval", &self.login_interval)
+            .field("gzip", &self.gzip)
+            .field("latency", &self.latency)
             .field("missing_histograms", &self.missing_histograms)
             .field("dialect", &self.dialect)
             .finish()
@@ -225,8 +268,16 @@ pub struct SimStats {
     /// Faults served, by kind (`503`/`status`, `429`, `429-bare`, `drop`, `hang`, `truncate`,
     /// `short`, `stall`, `slow`), injected or drawn.
     pub faults: BTreeMap<String, u64>,
-    /// Requests refused because their access token had expired (see [`SimConfig::token_calls`]).
+    /// Data requests refused because their access token had expired (see
+    /// [`SimConfig::token_calls`], [`SimConfig::token_ttl`]).
     pub expired_tokens: u64,
+    /// SSO requests refused because their bearer had expired ([`SimConfig::bearer_ttl`]) or was
+    /// revoked or unknown.
+    pub sso_refused: u64,
+    /// Logins refused with 429 for coming too often ([`SimConfig::login_interval`]).
+    pub logins_refused: u64,
+    /// Data answers sent gzip-compressed ([`SimConfig::gzip`]).
+    pub gzip_bodies: u64,
     /// Data requests answered 400, by reason: `missing`, `date`, `date-form` (a date not in
     /// the [`DateForm`]), `end-before-start`, `too-long`, `retention`, `interval`, `platform`.
     pub bad_params: BTreeMap<String, u64>,

@@ -53,9 +53,11 @@ const CHANNEL_CHUNKS: usize = 4;
 const MAX_GENERATORS: usize = 16;
 /// The largest login body read.
 const MAX_LOGIN_BODY: usize = 64 * 1024;
-/// Session lifetime reported by login and SSO (tokens do not actually expire; see
-/// `Simulator::revoke_tokens`).
+/// Session lifetime reported by login and SSO (tokens expire only as `SimConfig::token_calls`,
+/// `token_ttl` and `bearer_ttl` say, or by `Simulator::revoke_tokens`).
 const SESSION_TTL_SECS: u64 = 3_600;
+/// Gzip level of compressed bodies: a gateway's choice of speed over size.
+const GZIP_LEVEL: u32 = 1;
 
 /// The service a `Discovery::Collection` answer lists before `agentVep`, at an address where
 /// nothing listens: a client that takes the first entry fails to log in.
@@ -80,16 +82,31 @@ pub(crate) struct Shared {
     closing: watch::Sender<bool>,
 }
 
-/// Tokens issued and still valid.
+/// Tokens issued and still valid, and the login limit's clock.
 #[derive(Default)]
 struct Sessions {
     issued: u64,
-    bearers: HashSet<String>,
-    /// Access tokens and the data requests each has left (`None`: unlimited).
-    access_tokens: HashMap<String, Option<u32>>,
+    /// Bearers, and until when SSO accepts each (`None`: until revoked).
+    bearers: HashMap<String, Option<Instant>>,
+    /// Access tokens still valid.
+    access_tokens: HashMap<String, AccessToken>,
+    /// Access tokens that expired: a request carrying one is refused as expired.
+    expired_tokens: HashSet<String>,
     expired: u64,
+    sso_refused: u64,
+    /// When the last login was admitted (`SimConfig::login_interval`).
+    last_login: Option<Instant>,
+    logins_refused: u64,
     /// Every token ever issued, valid or not.
     all: Vec<String>,
+}
+
+/// An access token's budget.
+struct AccessToken {
+    /// Data requests it has left (`None`: unlimited).
+    calls_left: Option<u32>,
+    /// When it expires (`None`: never by age).
+    expires: Option<Instant>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,7 +134,10 @@ impl Shared {
     pub(crate) fn stats(&self) -> SimStats {
         let mut stats = lock(&self.stats).clone();
         stats.faults = lock(&self.faults).served.clone();
-        stats.expired_tokens = lock(&self.sessions).expired;
+        let sessions = lock(&self.sessions);
+        stats.expired_tokens = sessions.expired;
+        stats.sso_refused = sessions.sso_refused;
+        stats.logins_refused = sessions.logins_refused;
         stats
     }
 
@@ -178,18 +198,23 @@ impl Shared {
             let _ = write!(token, "{part:016x}");
         }
         sessions.all.push(token.clone());
+        let now = Instant::now();
         match kind {
             TokenKind::Bearer => {
-                sessions.bearers.insert(token.clone());
+                sessions.bearers.insert(token.clone(), self.config.bearer_ttl.map(|ttl| now + ttl));
             }
             TokenKind::Access => {
-                sessions.access_tokens.insert(token.clone(), self.config.token_calls);
+                let budget = AccessToken {
+                    calls_left: self.config.token_calls,
+                    expires: self.config.token_ttl.map(|ttl| now + ttl),
+                };
+                sessions.access_tokens.insert(token.clone(), budget);
             }
         }
         token
     }
 
-    fn record(&self, route: &Route, status: StatusCode, path_and_query: Option<String>) {
+    fn record(&self, route: &Route, status: StatusCode, path_and_query: Option<String>, gzipped: bool) {
         if let Some(seen) = path_and_query {
             let mut requests = lock(&self.seen);
             if requests.len() == REQUESTS_SEEN {
@@ -201,6 +226,9 @@ impl Shared {
         stats.requests += 1;
         if route.is_data() {
             stats.data_requests += 1;
+        }
+        if gzipped {
+            stats.gzip_bodies += 1;
         }
         *stats.by_endpoint.entry(route.name().to_owned()).or_default() += 1;
         match status {
@@ -246,7 +274,7 @@ impl Shared {
 
     /// `reply`, a successful answer, failed as `fault` says.
     async fn apply(&self, fault: Fault, reply: Reply) -> Reply {
-        let Reply::Body { content_type, chunks, .. } = reply else {
+        let Reply::Body { content_type, chunks, gzip, .. } = reply else {
             return reply;
         };
         tracing::debug!(%fault, "simulator injects a fault");
@@ -267,7 +295,7 @@ impl Shared {
                     Ok(sent) => {
                         let promised = sent.iter().map(Bytes::len).sum::<usize>() as u64 + 1;
                         let chunks = stream::iter(sent.into_iter().map(Ok)).chain(fault::pause_then_end()).boxed();
-                        Reply::Body { content_type, content_length: Some(promised), chunks }
+                        Reply::Body { content_type, content_length: Some(promised), gzip, chunks }
                     }
                     Err(_) => Reply::Drop,
                 }
@@ -275,6 +303,7 @@ impl Shared {
             Fault::Truncate { .. } | Fault::Stall { .. } | Fault::Slow { .. } => Reply::Body {
                 content_type,
                 content_length: None,
+                gzip,
                 chunks: fault::with_fault(chunks, fault, self.closed()),
             },
         }
@@ -311,6 +340,16 @@ impl Shared {
             || credentials.password != config.password
         {
             return Reply::Status(StatusCode::UNAUTHORIZED);
+        }
+        if let Some(interval) = config.login_interval {
+            let mut sessions = lock(&self.sessions);
+            let now = Instant::now();
+            if sessions.last_login.is_some_and(|at| now.saturating_duration_since(at) < interval) {
+                sessions.logins_refused += 1;
+                let secs = interval.as_secs() + u64::from(interval.subsec_nanos() > 0);
+                return Reply::RetryLater(Some(u32::try_from(secs).unwrap_or(u32::MAX)));
+            }
+            sessions.last_login = Some(now);
         }
         let bearer = self.issue(TokenKind::Bearer);
         let now = config.now();
@@ -351,11 +390,21 @@ impl Shared {
             let (scheme, token) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-        let valid = header_str(headers, X_API_KEY) == Some(self.config.api_key.as_str())
-            && bearer.is_some_and(|token| lock(&self.sessions).bearers.contains(token));
-        if !valid {
+        let key = header_str(headers, X_API_KEY) == Some(self.config.api_key.as_str());
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let accepted = bearer.is_some_and(|token| match sessions.bearers.get(token) {
+            Some(None) => true,
+            Some(Some(until)) => now < *until,
+            None => false,
+        });
+        if !(key && accepted) {
+            if !accepted {
+                sessions.sso_refused += 1;
+            }
             return Reply::Status(StatusCode::UNAUTHORIZED);
         }
+        drop(sessions);
         let token = self.issue(TokenKind::Access);
         Reply::json(&serde_json::json!({
             "success": true,
@@ -393,25 +442,31 @@ impl Shared {
             return false;
         };
         let mut sessions = lock(&self.sessions);
-        match sessions.access_tokens.get_mut(token) {
-            None => false,
-            Some(None) => true,
-            Some(Some(0)) => {
-                sessions.access_tokens.remove(token);
+        let now = Instant::now();
+        let Some(budget) = sessions.access_tokens.get_mut(token) else {
+            if sessions.expired_tokens.contains(token) {
                 sessions.expired += 1;
-                false
             }
-            Some(Some(left)) => {
+            return false;
+        };
+        let aged = budget.expires.is_some_and(|at| now >= at);
+        if !aged && budget.calls_left != Some(0) {
+            if let Some(left) = &mut budget.calls_left {
                 *left -= 1;
-                true
             }
+            return true;
         }
+        sessions.access_tokens.remove(token);
+        sessions.expired_tokens.insert(token.to_owned());
+        sessions.expired += 1;
+        false
     }
 
     async fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
         if !self.authorized(&parts.headers) || route.account().is_some_and(|account| account != self.config.account) {
             return Reply::Status(StatusCode::UNAUTHORIZED);
         }
+        let ready = Instant::now() + self.config.latency;
         let now = self.config.now();
         let params = Params::parse(parts.uri.query());
         if matches!(route, Route::Total { .. } | Route::Histogram { .. }) {
@@ -432,25 +487,30 @@ impl Shared {
             return Reply::Status(StatusCode::NOT_FOUND);
         }
         let bot = route.bot().unwrap_or_default().to_owned();
-        let (chunks, content_type) = self.generate(bot, now, query.clone());
+        let gzip = self.config.gzip && accepts_gzip(&parts.headers);
+        let (chunks, content_type) = self.generate(bot, now, query.clone(), gzip);
         let content_type = match query {
             // Whether a download has rows decides its type; the generator says before its first byte.
             DataQuery::Detail { .. } | DataQuery::Total { .. } => content_type.await.unwrap_or(TEXT_CSV),
             DataQuery::Catalog { .. } | DataQuery::Histogram { .. } => APPLICATION_JSON,
         };
-        Reply::Body { content_type, content_length: None, chunks }
+        // The response time: the status line leaves `latency` after admission (the body is
+        // generated meanwhile, up to the channel's few chunks).
+        tokio::time::sleep_until(ready).await;
+        Reply::Body { content_type, content_length: None, gzip, chunks }
     }
 
-    /// Generates a body on the blocking pool; the receiver gets its content type before the
-    /// body's first chunk.
+    /// Generates a body on the blocking pool (gzip-compressed there when `gzip`); the receiver
+    /// gets its content type before the body's first chunk.
     fn generate(
         self: &Arc<Self>,
         bot: String,
         now: DateTime<Utc>,
         query: DataQuery,
+        gzip: bool,
     ) -> (BoxStream<'static, io::Result<Bytes>>, oneshot::Receiver<&'static str>) {
         let shared = Arc::clone(self);
-        spawn_producer(Arc::clone(&self.generators), move |out| {
+        spawn_producer(Arc::clone(&self.generators), gzip, move |out| {
             let config = &shared.config;
             let dialect = &config.dialect;
             // A bot the simulator does not have is one without events: the vendor's empty answer.
@@ -512,7 +572,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let route = Route::parse(request.method(), request.uri().path());
     let seen = route.is_data().then(|| request.uri().path_and_query().map_or_else(String::new, ToString::to_string));
     let mut response = shared.answer(&route, request).await.into_response();
-    shared.record(&route, response.status(), seen);
+    let gzipped = response.headers().contains_key(header::CONTENT_ENCODING);
+    shared.record(&route, response.status(), seen, gzipped);
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert(CORRELATION_ID, value);
     }
@@ -679,13 +740,19 @@ enum Reply {
     RetryLater(Option<u32>),
     /// The connection closed before any response.
     Drop,
-    /// A 200 with a (streamed) body, and a `Content-Length` when one is promised.
-    Body { content_type: &'static str, content_length: Option<u64>, chunks: BoxStream<'static, io::Result<Bytes>> },
+    /// A 200 with a (streamed) body, and a `Content-Length` when one is promised; `gzip`: the
+    /// chunks are a gzip stream (`Content-Encoding: gzip`).
+    Body {
+        content_type: &'static str,
+        content_length: Option<u64>,
+        gzip: bool,
+        chunks: BoxStream<'static, io::Result<Bytes>>,
+    },
 }
 
 impl Reply {
     fn json<T: serde::Serialize>(value: &T) -> Reply {
-        Reply::Body { content_type: APPLICATION_JSON, content_length: None, chunks: json_chunks(value) }
+        Reply::Body { content_type: APPLICATION_JSON, content_length: None, gzip: false, chunks: json_chunks(value) }
     }
 }
 
@@ -703,12 +770,17 @@ impl IntoResponse for Reply {
                 Err::<Bytes, _>(io::Error::other("injected fault: connection dropped"))
             }))
             .into_response(),
-            Reply::Body { content_type, content_length, chunks } => {
+            Reply::Body { content_type, content_length, gzip, chunks } => {
                 let mut response =
                     ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], Body::from_stream(chunks))
                         .into_response();
                 if let Some(length) = content_length {
                     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                }
+                if gzip {
+                    let headers = response.headers_mut();
+                    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
                 }
                 response
             }
@@ -721,16 +793,76 @@ fn json_chunks<T: serde::Serialize>(value: &T) -> BoxStream<'static, io::Result<
     stream::once(async move { body }).boxed()
 }
 
-/// Sends a generator's chunks to the channel (`false` once the response was dropped), and its
-/// content type to whoever waits for it.
+/// Whether a request's `Accept-Encoding` names gzip (or x-gzip) with a weight above zero.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let weight = parts
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && weight > 0.0
+        },
+    )
+}
+
+/// A gzip stream written piece by piece (sync: it runs on the generator's blocking thread).
+struct GzipStream(flate2::Compress);
+
+impl GzipStream {
+    fn new() -> Self {
+        GzipStream(flate2::Compress::new_gzip(flate2::Compression::new(GZIP_LEVEL), 15))
+    }
+
+    /// Compresses `input`; the compressed bytes ready so far (the whole rest when `last`).
+    fn push(&mut self, mut input: &[u8], last: bool) -> io::Result<Vec<u8>> {
+        let flush = if last { flate2::FlushCompress::Finish } else { flate2::FlushCompress::None };
+        let mut out = Vec::with_capacity(input.len() / 4 + 64);
+        loop {
+            out.reserve(16 * 1024);
+            let before = self.0.total_in();
+            let status = self.0.compress_vec(input, &mut out, flush).map_err(io::Error::other)?;
+            input = &input[(self.0.total_in() - before) as usize..];
+            let done = if last { status == flate2::Status::StreamEnd } else { input.is_empty() };
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// Sends a generator's chunks to the channel (`false` once the response was dropped),
+/// gzip-compressed when asked, and its content type to whoever waits for it.
 struct ChannelEmit {
     chunks: mpsc::Sender<io::Result<Bytes>>,
     content_type: Option<oneshot::Sender<&'static str>>,
+    gzip: Option<GzipStream>,
+}
+
+impl ChannelEmit {
+    fn send(&mut self, piece: io::Result<Vec<u8>>) -> bool {
+        match piece {
+            Ok(bytes) if bytes.is_empty() => true,
+            Ok(bytes) => self.chunks.blocking_send(Ok(Bytes::from(bytes))).is_ok(),
+            Err(e) => {
+                // Break the body rather than end it early: a short body must not look complete.
+                let _ = self.chunks.blocking_send(Err(e));
+                false
+            }
+        }
+    }
 }
 
 impl Emit for ChannelEmit {
     fn emit(&mut self, chunk: Bytes) -> bool {
-        self.chunks.blocking_send(Ok(chunk)).is_ok()
+        match self.gzip.as_mut() {
+            Some(gzip) => {
+                let piece = gzip.push(&chunk, false);
+                self.send(piece)
+            }
+            None => self.chunks.blocking_send(Ok(chunk)).is_ok(),
+        }
     }
 
     fn content_type(&mut self, content_type: &'static str) {
@@ -738,15 +870,24 @@ impl Emit for ChannelEmit {
             let _ = sender.send(content_type);
         }
     }
+
+    fn end(&mut self) {
+        if let Some(gzip) = self.gzip.as_mut() {
+            let piece = gzip.push(&[], true);
+            self.send(piece);
+        }
+    }
 }
 
 /// The one bridge from the server to the blocking pool: once one of the `generators` permits
 /// is free, runs `produce` on a blocking thread and streams its chunks through a channel of
-/// [`CHANNEL_CHUNKS`]; the receiver returned with the stream gets the content type `produce`
+/// [`CHANNEL_CHUNKS`] (gzip-compressed on that thread when `gzip`, so that a compressed body
+/// costs the connection's task nothing); the receiver returned with the stream gets the content type `produce`
 /// declares (and fails if it declares none). A client that goes away closes the channel, and
 /// the generator stops at its next chunk.
 fn spawn_producer<P>(
     generators: Arc<Semaphore>,
+    gzip: bool,
     produce: P,
 ) -> (BoxStream<'static, io::Result<Bytes>>, oneshot::Receiver<&'static str>)
 where
@@ -764,7 +905,11 @@ where
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let failed = tx.clone();
-            let mut out = Chunker::new(ChannelEmit { chunks: tx, content_type: Some(content_type) });
+            let mut out = Chunker::new(ChannelEmit {
+                chunks: tx,
+                content_type: Some(content_type),
+                gzip: gzip.then(GzipStream::new),
+            });
             match catch_unwind(AssertUnwindSafe(|| produce(&mut out))) {
                 Ok(()) => out.finish(),
                 Err(_) => {

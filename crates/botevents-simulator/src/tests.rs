@@ -36,6 +36,8 @@ struct Session {
     http: reqwest::Client,
     base: url::Url,
     key: String,
+    /// The login's bearer, for SSO.
+    bearer: String,
     token: String,
     /// The `authorization` value of data calls, in the simulator's dialect.
     authorization: String,
@@ -104,6 +106,7 @@ impl Session {
             http,
             base,
             key: config.api_key.clone(),
+            bearer: bearer.to_owned(),
             token,
             authorization,
             org: sso["successResult"]["sessionOrganizationId"].as_str().unwrap().to_owned(),
@@ -143,6 +146,27 @@ impl Session {
             .header("x-api-key", &self.key)
             .header("authorization", &self.authorization)
             .header("organizationId", &self.org)
+    }
+
+    /// SSO with the login's bearer.
+    async fn sso(&self) -> reqwest::Response {
+        self.http
+            .get(self.base.join("cb/auth/v1/sso/authenticate").unwrap())
+            .header("x-api-key", &self.key)
+            .header("Authorization", format!("Bearer {}", self.bearer))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A login with the simulator's credentials.
+    async fn login(&self, config: &SimConfig) -> reqwest::Response {
+        self.http
+            .post(self.base.join(&format!("api/account/{}/login?v=1.3", config.account)).unwrap())
+            .json(&serde_json::json!({ "username": config.username, "password": config.password }))
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn text(&self, url: url::Url) -> String {
@@ -1206,4 +1230,137 @@ async fn dates_with_an_offset_only() {
         [("startDate", "2024-05-18T00:00:00Z"), ("endDate", "2024-05-18T06:00:00-00:00"), ("interval", "daily")];
     assert_eq!(session.get(session.total_url("bot-sales", &params)).send().await.unwrap().status(), 200);
     sim.shutdown().await;
+}
+
+/// Access tokens that expire by age, a bearer that SSO accepts for a while, and logins spaced
+/// per account (429 with Retry-After).
+#[tokio::test]
+async fn tokens_expire_by_age_and_logins_are_spaced() {
+    let config = SimConfig {
+        token_ttl: Some(Duration::from_millis(1_000)),
+        bearer_ttl: Some(Duration::from_millis(2_500)),
+        login_interval: Some(VENDOR_LOGIN_INTERVAL),
+        ..config()
+    };
+    let sim = start(config.clone()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-sales", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for _ in 0..2 {
+        assert_eq!(session.get(url.clone()).send().await.unwrap().status(), 401, "the token is over 1 s old");
+    }
+    assert_eq!(sim.stats().expired_tokens, 2, "every request with the expired token is refused as expired");
+    // SSO with the login's bearer mints a new token: no login needed.
+    let sso: serde_json::Value = session.sso().await.json().await.unwrap();
+    let token = sso["successResult"]["apiAccessToken"].as_str().unwrap();
+    let renewed = session.http.get(url.clone()).header("x-api-key", &session.key).header("authorization", token);
+    assert_eq!(renewed.header("organizationId", &session.org).send().await.unwrap().status(), 200);
+    // Once the bearer is 2.5 s old, SSO refuses it; a login this soon is refused with Retry-After.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(session.sso().await.status(), 401);
+    let refused = session.login(&config).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5", "the vendor's 5 seconds");
+    assert!(correlation_id(&refused).len() > 10);
+    assert_eq!(refused.bytes().await.unwrap().len(), 0);
+    let stats = sim.stats();
+    assert_eq!((stats.sso_refused, stats.logins_refused, stats.expired_tokens), (1, 1, 2), "{stats:?}");
+    assert_eq!((stats.by_endpoint["login"], stats.by_endpoint["sso"]), (2, 3), "{stats:?}");
+    sim.shutdown().await;
+}
+
+/// Gzip bodies for requests that accept gzip, plain ones for the rest; the compressed stream
+/// inflates to the plain body byte for byte, and a body fault cuts the compressed stream.
+#[tokio::test]
+async fn gzip_bodies_when_asked() {
+    use std::io::Read;
+    let sim = start(config()).await;
+    let session = Session::new(&sim).await;
+    let url = session.detail_url("bot-busy", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    let gunzip = |bytes: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).map(|_| out)
+    };
+    let plain = session.get(url.clone()).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert!(plain.len() > 1_000_000, "{}", plain.len());
+    for accept in ["gzip", "br;q=1.0, gzip;q=0.8", "x-gzip", "identity, GZIP"] {
+        let zipped = session.get(url.clone()).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{accept}");
+        assert_eq!(zipped.headers()["content-type"], "text/csv");
+        let wire = zipped.bytes().await.unwrap();
+        assert!(wire.len() * 3 < plain.len(), "{accept}: {} of {}", wire.len(), plain.len());
+        assert!(gunzip(&wire).unwrap() == plain, "{accept}");
+    }
+    for accept in ["gzip;q=0", "br", "deflate, identity"] {
+        let response = session.get(url.clone()).header("accept-encoding", accept).send().await.unwrap();
+        assert!(response.headers().get("content-encoding").is_none(), "{accept}");
+    }
+    // An empty answer is a gzip stream too.
+    let empty = session.detail_url("no-such-bot", &window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z"));
+    let zipped = session.get(empty).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(gunzip(&zipped.bytes().await.unwrap()).unwrap(), b"[]");
+    // A truncated body: the first 500 compressed bytes arrive, then the connection breaks, and
+    // what came does not inflate to a whole stream.
+    sim.inject(Fault::Truncate { after_bytes: 500 }, 1);
+    let broken = session.get(url.clone()).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(broken.headers()["content-encoding"], "gzip");
+    let mut got = Vec::new();
+    let mut broken = broken;
+    let end = loop {
+        match broken.chunk().await {
+            Ok(Some(c)) => got.extend_from_slice(&c),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(end.is_err(), "the connection breaks");
+    assert_eq!(got.len(), 500);
+    assert!(gunzip(&got).is_err(), "half a gzip stream does not inflate");
+    assert_eq!(sim.stats().gzip_bodies, 6);
+    sim.shutdown().await;
+
+    let off = start(SimConfig { gzip: false, ..config() }).await;
+    let session = Session::new(&off).await;
+    let response = session.get(url_on(&session, &url)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+    assert!(response.bytes().await.unwrap() == plain, "gzip off: the plain body");
+    assert_eq!(off.stats().gzip_bodies, 0);
+    off.shutdown().await;
+}
+
+/// `url` with the host and port of `session`'s simulator.
+fn url_on(session: &Session, url: &url::Url) -> url::Url {
+    let mut moved = session.base.join(url.path()).unwrap();
+    moved.set_query(url.query());
+    moved
+}
+
+/// The response-time knob: every data answer (status line and body) comes `latency` after its
+/// request, and is the same answer as without it.
+#[tokio::test]
+async fn the_latency_knob_delays_every_data_answer() {
+    let latency = Duration::from_millis(400);
+    let slow = start(SimConfig { latency, ..config() }).await;
+    let fast = start(config()).await;
+    let (slow_session, fast_session) = (Session::new(&slow).await, Session::new(&fast).await);
+    let params = window("2024-05-18T00:00:00Z", "2024-05-19T00:00:00Z");
+    for bot in ["bot-sales", "bot-support"] {
+        let url = slow_session.detail_url(bot, &params);
+        let sent = std::time::Instant::now();
+        let response = slow_session.get(url.clone()).send().await.unwrap();
+        let first_byte = sent.elapsed();
+        assert_eq!(response.status(), 200);
+        assert!(first_byte >= latency, "{bot}: the status line came after {first_byte:?}");
+        let body = response.bytes().await.unwrap();
+        assert!(body == fast_session.text(url_on(&fast_session, &url)).await.as_bytes(), "{bot}: the same answer");
+    }
+    let total = slow_session.total_url("bot-sales", &[("interval", "Daily"), params[0], params[1]]);
+    let sent = std::time::Instant::now();
+    assert_eq!(slow_session.get(total).send().await.unwrap().status(), 200);
+    assert!(sent.elapsed() >= latency);
+    slow.shutdown().await;
+    fast.shutdown().await;
 }

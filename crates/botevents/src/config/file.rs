@@ -5,13 +5,13 @@
 //! file). Errors name the file, the place and the key, never a value (which may be a secret).
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use url::Url;
 
 use super::Env;
 use crate::error::UsageError;
+use crate::fetch::limiter::MaxRps;
 use crate::secret::Secret;
 
 /// The config file (TOML). Every key is optional; flags and environment win.
@@ -40,8 +40,8 @@ pub struct ConfigFile {
     pub discovery_url: Option<Url>,
     /// Region.
     pub region: Option<String>,
-    /// Request budget.
-    pub max_rps: Option<NonZeroU32>,
+    /// Request budget, requests/second (`max_rps = 2.5`: fractions allowed).
+    pub max_rps: Option<MaxRps>,
     /// Retention.
     pub retention_days: Option<u32>,
     /// API key.

@@ -18,7 +18,6 @@ mod env;
 mod file;
 mod resolve;
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -31,6 +30,7 @@ pub use resolve::{convert, exports, one_account, plans, states};
 
 use crate::export::DEFAULT_ROW_CAP;
 use crate::fetch::Region;
+use crate::fetch::limiter::MaxRps;
 use crate::plan::Shard;
 use crate::schema::Table;
 use crate::stream::{Interval, Stream};
@@ -70,8 +70,8 @@ pub struct ExportOptions {
     pub login_url: Option<Url>,
     /// `--discovery-url`.
     pub discovery_url: Option<Url>,
-    /// `--max-rps`.
-    pub max_rps: Option<NonZeroU32>,
+    /// `--max-rps` (fractions allowed).
+    pub max_rps: Option<MaxRps>,
     /// `--shard K/N`.
     pub shard: Option<Shard>,
     /// `--format`.

@@ -5,15 +5,13 @@
 //! [`StateConfig`] or [`ConvertConfig`]. Every check is made before a destination is opened
 //! (which creates a local one), and the first error found is the one returned.
 
-use std::num::NonZeroU32;
-
 use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::{ConfigFile, ConvertOptions, Env, ExportOptions, SimulatorDefaults, StateOptions, write_options};
 use crate::error::UsageError;
 use crate::export::{ConvertConfig, ExportConfig};
-use crate::fetch::limiter::DEFAULT_MAX_RPS;
+use crate::fetch::limiter::MaxRps;
 use crate::fetch::{ApiConfig, Credentials, DEFAULT_DISCOVERY_URL, Region, RetryConfig};
 use crate::ops::plan::PlanConfig;
 use crate::ops::state::StateConfig;
@@ -218,9 +216,17 @@ fn retention_days(flag: Option<u32>, file: &ConfigFile) -> u32 {
     flag.or(file.retention_days).unwrap_or(DEFAULT_RETENTION_DAYS)
 }
 
-/// `--max-rps`, then the file's, then [`DEFAULT_MAX_RPS`].
-fn max_rps(flag: Option<NonZeroU32>, file: &ConfigFile) -> NonZeroU32 {
-    flag.or(file.max_rps).unwrap_or(NonZeroU32::new(DEFAULT_MAX_RPS).unwrap_or(NonZeroU32::MIN))
+/// `--max-rps`, then the file's, then [`MaxRps::DEFAULT`]. A budget above the vendor's 5
+/// requests/second is taken as given (a test server, a raised limit), with a warning.
+fn max_rps(flag: Option<MaxRps>, file: &ConfigFile) -> MaxRps {
+    let rps = flag.or(file.max_rps).unwrap_or_default();
+    if rps.above_vendor_limit() {
+        tracing::warn!(
+            max_rps = %rps,
+            "a request budget above the vendor's 5 requests/second per API key: the API will answer some requests with 429"
+        );
+    }
+    rps
 }
 
 /// The three base URLs of the API client.

@@ -293,6 +293,11 @@ pub async fn run_with(
     summary.data_requests = stats.data_requests.load(Ordering::Relaxed);
     summary.throttled_429 = stats.throttled.load(Ordering::Relaxed);
     summary.reauthentications = stats.reauthentications.load(Ordering::Relaxed);
+    summary.logins = stats.logins.load(Ordering::Relaxed);
+    summary.logins_refused_429 = stats.logins_refused.load(Ordering::Relaxed);
+    summary.token_renewals = stats.token_renewals.load(Ordering::Relaxed);
+    summary.unauthorized_401 = stats.unauthorized.load(Ordering::Relaxed);
+    summary.wire_bytes = stats.wire_bytes.load(Ordering::Relaxed);
     summary.api_dialect = run.client.dialect();
     let (in_flight, response_ms) = run.in_flight.peak();
     summary.requests_in_flight_max = in_flight as u64;

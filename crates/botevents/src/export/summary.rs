@@ -168,10 +168,27 @@ pub struct RunSummary {
     pub response_ms: u64,
     /// Responses with status 429.
     pub throttled_429: u64,
-    /// Re-authentications after a 401.
+    /// Renewals of the session after a 401: `token_renewals` plus the logins SSO's refusals
+    /// called for. Requests that waited for another's renewal do not count.
     pub reauthentications: u64,
-    /// Response bytes received.
+    /// Logins that gave a bearer token: one per run, however often the access token expires,
+    /// unless SSO refused the bearer.
+    pub logins: u64,
+    /// Logins the Login Service refused for coming too often (429), each waited out (its
+    /// `Retry-After`, or 5 s) and sent again; also counted in `throttled_429`.
+    pub logins_refused_429: u64,
+    /// Access tokens renewed through SSO with the session's bearer, without a login.
+    pub token_renewals: u64,
+    /// Data requests answered 401 (an expired access token, or the one probe of the `Bearer`
+    /// scheme). Each was sent again with a renewed token, and is not counted in `retries`.
+    pub unauthorized_401: u64,
+    /// Bytes of CSV and JSON received: the bodies of data responses as the API wrote them,
+    /// after decompression, counted once a body has been read and decoded to its end.
     pub bytes_received: u64,
+    /// Bytes of data response bodies as they came over the connection: gzip-compressed when the
+    /// API compressed them (then fewer than `bytes_received`), the same bytes when not. Counted
+    /// for every body read to its end.
+    pub wire_bytes: u64,
     /// Milliseconds of conversion work (decoding CSV, encoding files) on the CPU pool, summed over
     /// its tasks: compare with `duration_ms` times the cores to see how busy conversion kept them.
     pub conversion_ms: u64,
@@ -246,14 +263,22 @@ impl RunSummary {
         } else {
             let _ = writeln!(
                 s,
-                "botevents: {} in {:.1}s — {} windows, {} data requests ({} retries, {} × 429), {:.1} MB received",
+                "botevents: {} in {:.1}s — {} windows, {} data requests ({} retries, {} × 429), {:.1} MB received ({:.1} MB on the wire)",
                 self.status,
                 secs,
                 self.windows,
                 self.data_requests,
                 self.retries,
                 self.throttled_429,
-                self.bytes_received as f64 / 1e6
+                self.bytes_received as f64 / 1e6,
+                self.wire_bytes as f64 / 1e6
+            );
+        }
+        if self.unauthorized_401 > 0 || self.logins > 1 || self.logins_refused_429 > 0 {
+            let _ = writeln!(
+                s,
+                "  sessions: {} login(s) ({} refused as too frequent), {} token renewal(s) through SSO, {} × 401",
+                self.logins, self.logins_refused_429, self.token_renewals, self.unauthorized_401
             );
         }
         if self.conversion_ms > 0 && self.duration_ms > 0 {

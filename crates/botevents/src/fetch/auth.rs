@@ -1,10 +1,22 @@
-//! Authentication: discovery → login → SSO, as the vendor's page describes.
+//! Authentication: discovery → login → SSO, as the vendor's page describes, and the renewal of
+//! an access token that expired.
 //!
 //! The client moves bytes; what a 200 answer means is decided by three pure functions,
 //! [`parse_discovery`], [`parse_login`] and [`parse_sso`], which take the body as bytes and are
 //! unit-tested and fuzzed on their own.
+//!
+//! Sessions: the run logs in once and keeps the login's bearer. SSO turns the bearer into an
+//! access token, at the start and again each time the access token expires (a 401 on a data
+//! call); only when SSO refuses the bearer does the client log in again. The Login Service
+//! refuses logins that come too often (429, "retry after 5 seconds"): that wait is honoured,
+//! [`LOGIN_RETRY_AFTER`] when the answer names none. The account's tokens live in one [`Auth`]
+//! behind an async mutex, with a generation number: the request that holds the lock is the one
+//! that renews, and a request that got its 401 with an older generation finds the renewal done
+//! and only sends again.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -16,6 +28,24 @@ use super::{
     ApiClient, CorrelationId, Endpoint, FetchError, Target, check_secure, correlation_of, join, retry_after_of,
 };
 use crate::secret::Secret;
+
+/// How long a login refused with 429 waits when the answer has no `Retry-After`: the vendor's
+/// "too many logins, retry after 5 seconds".
+pub const LOGIN_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The account's tokens, behind the client's one async mutex.
+#[derive(Debug, Default)]
+pub(super) struct Auth {
+    /// The Login Service's base URL, once discovered (a second login does not ask again).
+    login_base: Option<Url>,
+    /// The login's bearer token, from which SSO mints access tokens.
+    bearer: Option<Secret>,
+    /// The tokens data calls carry now.
+    session: Option<Arc<Session>>,
+    /// Counts the sessions installed: a request that got a 401 with generation `g` renews only
+    /// if the session is still `g`; otherwise another request renewed meanwhile.
+    generation: u64,
+}
 
 /// The tokens data calls carry.
 #[derive(Debug)]
@@ -127,6 +157,14 @@ pub fn parse_sso(body: &[u8]) -> Result<Session, ResponseError> {
     }
 }
 
+/// Makes `session` the current one, as the next generation.
+fn install(auth: &mut Auth, session: Session) -> (Arc<Session>, u64) {
+    let session = Arc::new(session);
+    auth.session = Some(session.clone());
+    auth.generation += 1;
+    (session, auth.generation)
+}
+
 /// Finds `key` as a string at the top level of `v` or one level down.
 fn find_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     if let Some(s) = v.get(key).and_then(Value::as_str) {
@@ -136,10 +174,63 @@ fn find_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 impl ApiClient {
-    pub(super) async fn authenticate(&self) -> Result<Session, FetchError> {
+    /// The current session and its generation, authenticating first if there is none (the first
+    /// caller does; the others wait for it).
+    pub(super) async fn current(&self) -> Result<(Arc<Session>, u64), FetchError> {
+        let mut auth = self.auth.lock().await;
+        if let Some(s) = &auth.session {
+            return Ok((s.clone(), auth.generation));
+        }
+        let session = self.establish(&mut auth).await?;
+        tracing::info!(account = %self.cfg.account, "authenticated");
+        Ok(install(&mut auth, session))
+    }
+
+    /// The newest session without waiting; `None` while a login or renewal holds the lock.
+    pub(super) fn newest(&self) -> Option<(Arc<Session>, u64)> {
+        let auth = self.auth.try_lock().ok()?;
+        auth.session.clone().map(|s| (s, auth.generation))
+    }
+
+    /// After a 401 to a request that carried the session of generation `seen`: renews the access
+    /// token through SSO with the session's bearer, or logs in again when SSO refuses it. One
+    /// renewal at a time: a request whose 401 came while another renewed finds a newer
+    /// generation and returns at once, to send again with the new token.
+    pub(super) async fn renew(&self, seen: u64) -> Result<(), FetchError> {
+        let mut auth = self.auth.lock().await;
+        if auth.session.is_some() && auth.generation != seen {
+            return Ok(());
+        }
+        self.stats.reauthentications.fetch_add(1, Ordering::Relaxed);
+        auth.session = None;
+        let logins = self.stats.logins.load(Ordering::Relaxed);
+        let session = self.establish(&mut auth).await?;
+        if self.stats.logins.load(Ordering::Relaxed) == logins {
+            self.stats.token_renewals.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(account = %self.cfg.account, "the access token expired: renewed through SSO");
+        } else {
+            tracing::info!(account = %self.cfg.account, "the access token expired and SSO refused the session's bearer: logged in again");
+        }
+        install(&mut auth, session);
+        Ok(())
+    }
+
+    /// A new session: the given tokens; else SSO with the bearer of the login so far, or, when
+    /// there is none or SSO refuses it, (discovery →) login → SSO.
+    async fn establish(&self, auth: &mut Auth) -> Result<Session, FetchError> {
         let c = &self.cfg.credentials;
         if let (Some(token), Some(org)) = (&c.access_token, &c.organization_id) {
             return Ok(Session { access_token: token.clone(), organization_id: org.clone() });
+        }
+        if let Some(bearer) = auth.bearer.clone() {
+            match self.retrying(|| self.sso(&bearer)).await {
+                Ok(session) => return Ok(session),
+                Err(e) if e.is_auth() => {
+                    tracing::info!(error = %e, "SSO refused the session's bearer: logging in again");
+                    auth.bearer = None;
+                }
+                Err(e) => return Err(e),
+            }
         }
         let (Some(user), Some(password)) = (&c.username, &c.password) else {
             return Err(FetchError::BadResponse {
@@ -148,14 +239,18 @@ impl ApiClient {
                 correlation: CorrelationId::default(),
             });
         };
-        let login_base = match &self.cfg.login_url {
-            Some(u) => u.clone(),
-            None => self.retrying(|| self.discover()).await?,
+        let login_base = match (&self.cfg.login_url, &auth.login_base) {
+            (Some(u), _) | (None, Some(u)) => u.clone(),
+            (None, None) => {
+                let u = self.retrying(|| self.discover()).await?;
+                auth.login_base = Some(u.clone());
+                u
+            }
         };
         let bearer = self.retrying(|| self.login(&login_base, user, password)).await?;
-        let session = self.retrying(|| self.sso(&bearer)).await?;
-        tracing::info!(account = %self.cfg.account, "authenticated");
-        Ok(session)
+        self.stats.logins.fetch_add(1, Ordering::Relaxed);
+        auth.bearer = Some(bearer.clone());
+        self.retrying(|| self.sso(&bearer)).await
     }
 
     async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, FetchError>
@@ -230,7 +325,17 @@ impl ApiClient {
         url.query_pairs_mut().append_pair("v", "1.3");
         let body = serde_json::json!({ "username": user.expose(), "password": password.expose() });
         let rb = self.http.post(url).header("x-api-key", self.cfg.credentials.api_key.expose()).json(&body);
-        let (body, correlation) = self.body_of(Endpoint::Login, rb).await?;
+        let (body, correlation) = match self.body_of(Endpoint::Login, rb).await {
+            Ok(answer) => answer,
+            // Too many logins: wait as told, or the vendor's 5 seconds.
+            Err(FetchError::Status { target, status: 429, correlation, retry_after }) => {
+                self.stats.logins_refused.fetch_add(1, Ordering::Relaxed);
+                let wait = retry_after.unwrap_or(LOGIN_RETRY_AFTER);
+                tracing::warn!(%correlation, wait_ms = wait.as_millis() as u64, "the Login Service refused a login for coming too often (429)");
+                return Err(FetchError::Status { target, status: 429, correlation, retry_after: Some(wait) });
+            }
+            Err(e) => return Err(e),
+        };
         parse_login(&body).map_err(|e| self.unusable(Endpoint::Login, correlation, e))
     }
 

@@ -4,8 +4,12 @@
 //! bursts: 5/s really means one request per 200 ms. [`RateLimiter`] therefore spaces requests
 //! evenly instead of handing out bursts, and measures the spacing from the moment each permit is
 //! actually granted, so a late wake-up never squeezes two requests together.
+//!
+//! The budget is a [`MaxRps`]: any positive number of requests per second, fractions included,
+//! so that two tasks sharing one key can each take 2.5.
 
-use std::num::NonZeroU32;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +23,95 @@ pub const DEFAULT_MAX_RPS: u32 = 5;
 /// `1/max_rps` to a sliding-window counter. 10 ms on 200 ms costs 5 % of the budget.
 pub const SPACING_SLACK: Duration = Duration::from_millis(10);
 
+/// A request budget, in requests per second: finite and at least [`MaxRps::MIN`] (one request
+/// every 1,000 s), fractions allowed (`2.5`).
+///
+/// Values above the vendor's [`DEFAULT_MAX_RPS`] are accepted, not refused: a gateway in front
+/// of a test server, or an API key with a raised limit, may allow more. The configuration warns
+/// about them ([`MaxRps::above_vendor_limit`]), because against the vendor's API they mean 429s.
+///
+/// Shares of one key are not coordinated with each other. Two tasks at 2.5 keep the key's 5/s
+/// over any span of two seconds, but in an unlucky second both may send 3 (every 410 ms), and a
+/// gateway that counts per sliding second answers the sixth with a 429, which is waited out and
+/// retried (`throttled_429` in the summary). Shares of 1 (five tasks) never meet that way; a
+/// fractional share trades those rare 429s for a budget that any number of tasks can split
+/// without leaving part of it unused (three tasks get 1.666 each, not 1).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct MaxRps(f64);
+
+/// A request budget that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MaxRpsError {
+    /// Not a number.
+    #[error("{0:?} is not a number of requests/second (e.g. 5 or 2.5)")]
+    NotANumber(String),
+    /// Zero, negative, too small, or not finite.
+    #[error("{0} requests/second is out of range: give a finite number of at least 0.001 (e.g. 5 or 2.5)")]
+    OutOfRange(f64),
+}
+
+impl MaxRps {
+    /// The least budget: one request every 1,000 seconds (the spacing must stay a duration).
+    pub const MIN: f64 = 0.001;
+    /// The vendor's budget per API key, the default.
+    pub const DEFAULT: MaxRps = MaxRps(DEFAULT_MAX_RPS as f64);
+
+    /// `rps` requests per second, if it is finite and at least [`MaxRps::MIN`].
+    pub fn new(rps: f64) -> Result<MaxRps, MaxRpsError> {
+        if rps.is_finite() && rps >= MaxRps::MIN { Ok(MaxRps(rps)) } else { Err(MaxRpsError::OutOfRange(rps)) }
+    }
+
+    /// Requests per second.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
+    /// Whether the budget is above the vendor's 5 requests/second per API key.
+    pub fn above_vendor_limit(self) -> bool {
+        self.0 > f64::from(DEFAULT_MAX_RPS)
+    }
+}
+
+impl Default for MaxRps {
+    fn default() -> MaxRps {
+        MaxRps::DEFAULT
+    }
+}
+
+impl TryFrom<f64> for MaxRps {
+    type Error = MaxRpsError;
+
+    fn try_from(rps: f64) -> Result<MaxRps, MaxRpsError> {
+        MaxRps::new(rps)
+    }
+}
+
+impl From<MaxRps> for f64 {
+    fn from(rps: MaxRps) -> f64 {
+        rps.0
+    }
+}
+
+/// `5`, `2.5`, `0.5`.
+impl FromStr for MaxRps {
+    type Err = MaxRpsError;
+
+    fn from_str(s: &str) -> Result<MaxRps, MaxRpsError> {
+        let t = s.trim();
+        // `f64::from_str` also reads "inf" and "NaN"; those are refused as out of range.
+        let rps = t.parse::<f64>().map_err(|_| MaxRpsError::NotANumber(s.to_string()))?;
+        MaxRps::new(rps)
+    }
+}
+
+/// `5` for five, `2.5` for two and a half.
+impl fmt::Display for MaxRps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Spaces permits at least `1/max_rps + SPACING_SLACK` apart. Cheap to share: wrap it in an `Arc`.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -28,8 +121,8 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter for `max_rps` requests per second.
-    pub fn new(max_rps: NonZeroU32) -> RateLimiter {
-        let interval = Duration::from_secs(1) / max_rps.get() + SPACING_SLACK;
+    pub fn new(max_rps: MaxRps) -> RateLimiter {
+        let interval = Duration::from_secs_f64(1.0 / max_rps.get()) + SPACING_SLACK;
         RateLimiter { interval, next: Mutex::new(None) }
     }
 
@@ -72,7 +165,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn spaces_permits_evenly() {
-        let l = std::sync::Arc::new(RateLimiter::new(NonZeroU32::new(5).unwrap()));
+        let l = std::sync::Arc::new(RateLimiter::new(MaxRps::DEFAULT));
         let start = Instant::now();
         let mut handles = Vec::new();
         for _ in 0..10 {
@@ -99,10 +192,55 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn back_off_delays_the_next_permit() {
-        let l = RateLimiter::new(NonZeroU32::new(5).unwrap());
+        let l = RateLimiter::new(MaxRps::DEFAULT);
         let start = Instant::now();
         l.back_off(Duration::from_secs(2));
         l.acquire().await;
         assert!(Instant::now() - start >= Duration::from_secs(2));
+    }
+
+    /// Two tasks sharing one key at 2.5 requests/second each: one permit every 410 ms, and
+    /// together never more than the key's 5 in any second.
+    #[tokio::test(start_paused = true)]
+    async fn a_fractional_budget_paces_at_its_share() {
+        let rps: MaxRps = "2.5".parse().unwrap();
+        let l = std::sync::Arc::new(RateLimiter::new(rps));
+        assert_eq!(l.interval(), Duration::from_millis(400) + SPACING_SLACK);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..6 {
+            l.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        let want: Vec<Duration> = (0..6).map(|i| (Duration::from_millis(400) + SPACING_SLACK) * i).collect();
+        assert_eq!(times, want);
+        // Never faster than the share: 25 permits take 24 intervals of 410 ms, so no span of
+        // 10 s ever holds more than 2.5/s × 10 s.
+        for _ in 6..25 {
+            l.acquire().await;
+        }
+        assert_eq!(Instant::now() - start, (Duration::from_millis(400) + SPACING_SLACK) * 24);
+    }
+
+    #[test]
+    fn budgets_parse_with_fractions_and_refuse_what_cannot_pace() {
+        assert_eq!("2.5".parse::<MaxRps>().unwrap().get(), 2.5);
+        assert_eq!(" 5 ".parse::<MaxRps>().unwrap(), MaxRps::DEFAULT);
+        assert_eq!("0.5".parse::<MaxRps>().unwrap().to_string(), "0.5");
+        assert_eq!(MaxRps::DEFAULT.to_string(), "5");
+        for bad in ["0", "-1", "0.0001", "inf", "NaN", "-0"] {
+            assert!(matches!(bad.parse::<MaxRps>(), Err(MaxRpsError::OutOfRange(_))), "{bad}");
+        }
+        let e = "fast".parse::<MaxRps>().unwrap_err();
+        assert_eq!(e.to_string(), "\"fast\" is not a number of requests/second (e.g. 5 or 2.5)");
+        assert!(!MaxRps::DEFAULT.above_vendor_limit() && MaxRps::new(5.5).unwrap().above_vendor_limit());
+        // TOML reads whole and fractional numbers alike.
+        #[derive(serde::Deserialize)]
+        struct F {
+            max_rps: MaxRps,
+        }
+        assert_eq!(toml::from_str::<F>("max_rps = 2.5").unwrap().max_rps.get(), 2.5);
+        assert_eq!(toml::from_str::<F>("max_rps = 2").unwrap().max_rps.get(), 2.0);
+        assert!(toml::from_str::<F>("max_rps = 0").is_err());
     }
 }

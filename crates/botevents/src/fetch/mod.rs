@@ -1,18 +1,22 @@
 //! Fetching: authenticated, rate-limited, retried HTTP requests to the vendor API.
 //!
 //! In: a [`DataRequest`] (stream, bot, time slice). Out: a streamed [`Body`] of a 200 response,
-//! never buffered whole. Guarantees: every request of one API key goes through one
-//! [`RateLimiter`]; tokens are obtained once per run (discovery → login → SSO, or given) and
-//! renewed once on a 401; every error names the endpoint, the window, the HTTP status and the
-//! response's `correlationId`. Retrying is the caller's loop ([`retry::with_retries`]), because a
-//! broken body must restart the whole window, decoding included.
+//! never buffered whole, decompressed as it streams when the API sent it gzip-compressed (data
+//! requests ask for `Accept-Encoding: gzip`). Guarantees: every request of one API key goes
+//! through one [`RateLimiter`]; the run logs in once (discovery → login → SSO, or given tokens);
+//! an access token that expires (401 on a data call) is renewed through SSO with the login's
+//! bearer, one renewal at a time per account, and the requests that got the 401 meanwhile wait
+//! for it and are sent again with the new token; a new login happens only when SSO refuses the
+//! bearer. Every error names the endpoint, the window, the HTTP status and the response's
+//! `correlationId`. Retrying is the caller's loop ([`retry::with_retries`]), because a broken
+//! body (a compressed one included) must restart the whole window, decoding included.
 
 mod auth;
 mod dialect;
+pub mod gzip;
 pub mod limiter;
 pub mod retry;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +27,7 @@ use url::Url;
 
 pub use auth::{ResponseError, Session, parse_discovery, parse_login, parse_sso};
 pub use dialect::{AuthScheme, CANDIDATES, DateStyle, Dialect, IntervalSpelling};
-pub use limiter::RateLimiter;
+pub use limiter::{MaxRps, RateLimiter};
 pub use retry::{BackoffConfig, Retry, RetryConfig, Retryable};
 
 use crate::plan::Slice;
@@ -146,8 +150,8 @@ pub struct ApiConfig {
     pub discovery_url: Url,
     /// Credentials.
     pub credentials: Credentials,
-    /// Request budget of the API key.
-    pub max_rps: NonZeroU32,
+    /// Request budget of the API key (this run's share of it).
+    pub max_rps: MaxRps,
     /// Retry policy.
     pub retry: RetryConfig,
     /// Connect timeout.
@@ -248,6 +252,20 @@ pub enum FetchError {
         #[source]
         source: reqwest::Error,
     },
+    /// A gzip body that does not decompress: broken off midway (the usual case: retried like any
+    /// broken body) or damaged.
+    #[error("{target}: compressed response body unreadable after {wire_bytes} bytes on the wire, {correlation}")]
+    Decode {
+        /// Where.
+        target: Target,
+        /// Compressed bytes received before the failure.
+        wire_bytes: u64,
+        /// The response's correlationId.
+        correlation: CorrelationId,
+        /// Why.
+        #[source]
+        source: gzip::GunzipError,
+    },
     /// A 200 response whose content is unusable (missing token, wrong JSON).
     #[error("{target}: unexpected response: {reason}, {correlation}")]
     BadResponse {
@@ -300,7 +318,7 @@ impl Retryable for FetchError {
                     Retry::After(None)
                 }
             }
-            FetchError::Body { .. } => Retry::After(None),
+            FetchError::Body { .. } | FetchError::Decode { .. } => Retry::After(None),
             FetchError::Unauthorized { .. }
             | FetchError::BadResponse { .. }
             | FetchError::InsecureUrl { .. }
@@ -355,9 +373,30 @@ pub struct ClientStats {
     pub data_requests: AtomicU64,
     /// Responses with status 429.
     pub throttled: AtomicU64,
-    /// Re-authentications after a 401.
+    /// Renewals of the session after a 401 (each an SSO call, or a login when SSO refused the
+    /// bearer); requests that waited for another's renewal do not count.
     pub reauthentications: AtomicU64,
+    /// Logins that gave a bearer token (one per run, unless SSO refused the bearer).
+    pub logins: AtomicU64,
+    /// Logins the Login Service refused for coming too often (429).
+    pub logins_refused: AtomicU64,
+    /// Access tokens renewed through SSO with the session's bearer, without a login.
+    pub token_renewals: AtomicU64,
+    /// Data requests answered 401 (an expired access token, or the one probe of the `Bearer`
+    /// scheme).
+    pub unauthorized: AtomicU64,
+    /// Bytes of data response bodies as they came over the connection (compressed when the API
+    /// compressed them), counted for bodies read to their end.
+    pub wire_bytes: AtomicU64,
+    /// The same bodies' bytes after decompression: CSV or JSON.
+    pub body_bytes: AtomicU64,
 }
+
+/// How many times one data request may be sent again after a 401 with a renewed token (its own
+/// renewal or another request's). A token that expires between a request's permit and its
+/// arrival costs one; a 401 that renewals do not cure (an account the key does not cover) fails
+/// after this many.
+pub const MAX_RENEWALS_PER_REQUEST: u32 = 3;
 
 /// The API client of one account. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -365,7 +404,8 @@ pub struct ApiClient {
     http: reqwest::Client,
     cfg: ApiConfig,
     limiter: Arc<RateLimiter>,
-    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The account's tokens; whoever holds the lock is the one request that logs in or renews.
+    auth: tokio::sync::Mutex<auth::Auth>,
     stats: Arc<ClientStats>,
     /// The spellings learned so far ([`dialect`]).
     dialect: std::sync::Mutex<dialect::DialectState>,
@@ -374,34 +414,94 @@ pub struct ApiClient {
     probe: tokio::sync::Mutex<()>,
 }
 
-/// The streamed body of a successful response.
+/// The streamed body of a successful response, decompressed as it streams when the API sent it
+/// with `Content-Encoding: gzip`.
 pub struct Body {
     resp: reqwest::Response,
     target: Target,
     /// The response's correlationId.
     pub correlation: CorrelationId,
-    /// Bytes received so far.
+    /// Bytes of the body handed out so far: the CSV or JSON the API wrote (decompressed).
     pub bytes: u64,
     /// When the request was sent (after its rate-limit permit): the response time runs from here.
     pub sent: std::time::Instant,
+    /// Bytes of the body received on the connection so far (compressed when the API compressed
+    /// them; then fewer than `bytes`).
+    pub wire_bytes: u64,
+    /// The decoder of a gzip body.
+    gzip: Option<gzip::Gunzip>,
+    /// Compressed bytes received and not decoded yet (at most one piece of the connection).
+    pending: Bytes,
+    /// The body was read to its end (and counted in the client's stats).
+    ended: bool,
+    stats: Arc<ClientStats>,
 }
 
 impl Body {
-    /// The next chunk of the body, `None` at its end.
+    /// The next chunk of the body (decompressed), `None` at its end. A gzip body must end with
+    /// its gzip stream: one broken off midway is a [`FetchError::Decode`], retried like any
+    /// broken body.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
-        match self.resp.chunk().await {
-            Ok(Some(b)) => {
-                self.bytes += b.len() as u64;
-                Ok(Some(b))
+        loop {
+            if self.ended {
+                return Ok(None);
             }
-            Ok(None) => Ok(None),
-            Err(source) => Err(FetchError::Body {
+            if let Some(gz) = self.gzip.as_mut()
+                && !self.pending.is_empty()
+            {
+                let piece = self.pending.split_to(self.pending.len().min(gzip::FEED_BYTES));
+                let out = gz.feed(&piece).map_err(|source| FetchError::Decode {
+                    target: self.target.clone(),
+                    wire_bytes: self.wire_bytes,
+                    correlation: self.correlation.clone(),
+                    source,
+                })?;
+                if out.is_empty() {
+                    continue;
+                }
+                self.bytes += out.len() as u64;
+                return Ok(Some(out));
+            }
+            let raw = self.resp.chunk().await.map_err(|source| FetchError::Body {
                 target: self.target.clone(),
-                bytes: self.bytes,
+                bytes: self.wire_bytes,
                 correlation: self.correlation.clone(),
                 source,
-            }),
+            })?;
+            match raw {
+                Some(b) => {
+                    self.wire_bytes += b.len() as u64;
+                    if self.gzip.is_some() {
+                        self.pending = b;
+                        continue;
+                    }
+                    self.bytes += b.len() as u64;
+                    return Ok(Some(b));
+                }
+                None => {
+                    // An empty body is empty, whatever its Content-Encoding says.
+                    if let Some(gz) = self.gzip.as_mut()
+                        && self.wire_bytes > 0
+                    {
+                        gz.finish().map_err(|source| FetchError::Decode {
+                            target: self.target.clone(),
+                            wire_bytes: self.wire_bytes,
+                            correlation: self.correlation.clone(),
+                            source,
+                        })?;
+                    }
+                    self.ended = true;
+                    self.stats.wire_bytes.fetch_add(self.wire_bytes, Ordering::Relaxed);
+                    self.stats.body_bytes.fetch_add(self.bytes, Ordering::Relaxed);
+                    return Ok(None);
+                }
+            }
         }
+    }
+
+    /// Whether the API sent the body gzip-compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.gzip.is_some()
     }
 
     /// Where the body comes from.
@@ -512,7 +612,7 @@ impl ApiClient {
             http,
             cfg,
             limiter,
-            session: tokio::sync::Mutex::new(None),
+            auth: tokio::sync::Mutex::default(),
             stats: Arc::default(),
             dialect: std::sync::Mutex::default(),
             probe: tokio::sync::Mutex::new(()),
@@ -591,9 +691,9 @@ impl ApiClient {
     }
 
     /// Sends one data request (after a rate-limit permit) and returns its body when the status is
-    /// 200. A 401 renews the session once and resends; until the dialect is settled, a 400 is
-    /// sent again in the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry
-    /// happens here.
+    /// 200. A 401 renews the access token (or waits for the renewal in flight) and resends, up to
+    /// [`MAX_RENEWALS_PER_REQUEST`] times; until the dialect is settled, a 400 is sent again in
+    /// the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry happens here.
     pub async fn send(&self, req: &DataRequest) -> Result<Body, FetchError> {
         let target = self.target(req);
         let with_interval = req.interval.is_some();
@@ -634,18 +734,20 @@ impl ApiClient {
     ) -> Result<Body, FetchError> {
         let target = target.clone();
         let url = self.data_url(req, spelling)?;
-        let mut renewed = false;
+        let mut renewals = 0;
         let mut bearer_tried = false;
         loop {
-            let session = self.session().await?;
+            let (session, generation) = self.current().await?;
+            self.limiter.acquire().await;
+            let sent = std::time::Instant::now();
+            // A renewal may have finished while this request waited for its permit: take its token.
+            let (session, generation) = self.newest().filter(|(_, g)| *g > generation).unwrap_or((session, generation));
             let state = self.dialect_state();
             let scheme = if bearer_tried { AuthScheme::Bearer } else { state.dialect.authorization };
             let authorization = match scheme {
                 AuthScheme::Raw => session.access_token.expose().to_string(),
                 AuthScheme::Bearer => format!("Bearer {}", session.access_token.expose()),
             };
-            self.limiter.acquire().await;
-            let sent = std::time::Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.data_requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(endpoint = %req.endpoint, bot = %req.bot, window = %req.slice, "request");
@@ -655,6 +757,7 @@ impl ApiClient {
                 .header("x-api-key", self.cfg.credentials.api_key.expose())
                 .header("authorization", authorization)
                 .header("organizationId", &session.organization_id)
+                .header(reqwest::header::ACCEPT_ENCODING, "gzip")
                 .send()
                 .await
                 .map_err(|source| FetchError::Transport { target: target.clone(), source })?;
@@ -662,6 +765,10 @@ impl ApiClient {
             let status = resp.status();
             // 204 No Content is taken as an empty result, which the decoders report as such.
             if status == StatusCode::OK || status == StatusCode::NO_CONTENT {
+                let gzip = match content_encoding(&resp) {
+                    Ok(gzip) => gzip,
+                    Err(reason) => return Err(FetchError::BadResponse { target, reason, correlation }),
+                };
                 if !state.auth_settled {
                     self.update_dialect(|d| {
                         d.dialect.authorization = scheme;
@@ -671,21 +778,32 @@ impl ApiClient {
                         tracing::info!(endpoint = %req.endpoint, %correlation, "the API refused the raw token (401) and accepted \"Bearer <token>\"; kept for the run");
                     }
                 }
-                return Ok(Body { resp, target, correlation, bytes: 0, sent });
+                return Ok(Body {
+                    resp,
+                    target,
+                    correlation,
+                    bytes: 0,
+                    wire_bytes: 0,
+                    gzip,
+                    pending: Bytes::new(),
+                    ended: false,
+                    stats: self.stats.clone(),
+                    sent,
+                });
             }
             if status == StatusCode::UNAUTHORIZED {
+                self.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
                 if !state.auth_settled && !bearer_tried && scheme == AuthScheme::Raw {
                     // No data call has succeeded yet: the token is fresh, so try the header's other form.
                     bearer_tried = true;
                     tracing::info!(endpoint = %req.endpoint, %correlation, "401 with the raw token: trying \"Bearer <token>\" once");
                     continue;
                 }
-                if !renewed && self.can_login() {
-                    renewed = true;
+                if renewals < MAX_RENEWALS_PER_REQUEST && self.can_login() {
+                    renewals += 1;
                     bearer_tried = false;
-                    self.stats.reauthentications.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(endpoint = %req.endpoint, %correlation, "401: renewing the session once");
-                    self.invalidate(&session).await;
+                    tracing::debug!(endpoint = %req.endpoint, bot = %req.bot, window = %req.slice, %correlation, "401: the access token expired; sending again with a renewed one");
+                    self.renew(generation).await?;
                     continue;
                 }
             }
@@ -707,20 +825,21 @@ impl ApiClient {
 
     /// The current session, authenticating first if there is none.
     pub async fn session(&self) -> Result<Arc<Session>, FetchError> {
-        let mut guard = self.session.lock().await;
-        if let Some(s) = guard.as_ref() {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(self.authenticate().await?);
-        *guard = Some(s.clone());
-        Ok(s)
+        self.current().await.map(|(session, _)| session)
     }
+}
 
-    async fn invalidate(&self, stale: &Arc<Session>) {
-        let mut guard = self.session.lock().await;
-        if guard.as_ref().is_some_and(|s| Arc::ptr_eq(s, stale)) {
-            *guard = None;
-        }
+/// The decoder a 200 response's `Content-Encoding` calls for: none for an identity body, gzip's
+/// for a gzip one; any other coding was not asked for (the error's reason).
+fn content_encoding(resp: &reqwest::Response) -> Result<Option<gzip::Gunzip>, String> {
+    let Some(value) = resp.headers().get(reqwest::header::CONTENT_ENCODING) else { return Ok(None) };
+    let coding = value.to_str().unwrap_or("(not text)").trim();
+    if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+        Ok(None)
+    } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+        Ok(Some(gzip::Gunzip::new()))
+    } else {
+        Err(format!("Content-Encoding {coding:?}, which was not asked for (only gzip is)"))
     }
 }
 
@@ -735,7 +854,7 @@ mod tests {
             login_url: None,
             discovery_url: Url::parse(DEFAULT_DISCOVERY_URL).unwrap(),
             credentials: Credentials::default(),
-            max_rps: NonZeroU32::new(5).unwrap(),
+            max_rps: MaxRps::DEFAULT,
             retry: RetryConfig::default(),
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
@@ -793,6 +912,27 @@ mod tests {
                 "https://us.example.com/cb/analytics/v1/accounts/12345678/customEvents/bot%201/histogram?{dates}&eventName=API::ok_status_code_200%20%C3%A9&interval=Hourly"
             )
         );
+    }
+
+    /// A gzip body broken off midway is a body error like any other: retried, and named with
+    /// its endpoint, window and correlationId.
+    #[test]
+    fn a_broken_gzip_body_is_retried_like_any_broken_body() {
+        let c = client();
+        let e = FetchError::Decode {
+            target: c.target(&request(Endpoint::Detail, None, None)),
+            wire_bytes: 100,
+            correlation: CorrelationId(Some("c-1".into())),
+            source: gzip::GunzipError::Truncated(100),
+        };
+        assert_eq!(e.retry(), Retry::After(None));
+        assert_eq!(e.exit(), crate::exit::Exit::Failure);
+        let text = crate::error::Report(&e).to_string();
+        for needle in
+            ["customEventDetail", "bot 1", "2026-12-01", "correlationId c-1", "100 bytes on the wire", "ended early"]
+        {
+            assert!(text.contains(needle), "{needle:?} missing from {text}");
+        }
     }
 
     #[test]

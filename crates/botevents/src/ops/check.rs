@@ -302,6 +302,7 @@ fn endpoint_of(e: &FetchError) -> Option<Endpoint> {
         | FetchError::Unauthorized { target, .. }
         | FetchError::Transport { target, .. }
         | FetchError::Body { target, .. }
+        | FetchError::Decode { target, .. }
         | FetchError::BadResponse { target, .. } => target,
         FetchError::InsecureUrl { .. } | FetchError::BadUrl { .. } => return None,
     };

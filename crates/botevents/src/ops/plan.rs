@@ -17,7 +17,6 @@
 //! ([`HistogramCost`], [`RunPlan::requests_per_event_name`]).
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -46,7 +45,7 @@ pub struct PlanConfig {
     /// Row cap of detail downloads.
     pub row_cap: u64,
     /// Request budget of the API key.
-    pub max_rps: NonZeroU32,
+    pub max_rps: crate::fetch::MaxRps,
     /// The clock.
     pub now: DateTime<Utc>,
 }
@@ -120,7 +119,7 @@ pub struct RunPlan {
     /// The API's retention in days.
     pub retention_days: u32,
     /// Request budget of the API key, requests/second.
-    pub max_rps: u32,
+    pub max_rps: crate::fetch::MaxRps,
     /// Row cap of detail downloads.
     pub row_cap: u64,
     /// Events one packed detail request may hold by the totals (a share of the row cap).
@@ -209,12 +208,12 @@ pub async fn plan(cfg: &PlanConfig) -> Result<RunPlan, crate::Error> {
         horizon: cal.first_incomplete_day(),
         oldest_retrievable: cal.oldest_retrievable(),
         retention_days: cal.retention_days(),
-        max_rps: cfg.max_rps.get(),
+        max_rps: cfg.max_rps,
         row_cap: cfg.row_cap,
         packing_budget: crate::plan::packing::budget(cfg.row_cap, crate::plan::packing::DEFAULT_PACK_SHARE_PERCENT),
         requests_are_minimum: bots.iter().any(|b| b.may_split) || per_name > 0,
         requests_per_event_name: per_name,
-        seconds: requests as f64 / f64::from(cfg.max_rps.get()),
+        seconds: requests as f64 / cfg.max_rps.get(),
         requests,
         bots,
     })
