@@ -148,7 +148,7 @@ def main():
     keys = ["logins", "token_renewals", "unauthorized_401", "throttled_429", "reauthentications", "retries"]
     print("auth and retries: " + ", ".join(f"{k} {s[k]}" for k in keys if k in s)
           + f"; by cause {s.get('retries_by_cause')}")
-    wire = s.get("bytes_on_wire")
+    wire = s.get("wire_bytes")
     body = s.get("bytes_received")
     if wire is not None:
         print(f"bytes: {wire / 1e6:.1f} MB on the wire, {body / 1e6:.1f} MB of CSV/JSON ({wire / max(body, 1):.2f})")
