@@ -17,6 +17,7 @@ mod progress;
 mod step;
 mod summary;
 mod tx;
+mod warning;
 mod window;
 pub(crate) use window::decoder_for;
 
@@ -34,6 +35,7 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use summary::{
     AccountsSummary, BotDayAtRisk, DaysLost, Packing, RetriesByCause, RunStatus, RunSummary, TableSummary,
 };
+pub use warning::Warning;
 
 use crate::commit::StateStore;
 use crate::error::Error;
@@ -137,11 +139,11 @@ impl Run {
         }
     }
 
-    pub fn warn(&self, w: String) {
-        tracing::warn!("{w}");
-        self.note(|s| {
-            s.warnings.insert(w);
-        });
+    /// Logs `w` (its kind a field; the account, bot and window are the span's) and lists it in
+    /// the summary.
+    pub fn warn(&self, w: Warning) {
+        tracing::warn!(kind = w.kind(), "{w}");
+        self.note(|s| s.add_warning(&w));
     }
 
     fn stopping(&self) -> bool {
@@ -359,14 +361,11 @@ async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     result
 }
 
-/// Warns that `lost`'s days fell out of retention (`when`: "" at planning, "during the run, ")
-/// and notes them in the summary.
-fn note_days_lost(run: &Run, bot: &str, lost: Window, when: &str) {
+/// Warns that `lost`'s days fell out of retention (before the run, or `during_run`) and notes
+/// them in the summary.
+fn note_days_lost(run: &Run, bot: &str, lost: Window, during_run: bool) {
     let days = lost.len_days() as i64;
-    run.warn(format!(
-        "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention {when}before they were exported",
-        run.cfg.retention_days
-    ));
+    run.warn(Warning::DaysLost { bot: bot.to_string(), lost, retention_days: run.cfg.retention_days, during_run });
     run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
 }
 
@@ -375,7 +374,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let account = cfg.api.account.as_str();
     let mut loaded = run.states.load(account, bot, cfg.now).await?;
     if let Err(e) = cfg.dest.sweep_leftovers(account, bot) {
-        run.warn(format!("bot {bot}: cannot remove the files an interrupted run left behind: {e}"));
+        run.warn(Warning::Leftovers { bot: Some(bot.to_string()), error: e });
     }
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
@@ -383,7 +382,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let schedule = BotSchedule::new(&cfg.range, loaded.state.cursor(&cfg.streams), &cal)?;
     let planned = &schedule.planned;
     if let Some(lost) = planned.lost {
-        note_days_lost(run, bot, lost, "");
+        note_days_lost(run, bot, lost, false);
     }
     let Some(range) = planned.range else {
         tracing::info!(bot, "nothing to export: up to date");
@@ -404,7 +403,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
         let (lost, kept) = w.retained(oldest);
         if let Some(lost) = lost {
-            note_days_lost(run, bot, lost, "during the run, ");
+            note_days_lost(run, bot, lost, true);
         }
         let Some(w) = kept else { continue };
         window::export_window(run, bot, w).await?;
