@@ -352,11 +352,13 @@ fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) 
     (summary, result)
 }
 
+/// Exports one bot, in a span that names its account and bot on every log line of its work.
+#[tracing::instrument(name = "bot", skip_all, fields(account = %run.cfg.api.account, bot = %bot))]
 async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     let result = export_bot_inner(run, bot).await;
     // Every upload of the bot is complete or abandoned by now: tidy up its staging folder.
     if let Err(e) = run.cfg.dest.sweep_leftovers(&run.cfg.api.account, bot) {
-        tracing::warn!(bot, error = %e, "cannot tidy up the staging folder");
+        tracing::warn!(error = %e, "cannot tidy up the staging folder");
     }
     result
 }
@@ -385,17 +387,17 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         note_days_lost(run, bot, lost, false);
     }
     let Some(range) = planned.range else {
-        tracing::info!(bot, "nothing to export: up to date");
+        tracing::info!("nothing to export: up to date");
         run.note(|s| {
             s.cursors.insert(bot.to_string(), loaded.state.cursors.clone());
         });
         return Ok(());
     };
-    tracing::info!(bot, range = %range, horizon = %planned.horizon, "exporting");
+    tracing::info!(range = %range, horizon = %planned.horizon, "exporting");
     for &w in &schedule.windows {
         if run.stopping() {
             run.skipped.store(true, Ordering::Relaxed);
-            tracing::info!(bot, window = %w, "stopped before this window; the next run resumes here");
+            tracing::info!(window = %w, "stopped before this window; the next run resumes here");
             break;
         }
         // A long run may cross midnight: a day that was the oldest the API serves when the run
@@ -411,7 +413,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         if let Some(mv) = schedule.cursor_move(w, oldest) {
             let moved = loaded.state.advance_all(&cfg.streams, mv);
             if let Some(c) = loaded.state.cursors.values().filter(|&&c| c < w.start).min() {
-                tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
+                tracing::info!(window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
             }
             if moved || loaded.version.is_none() {
                 run.states.commit(&mut loaded, run.clock()).await?;

@@ -87,7 +87,9 @@ impl From<AttemptError> for Error {
     }
 }
 
-/// Exports one window of one bot: all streams, then their files, in one commit.
+/// Exports one window of one bot: all streams, then their files, in one commit. Its span (inside
+/// the bot's) names the window.
+#[tracing::instrument(name = "window", skip_all, fields(window = %window))]
 pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
     let mut tx = WindowTx::default();
     if let Err(e) = fill(run, bot, window, &mut tx).await {
@@ -251,7 +253,7 @@ async fn fetch_stream(
             let short = totals
                 .is_some_and(|t| t.iter().any(|(day, &want)| f.decoded.per_day.get(day).copied().unwrap_or(0) < want));
             if let Some(next) = plan.finer(window, &f.decoded.capped, short) {
-                tracing::info!(bot, %window, plan = ?next, capped, short, "re-fetching in smaller slices");
+                tracing::info!(plan = ?next, capped, short, "re-fetching in smaller slices");
                 run.note(|s| s.splits += 1);
                 let mut f = f;
                 f.writer.abort().await;
@@ -294,7 +296,7 @@ async fn packed_plan(
             let span = Slice { start: Window::day(first).start_time(), end: Window::day(last).end_time() };
             let per_hour = hourly_totals(run, bot, span).await?;
             if per_hour.is_none() {
-                tracing::info!(bot, %window, "the hourly totals do not fit UTC hours: busy days go hour by hour");
+                tracing::info!("the hourly totals do not fit UTC hours: busy days go hour by hour");
             }
             per_hour
         }
@@ -311,7 +313,7 @@ async fn packed_plan(
     }
     let slices = packing::pack(&units, budget);
     let unpacked = packing::unpacked_requests(window, per_day, cfg.row_cap);
-    tracing::debug!(bot, %window, requests = slices.len(), hourly_requests, unpacked, "detail requests packed from the totals");
+    tracing::debug!(requests = slices.len(), hourly_requests, unpacked, "detail requests packed from the totals");
     run.note(|s| {
         let p = &mut s.packing;
         p.detail_requests += slices.len() as u64;
@@ -439,7 +441,7 @@ fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeS
     }
     if st.empty_body || st.empty_list {
         // The page's answer for no events: no rows, counted, not warned about.
-        tracing::debug!(bot, %window, stream = stream.as_str(), "the API answered with an empty list: no rows");
+        tracing::debug!(stream = stream.as_str(), "the API answered with an empty list: no rows");
         run.note(|s| s.empty_answers += 1);
     }
 }
