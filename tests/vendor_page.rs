@@ -283,6 +283,30 @@ async fn bots_without_events_export_with_empty_lists() {
     }
 }
 
+/// A bot's log lines carry its account and bot, and a window's its window, as the fields of
+/// their spans; a warning is logged once, with its kind, and counted by kind in the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_name_their_bot_and_window_and_a_warning_its_kind() {
+    let mut cfg =
+        SimConfig { bots: vec![SimBot::new("bot-a", 600)], now: Some(now()), max_rps: 0, ..SimConfig::default() };
+    let gone = detail_events(&cfg, "bot-a", common::day("2026-11-23"))[0].event_name.clone();
+    cfg.missing_histograms = vec![gone.clone()];
+    let h = Harness::with_config(cfg).await;
+    let out = h.export_env(&args(&["--last", "1d"]), &[("BOTEVENTS_LOG", "warn,botevents=info")]).await;
+    assert_ok(&out);
+    let err = stderr(&out);
+    let named = format!("no histogram for event {gone:?}, taken as empty");
+    // The summary's own lines (`  warning: …`) are not log lines.
+    let logged: Vec<&str> = err.lines().filter(|l| l.contains(&named) && !l.starts_with("  warning: ")).collect();
+    assert_eq!(logged.len(), 1, "the warning is logged once:\n{err}");
+    let line = logged[0];
+    assert!(line.contains("bot{account=12345678 bot=bot-a}:window{window=2026-11-23..2026-11-24}:"), "{line}");
+    assert!(line.contains(r#"kind="histogram_refused""#), "{line}");
+    let s = summary(&out);
+    assert_eq!(s["warnings_by_kind"], serde_json::json!({ "histogram_refused": 1 }), "{s}");
+    assert_eq!(s["warnings"].as_array().map(Vec::len), Some(1), "{s}");
+}
+
 /// The catalog lists an event whose histogram the API does not have (404): that event has no
 /// histogram, with a warning; every other stream and event is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

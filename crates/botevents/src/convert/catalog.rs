@@ -80,7 +80,7 @@ impl CatalogDecoder {
             Arc::new(ts(self.window.0)),
             Arc::new(ts(self.window.1)),
         ];
-        RecordBatch::try_new(Table::Catalog.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+        RecordBatch::try_new(Table::Catalog.schema(), cols).map_err(ConvertError::Arrow)
     }
 }
 

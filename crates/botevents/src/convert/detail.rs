@@ -396,7 +396,7 @@ impl State {
             Arc::new(self.conversation_id.finish()),
             Arc::new(self.matched_title.finish()),
         ];
-        RecordBatch::try_new(Table::Detail.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+        RecordBatch::try_new(Table::Detail.schema(), cols).map_err(ConvertError::Arrow)
     }
 }
 
@@ -439,7 +439,7 @@ impl Platforms {
     /// A platform column of `keys`.
     fn dictionary(&self, keys: Int16Array) -> Result<DictionaryArray<Int16Type>, ConvertError> {
         let values = StringArray::from_iter_values(self.values.iter());
-        DictionaryArray::try_new(keys, Arc::new(values)).map_err(|e| ConvertError::Arrow(e.to_string()))
+        DictionaryArray::try_new(keys, Arc::new(values)).map_err(ConvertError::Arrow)
     }
 }
 

@@ -217,7 +217,7 @@ impl HistogramDecoder {
 
     fn build(&self, cols: &mut Columns) -> Result<RecordBatch, ConvertError> {
         let n = std::mem::take(&mut cols.len);
-        let arrow = |e: arrow_schema::ArrowError| ConvertError::Arrow(e.to_string());
+        let arrow = ConvertError::Arrow;
         let interval = DictionaryArray::<Int8Type>::try_new(
             Int8Array::from_iter_values(std::iter::repeat_n(0i8, n)),
             Arc::new(StringArray::from_iter_values([self.interval.as_str()])),

@@ -195,7 +195,7 @@ impl DecodeStats {
 }
 
 /// A body that cannot be converted at all.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// The body is not CSV at all: it starts like an HTML page, JSON, gzip data … (see `sniff`).
     #[error("line {line}: not CSV, looks like {looks_like}: starts with {start}")]
@@ -282,9 +282,35 @@ pub enum ConvertError {
         limit: usize,
     },
     /// Arrow refused to build a batch (a bug: the decoders build only valid columns).
-    #[error("building a record batch: {0}")]
-    Arrow(String),
+    #[error("building a record batch")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A column of one value repeated on every row is too long for its offsets.
+    #[error("building a record batch: column {column}: {rows} rows of a {bytes}-byte value")]
+    RepeatedValue {
+        /// The column.
+        column: &'static str,
+        /// Rows.
+        rows: usize,
+        /// Bytes of the value.
+        bytes: usize,
+        /// Why.
+        #[source]
+        source: arrow_buffer::OverflowError,
+    },
 }
+
+/// Two errors are equal when they are of one kind and read the same, causes included: Arrow's
+/// errors, kept as sources, have no equality of their own, and every other field is in the text.
+impl PartialEq for ConvertError {
+    fn eq(&self, other: &Self) -> bool {
+        fn chain(e: &ConvertError) -> impl Iterator<Item = String> + '_ {
+            std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source()).map(ToString::to_string)
+        }
+        std::mem::discriminant(self) == std::mem::discriminant(other) && chain(self).eq(chain(other))
+    }
+}
+
+impl Eq for ConvertError {}
 
 impl ConvertError {
     /// The same error with its line moved down by `lines`: for an error found in a piece of a
@@ -301,7 +327,8 @@ impl ConvertError {
             | ConvertError::DuplicateColumn { .. }
             | ConvertError::BadJson { .. }
             | ConvertError::JsonTooLarge { .. }
-            | ConvertError::Arrow(_) => {}
+            | ConvertError::Arrow(_)
+            | ConvertError::RepeatedValue { .. } => {}
         }
         self
     }
@@ -383,9 +410,9 @@ fn valid_text(piece: &[u8]) -> bool {
 /// Column `column` of `n` rows that all hold `value` (the request's account and bot, a
 /// histogram's event name): the value repeated in one buffer and offsets of a fixed step, instead
 /// of `n` appends. Offsets past `i32` are an error that names the column.
-fn repeated_text(column: &str, value: &str, n: usize) -> Result<StringArray, ConvertError> {
+fn repeated_text(column: &'static str, value: &str, n: usize) -> Result<StringArray, ConvertError> {
     let offsets = OffsetBuffer::<i32>::try_from_repeated_length(value.len(), n)
-        .map_err(|e| ConvertError::Arrow(format!("column {column}: {n} rows of a {}-byte value: {e}", value.len())))?;
+        .map_err(|source| ConvertError::RepeatedValue { column, rows: n, bytes: value.len(), source })?;
     Ok(StringArray::new(offsets, Buffer::from_vec(value.as_bytes().repeat(n)), None))
 }
 

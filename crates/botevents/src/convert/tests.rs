@@ -754,6 +754,8 @@ fn repeated_text_is_the_value_in_every_row() {
         assert!(got.nulls().is_none(), "no validity buffer, as before");
     }
     // Offsets past i32: an error that says so, not a panic.
-    let err = repeated_text("account_id", "0123456789", 300_000_000).unwrap_err().to_string();
-    assert!(err.contains("300000000 rows of a 10-byte value"), "{err}");
+    let err = repeated_text("account_id", "0123456789", 300_000_000).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("column account_id: 300000000 rows of a 10-byte value"), "{text}");
+    assert!(std::error::Error::source(&err).is_some(), "Arrow's error is kept as the source");
 }

@@ -309,7 +309,7 @@ impl State {
             Int8Array::from_iter_values(std::iter::repeat_n(0i8, n)),
             Arc::new(StringArray::from_iter_values([self.interval.as_str()])),
         )
-        .map_err(|e| ConvertError::Arrow(e.to_string()))?;
+        .map_err(ConvertError::Arrow)?;
         let cols: Vec<ArrayRef> = vec![
             account,
             bot,
@@ -320,7 +320,7 @@ impl State {
             Arc::new(self.period.finish().with_timezone("UTC")),
             Arc::new(interval),
         ];
-        RecordBatch::try_new(Table::Total.schema(), cols).map_err(|e| ConvertError::Arrow(e.to_string()))
+        RecordBatch::try_new(Table::Total.schema(), cols).map_err(ConvertError::Arrow)
     }
 }
 

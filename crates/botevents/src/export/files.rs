@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::RunStatus;
 use super::step::{Pipeline, StepError};
+use super::warning::Warning;
 use super::{RunSummary, window::DECODE_CHUNK_BYTES};
 use crate::convert::{
     BodyDecoder, DecodeOptions, DecodeStats, ParallelDetailDecoder, Reject, RowContext, TotalDecoder,
@@ -62,7 +63,7 @@ pub async fn convert_files(
     };
     let sweep = |summary: &mut RunSummary| {
         if let Err(e) = cfg.dest.sweep_leftovers(&cfg.account, &cfg.bot) {
-            summary.warnings.insert(format!("cannot remove the files an interrupted run left behind: {e}"));
+            summary.add_warning(&Warning::Leftovers { bot: None, error: e });
         }
     };
     sweep(&mut summary);
@@ -159,7 +160,7 @@ async fn convert_inner(
         let rejects = decoder.take_rejects();
         all.add(decoder.stats());
         if decoder.stats().empty_body {
-            summary.warnings.insert(format!("{input}: empty (no CSV header); taken as no rows"));
+            summary.add_warning(&Warning::EmptyInput { input: input.clone() });
         }
         if !rejects.is_empty() {
             let name = match std::path::Path::new(input).file_name() {
@@ -192,17 +193,8 @@ async fn convert_inner(
     }
     summary.rows_rejected = all.rejected;
     summary.total_mismatches = all.total_mismatches;
-    for p in &all.unknown_platforms {
-        summary.warnings.insert(format!("{}: unknown platform {p:?} kept as is", cfg.table));
-    }
-    for c in &all.ignored_columns {
-        summary.warnings.insert(format!("{}: unknown CSV column {c:?} ignored", cfg.table));
-    }
-    if all.total_mismatches > 0 {
-        summary.warnings.insert(format!(
-            "{} totals rows whose Event total differs from the sum of their platform columns",
-            all.total_mismatches
-        ));
+    for w in Warning::of_stats(cfg.table, &all, None) {
+        summary.add_warning(&w);
     }
     let (tails, busy) = pipeline.finish().await;
     summary.conversion_ms += busy.as_millis() as u64;

@@ -17,6 +17,7 @@ mod progress;
 mod step;
 mod summary;
 mod tx;
+mod warning;
 mod window;
 pub(crate) use window::decoder_for;
 
@@ -34,6 +35,7 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use summary::{
     AccountsSummary, BotDayAtRisk, DaysLost, Packing, RetriesByCause, RunStatus, RunSummary, TableSummary,
 };
+pub use warning::Warning;
 
 use crate::commit::StateStore;
 use crate::error::Error;
@@ -137,11 +139,11 @@ impl Run {
         }
     }
 
-    pub fn warn(&self, w: String) {
-        tracing::warn!("{w}");
-        self.note(|s| {
-            s.warnings.insert(w);
-        });
+    /// Logs `w` (its kind a field; the account, bot and window are the span's) and lists it in
+    /// the summary.
+    pub fn warn(&self, w: Warning) {
+        tracing::warn!(kind = w.kind(), "{w}");
+        self.note(|s| s.add_warning(&w));
     }
 
     fn stopping(&self) -> bool {
@@ -350,23 +352,22 @@ fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) 
     (summary, result)
 }
 
+/// Exports one bot, in a span that names its account and bot on every log line of its work.
+#[tracing::instrument(name = "bot", skip_all, fields(account = %run.cfg.api.account, bot = %bot))]
 async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     let result = export_bot_inner(run, bot).await;
     // Every upload of the bot is complete or abandoned by now: tidy up its staging folder.
     if let Err(e) = run.cfg.dest.sweep_leftovers(&run.cfg.api.account, bot) {
-        tracing::warn!(bot, error = %e, "cannot tidy up the staging folder");
+        tracing::warn!(error = %e, "cannot tidy up the staging folder");
     }
     result
 }
 
-/// Warns that `lost`'s days fell out of retention (`when`: "" at planning, "during the run, ")
-/// and notes them in the summary.
-fn note_days_lost(run: &Run, bot: &str, lost: Window, when: &str) {
+/// Warns that `lost`'s days fell out of retention (before the run, or `during_run`) and notes
+/// them in the summary.
+fn note_days_lost(run: &Run, bot: &str, lost: Window, during_run: bool) {
     let days = lost.len_days() as i64;
-    run.warn(format!(
-        "bot {bot}: {days} days ({lost}) fell out of the API's {}-day retention {when}before they were exported",
-        run.cfg.retention_days
-    ));
+    run.warn(Warning::DaysLost { bot: bot.to_string(), lost, retention_days: run.cfg.retention_days, during_run });
     run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
 }
 
@@ -375,7 +376,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let account = cfg.api.account.as_str();
     let mut loaded = run.states.load(account, bot, cfg.now).await?;
     if let Err(e) = cfg.dest.sweep_leftovers(account, bot) {
-        run.warn(format!("bot {bot}: cannot remove the files an interrupted run left behind: {e}"));
+        run.warn(Warning::Leftovers { bot: Some(bot.to_string()), error: e });
     }
     let cal = Calendar::new(cfg.now, cfg.retention_days);
     // One range for all streams, from the stream that is furthest behind: re-exporting a day is
@@ -383,20 +384,20 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let schedule = BotSchedule::new(&cfg.range, loaded.state.cursor(&cfg.streams), &cal)?;
     let planned = &schedule.planned;
     if let Some(lost) = planned.lost {
-        note_days_lost(run, bot, lost, "");
+        note_days_lost(run, bot, lost, false);
     }
     let Some(range) = planned.range else {
-        tracing::info!(bot, "nothing to export: up to date");
+        tracing::info!("nothing to export: up to date");
         run.note(|s| {
             s.cursors.insert(bot.to_string(), loaded.state.cursors.clone());
         });
         return Ok(());
     };
-    tracing::info!(bot, range = %range, horizon = %planned.horizon, "exporting");
+    tracing::info!(range = %range, horizon = %planned.horizon, "exporting");
     for &w in &schedule.windows {
         if run.stopping() {
             run.skipped.store(true, Ordering::Relaxed);
-            tracing::info!(bot, window = %w, "stopped before this window; the next run resumes here");
+            tracing::info!(window = %w, "stopped before this window; the next run resumes here");
             break;
         }
         // A long run may cross midnight: a day that was the oldest the API serves when the run
@@ -404,7 +405,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
         let (lost, kept) = w.retained(oldest);
         if let Some(lost) = lost {
-            note_days_lost(run, bot, lost, "during the run, ");
+            note_days_lost(run, bot, lost, true);
         }
         let Some(w) = kept else { continue };
         window::export_window(run, bot, w).await?;
@@ -412,7 +413,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         if let Some(mv) = schedule.cursor_move(w, oldest) {
             let moved = loaded.state.advance_all(&cfg.streams, mv);
             if let Some(c) = loaded.state.cursors.values().filter(|&&c| c < w.start).min() {
-                tracing::info!(bot, window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
+                tracing::info!(window = %w, cursor = %c, "the window starts after the cursor, which stays: the next run exports the days between");
             }
             if moved || loaded.version.is_none() {
                 run.states.commit(&mut loaded, run.clock()).await?;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::warning::Warning;
 use crate::exit::Exit;
 use crate::write::StoreSettings;
 
@@ -222,9 +223,18 @@ pub struct RunSummary {
     pub cursors: BTreeMap<String, BTreeMap<String, NaiveDate>>,
     /// Warnings, each once.
     pub warnings: BTreeSet<String>,
+    /// How many of `warnings` are of each kind (see [`Warning::kind`]).
+    pub warnings_by_kind: BTreeMap<String, u64>,
 }
 
 impl RunSummary {
+    /// Lists `w` among the warnings, once, and counts it under its kind.
+    pub(crate) fn add_warning(&mut self, w: &Warning) {
+        if self.warnings.insert(w.to_string()) {
+            *self.warnings_by_kind.entry(w.kind().to_string()).or_default() += 1;
+        }
+    }
+
     /// Records how the run ended: duration, status, exit code and the error's whole chain.
     pub fn conclude(&mut self, started: std::time::Instant, result: &Result<(), crate::Error>) {
         self.duration_ms = started.elapsed().as_millis() as u64;

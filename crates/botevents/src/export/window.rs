@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::tx::{Decoded, Fetched, WindowTx};
+use super::warning::Warning;
 use super::{Run, step};
 use crate::convert::{
     BodyDecoder, CatalogDecoder, ConvertError, DecodeOptions, DecodeStats, HistogramDecoder, ParallelDetailDecoder,
@@ -86,7 +87,9 @@ impl From<AttemptError> for Error {
     }
 }
 
-/// Exports one window of one bot: all streams, then their files, in one commit.
+/// Exports one window of one bot: all streams, then their files, in one commit. Its span (inside
+/// the bot's) names the window.
+#[tracing::instrument(name = "window", skip_all, fields(window = %window))]
 pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
     let mut tx = WindowTx::default();
     if let Err(e) = fill(run, bot, window, &mut tx).await {
@@ -238,10 +241,7 @@ async fn fetch_stream(
             Err(AttemptError::Request(FetchError::Status { status: 400, .. }))
                 if plan.whole(window) && window.len_days() > 1 =>
             {
-                run.warn(format!(
-                    "bot {bot} window {window}: the API refused the {}-day request (400); fetching it day by day",
-                    window.len_days()
-                ));
+                run.warn(Warning::SplitByDay { bot: bot.to_string(), window });
                 run.note(|s| s.splits += 1);
                 plan = SlicePlan::Uniform(Granularity::Day);
                 continue;
@@ -253,7 +253,7 @@ async fn fetch_stream(
             let short = totals
                 .is_some_and(|t| t.iter().any(|(day, &want)| f.decoded.per_day.get(day).copied().unwrap_or(0) < want));
             if let Some(next) = plan.finer(window, &f.decoded.capped, short) {
-                tracing::info!(bot, %window, plan = ?next, capped, short, "re-fetching in smaller slices");
+                tracing::info!(plan = ?next, capped, short, "re-fetching in smaller slices");
                 run.note(|s| s.splits += 1);
                 let mut f = f;
                 f.writer.abort().await;
@@ -296,7 +296,7 @@ async fn packed_plan(
             let span = Slice { start: Window::day(first).start_time(), end: Window::day(last).end_time() };
             let per_hour = hourly_totals(run, bot, span).await?;
             if per_hour.is_none() {
-                tracing::info!(bot, %window, "the hourly totals do not fit UTC hours: busy days go hour by hour");
+                tracing::info!("the hourly totals do not fit UTC hours: busy days go hour by hour");
             }
             per_hour
         }
@@ -313,7 +313,7 @@ async fn packed_plan(
     }
     let slices = packing::pack(&units, budget);
     let unpacked = packing::unpacked_requests(window, per_day, cfg.row_cap);
-    tracing::debug!(bot, %window, requests = slices.len(), hourly_requests, unpacked, "detail requests packed from the totals");
+    tracing::debug!(requests = slices.len(), hourly_requests, unpacked, "detail requests packed from the totals");
     run.note(|s| {
         let p = &mut s.packing;
         p.detail_requests += slices.len() as u64;
@@ -397,9 +397,7 @@ fn histogram_names(run: &Run, bot: &str, window: Window, catalog: &[String]) -> 
     let listed = names.len();
     names.retain(|n| !n.trim().is_empty());
     if names.len() < listed {
-        run.warn(format!(
-            "bot {bot} window {window}: the catalog lists an event whose name is blank; its histogram is skipped"
-        ));
+        run.warn(Warning::BlankEventName { bot: bot.to_string(), window });
     }
     names
 }
@@ -415,7 +413,7 @@ fn reconcile(
         let want = totals.get(&day).copied().unwrap_or(0);
         let got = details.get(&day).copied().unwrap_or(0);
         if want != got {
-            run.warn(format!("bot {bot} {day}: {got} detail rows but the total stream counts {want} events"));
+            run.warn(Warning::DetailCount { bot: bot.to_string(), day, got, want });
         }
     }
 }
@@ -430,32 +428,20 @@ fn note_stats(run: &Run, bot: &str, window: Window, stream: Stream, st: &DecodeS
         s.total_mismatches += st.total_mismatches;
     });
     if st.unaligned_buckets > 0 {
-        run.warn(format!(
-            "bot {bot} window {window}: {} {} rows are in buckets that do not start on a UTC {} (the API's periods are another time zone's); kept whole at their own start, and the details are not checked against these totals",
-            st.unaligned_buckets,
-            stream.table(),
-            match run.cfg.interval {
-                Interval::Daily => "day",
-                Interval::Hourly => "hour",
-            }
-        ));
+        run.warn(Warning::UnalignedBuckets {
+            bot: bot.to_string(),
+            window,
+            table: stream.table(),
+            rows: st.unaligned_buckets,
+            interval: run.cfg.interval,
+        });
     }
-    for p in &st.unknown_platforms {
-        run.warn(format!("{}: unknown platform {p:?} kept as is", stream.table()));
-    }
-    for c in &st.ignored_columns {
-        run.warn(format!("{}: unknown CSV column {c:?} ignored", stream.table()));
-    }
-    if st.total_mismatches > 0 {
-        let what = match stream {
-            Stream::Histogram => "histogram periods (or totals) that differ from the sum of their platform counts",
-            _ => "totals rows whose Event total differs from the sum of their platform columns",
-        };
-        run.warn(format!("bot {bot} window {window}: {} {what}", st.total_mismatches));
+    for w in Warning::of_stats(stream.table(), st, Some((bot, window))) {
+        run.warn(w);
     }
     if st.empty_body || st.empty_list {
         // The page's answer for no events: no rows, counted, not warned about.
-        tracing::debug!(bot, %window, stream = stream.as_str(), "the API answered with an empty list: no rows");
+        tracing::debug!(stream = stream.as_str(), "the API answered with an empty list: no rows");
         run.note(|s| s.empty_answers += 1);
     }
 }
@@ -667,10 +653,7 @@ async fn attempt_inner(
         }
     }
     for (_, name, e) in refused {
-        run.warn(format!(
-            "bot {bot} window {window}: no histogram for event {name:?}, taken as empty: {}",
-            crate::error::Report(&e)
-        ));
+        run.warn(Warning::HistogramRefused { bot: bot.to_string(), window, event: name, error: e });
     }
     let (tails, busy) = pipeline.finish().await;
     run.note(|s| s.conversion_ms += busy.as_millis() as u64);

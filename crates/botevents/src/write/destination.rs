@@ -86,16 +86,18 @@ impl Destination {
     }
 
     fn open_with(url: &str, options: &[(String, String)], create: bool) -> Result<Destination, WriteError> {
-        let bad = |reason: String| WriteError::Destination { url: url.to_string(), reason };
         let parsed = Url::parse(url).ok().filter(|u| u.scheme().len() > 1);
         match parsed {
             None => Destination::local(std::path::Path::new(url), url, create),
             Some(u) if u.scheme() == "file" => {
-                let p = u.to_file_path().map_err(|()| bad("not a file path".into()))?;
+                let p = u
+                    .to_file_path()
+                    .map_err(|()| WriteError::Destination { url: url.to_string(), reason: "not a file path" })?;
                 Destination::local(&p, url, create)
             }
             Some(u) => {
-                let (store, prefix) = cloud_store(&u, options).map_err(|e| bad(e.to_string()))?;
+                let (store, prefix) = cloud_store(&u, options)
+                    .map_err(|source| WriteError::OpenStore { url: url.to_string(), source })?;
                 Ok(Destination {
                     store,
                     prefix,
@@ -115,7 +117,6 @@ impl Destination {
 
     /// A local folder, created if missing when `create`; otherwise a missing one reads as empty.
     fn local(path: &std::path::Path, display: &str, create: bool) -> Result<Destination, WriteError> {
-        let bad = |reason: String| WriteError::Destination { url: display.to_string(), reason };
         if !create && !path.exists() {
             return Ok(Destination {
                 store: Arc::new(object_store::memory::InMemory::new()),
@@ -126,10 +127,11 @@ impl Destination {
                 absent: true,
             });
         }
-        std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
+        std::fs::create_dir_all(path)
+            .map_err(|source| WriteError::CreateFolder { url: display.to_string(), source })?;
         // fsync: a file (and the state that counts on it) survives a power cut once committed.
         let store = LocalFileSystem::new_with_prefix(path)
-            .map_err(|e| bad(e.to_string()))?
+            .map_err(|source| WriteError::OpenStore { url: display.to_string(), source })?
             .with_automatic_cleanup(true)
             .with_fsync(true);
         Ok(Destination {
@@ -137,7 +139,9 @@ impl Destination {
             prefix: Path::default(),
             display: display.to_string(),
             part_size: LOCAL_PART_BYTES,
-            local_root: Some(path.canonicalize().map_err(|e| bad(e.to_string()))?),
+            local_root: Some(
+                path.canonicalize().map_err(|source| WriteError::ResolveFolder { url: display.to_string(), source })?,
+            ),
             absent: false,
         })
     }
@@ -359,6 +363,27 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", ".hidden", "a b", "a\nb", "é", "a@b"] {
             assert!(validate_id("bot", bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A destination that cannot be opened keeps its cause as the source, and reads as it did
+    /// when the cause was folded into the message.
+    #[test]
+    fn unusable_destinations_keep_their_cause() {
+        use std::error::Error as _;
+        let report = |e: &WriteError| crate::error::Report(e).to_string();
+        let url = "ftp://host/data";
+        let e = Destination::open(url, &[]).expect_err("an unsupported scheme");
+        let cause = e.source().expect("the store's error is the source").to_string();
+        assert!(matches!(e, WriteError::OpenStore { .. }), "{e:?}");
+        assert_eq!(report(&e), format!("destination {url:?}: {cause}"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let url = file.join("sub").to_str().unwrap().to_string();
+        let e = Destination::open(&url, &[]).expect_err("a folder under a file");
+        let cause = e.source().expect("the io error is the source").to_string();
+        assert_eq!(report(&e), format!("destination {url:?}: cannot create the folder: {cause}"));
+        assert_eq!(e.exit(), crate::exit::Exit::Usage);
     }
 
     #[test]

@@ -60,7 +60,34 @@ pub enum WriteError {
         /// The URL as given.
         url: String,
         /// Why.
-        reason: String,
+        reason: &'static str,
+    },
+    /// The destination's store cannot be opened: an unsupported scheme, a bad option or path.
+    #[error("destination {url:?}")]
+    OpenStore {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The destination folder cannot be created.
+    #[error("destination {url:?}: cannot create the folder")]
+    CreateFolder {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The destination folder's path cannot be resolved.
+    #[error("destination {url:?}")]
+    ResolveFolder {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// The object store refused an operation.
     #[error("{op} {path}")]
@@ -155,7 +182,11 @@ impl WriteError {
     /// configuration error; anything else may pass on another run.
     pub fn exit(&self) -> crate::exit::Exit {
         match self {
-            WriteError::BadId { .. } | WriteError::Destination { .. } => crate::exit::Exit::Usage,
+            WriteError::BadId { .. }
+            | WriteError::Destination { .. }
+            | WriteError::OpenStore { .. }
+            | WriteError::CreateFolder { .. }
+            | WriteError::ResolveFolder { .. } => crate::exit::Exit::Usage,
             _ => crate::exit::Exit::Failure,
         }
     }
