@@ -464,3 +464,21 @@ async fn hourly_slices_below_the_cap_and_refusal_above_it() {
     assert!(stderr(&out).contains("one hour holds 50 rows"), "{}", stderr(&out));
     assert!(files(tight.dest()).keys().all(|p| !p.to_str().unwrap().contains("custom_event_detail")));
 }
+
+/// A window whose totals hold no event costs no detail request: the summary counts it skipped,
+/// and the export is the same as ever (no detail file, cursors moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_without_events_sends_no_detail_request() {
+    let h = Harness::new(vec![SimBot::new("bot-silent", 0)]).await;
+    let summary = h.dest().join("_botevents/s.json");
+    assert_ok(&h.export(&["--start", "2026-11-10", "--summary-json", summary.to_str().unwrap()]).await);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(json["windows"], 2, "{json}");
+    assert_eq!(json["packing"]["empty_windows_skipped"], 2, "{json}");
+    assert_eq!(json["packing"]["detail_requests"], 0, "{json}");
+    assert_eq!(json["requests_by_stream"]["total"], 2, "{json}");
+    assert!(json["requests_by_stream"].get("detail").is_none(), "{json}");
+    assert_eq!(h.sim.stats().data_requests, 2, "the two totals requests only");
+    assert_eq!(json["cursors"]["bot-silent"]["detail"], "2026-11-24", "{json}");
+    assert!(files(h.dest()).keys().all(|p| !p.to_string_lossy().contains("custom_event_detail")));
+}

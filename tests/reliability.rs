@@ -201,7 +201,7 @@ async fn a_slice_over_its_budget_fails_the_window_and_names_it() {
     assert!(layout(h.dest()).is_empty(), "no file of the failed window: {:?}", layout(h.dest()).keys());
 }
 
-/// The chaos mix — a quarter of all bodies broken off, plus 5xx and 429 — on an account with two
+/// The chaos mix — a quarter of all bodies broken off, plus as many 5xx and 429 — on an account with two
 /// bots over the cap: two runs in a row both exit 0, with files identical to a clean export's,
 /// and the retries are about one per fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,11 +217,13 @@ async fn chaos_with_bots_over_the_cap_twice_in_a_row() {
         Fault::Status(503),
         Fault::Status(429),
     ];
-    let chaos = Chaos { seed: 21, percent: 37, mix, auth: false };
+    // Half of the requests fail: a quarter of all bodies break off, a quarter get 5xx or 429.
+    let chaos = Chaos { seed: 21, percent: 50, mix, auth: false };
     let h = Harness::with_config(SimConfig { chaos: Some(chaos), ..busy_pair() }).await;
     for run in 1..=2 {
         let summary = h.dest().join(format!("_botevents/s{run}.json"));
-        let out = h.export(&[ARGS, &["--summary-json", summary.to_str().unwrap()]].concat()).await;
+        let args = ["--summary-json", summary.to_str().unwrap(), "--max-retries", "20"];
+        let out = h.export(&[ARGS, &args].concat()).await;
         assert_ok(&out);
         assert!(layout(h.dest()) == want, "run {run}: the files differ from a clean export's");
         let json = summary_of(&summary);
@@ -257,6 +259,15 @@ fn assert_no_torn_or_stray_files(dest: &Path, want: &BTreeMap<PathBuf, Vec<u8>>,
 /// ever visible, and no temporary file is left anywhere once a run completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_then_resume() {
+    // A run of this test takes about 10 s; a stall anywhere fails it with where each trial was,
+    // rather than holding the suite until its outer time limit.
+    let limit = Duration::from_secs(300);
+    if tokio::time::timeout(limit, sigkill_trials()).await.is_err() {
+        panic!("the SIGKILL trials did not end within {limit:?}; each trial's last step is printed above");
+    }
+}
+
+async fn sigkill_trials() {
     let clean = Harness::with_config(config()).await;
     let started = Instant::now();
     assert_ok(&clean.export(ARGS).await);
@@ -280,6 +291,7 @@ async fn sigkill_at_random_points_then_resume() {
             let mut visible_checked = 0;
             let mut killed_mid_run = 0;
             for (k, delay) in delays.iter().enumerate() {
+                eprintln!("trial {trial}: export {k} starts, to be killed after {delay:?}");
                 let mut child = h.command(ARGS).stderr(std::process::Stdio::null()).kill_on_drop(true).spawn().unwrap();
                 tokio::time::sleep(*delay).await;
                 if child.try_wait().unwrap().is_none() {
@@ -287,10 +299,13 @@ async fn sigkill_at_random_points_then_resume() {
                 }
                 child.start_kill().unwrap();
                 let status = reap(&mut child).await;
+                eprintln!("trial {trial}: export {k} killed and reaped ({status})");
                 let when = format!("trial {trial} after kill {k} at {delay:?} ({status})");
                 visible_checked += assert_no_torn_or_stray_files(h.dest(), want, &when);
             }
+            eprintln!("trial {trial}: the final export starts");
             let out = h.export(ARGS).await;
+            eprintln!("trial {trial}: the final export ended");
             assert_ok(&out);
             let when = format!("trial {trial} after the final run");
             assert_no_torn_or_stray_files(h.dest(), want, &when);
