@@ -400,8 +400,10 @@ fn a_failed_upload_is_named_and_loses_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("botevents: writing failed: uploading _botevents/tmp/"), "{err}");
-    assert!(last.contains(&format!("_botevents/tmp/{ACCOUNT}@{BOT}/")), "{err}");
+    // The error names the file being written, then the staged file that failed.
+    let file = format!("custom_event_detail/event_date=2023-04-19/{ACCOUNT}@{BOT}.parquet: ");
+    assert!(last.starts_with(&format!("botevents: writing failed: uploading {file}")), "{err}");
+    assert!(last.contains(&format!("_botevents/tmp/{ACCOUNT}@{BOT}/custom_event_detail.")), "{err}");
     let mut after = tree(&dest);
     after.retain(|path, _| !path.starts_with("_botevents/tmp"));
     let mut want = before;

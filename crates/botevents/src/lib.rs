@@ -14,7 +14,8 @@
 //! * [`fetch`] — the API client: discovery, login, SSO, one rate limiter per API key, retries, streamed bodies.
 //! * [`convert`] — push decoders: CSV (and the small JSON answers) → Arrow `RecordBatch`es of the
 //!   fixed [`schema`]s.
-//! * [`write`](mod@write) — one Parquet/Arrow file per (table, account, bot, UTC day) through `object_store`,
+//! * [`write`](mod@write) — one Parquet/Arrow file per (table, account, bot, UTC day) through `object_store`
+//!   (local disk too: [`write::LocalStore`] stages, fsyncs and renames, so every store looks alike),
 //!   visible whole or not at all.
 //! * [`commit`] — per-bot cursors, written only after a window's files are durable.
 //! * [`export`] — the pipeline that ties the stages together, and its [`export::RunSummary`].

@@ -306,29 +306,11 @@ impl StateStore {
             Some(v) => PutMode::Update(v.clone()),
         };
         let conflict = || StateError::Conflict { path: path.to_string() };
-        let result = store.put_opts(&path, payload.clone(), PutOptions::from(mode)).await;
+        let result = store.put_opts(&path, payload, PutOptions::from(mode)).await;
         let put = match result {
             Ok(r) => r,
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                 return Err(conflict());
-            }
-            Err(object_store::Error::NotImplemented { .. }) => {
-                // Local disk: no conditional update. Compare the version again, then replace
-                // atomically (temp file + rename).
-                let head = store.head(&path).await.map_err(|source| StateError::Store {
-                    op: "checking",
-                    path: path.to_string(),
-                    source,
-                })?;
-                let expected = loaded.version.as_ref().and_then(|v| v.e_tag.clone());
-                if head.e_tag != expected {
-                    return Err(conflict());
-                }
-                store.put(&path, payload).await.map_err(|source| StateError::Store {
-                    op: "writing",
-                    path: path.to_string(),
-                    source,
-                })?
             }
             Err(source) => return Err(StateError::Store { op: "writing", path: path.to_string(), source }),
         };

@@ -61,12 +61,12 @@ pub async fn convert_files(
         store: cfg.dest.settings(),
         ..RunSummary::default()
     };
-    let sweep = |summary: &mut RunSummary| {
-        if let Err(e) = cfg.dest.sweep_leftovers(&cfg.account, &cfg.bot) {
+    let sweep = async |summary: &mut RunSummary| {
+        if let Err(e) = cfg.dest.sweep_leftovers(&cfg.account, &cfg.bot).await {
             summary.add_warning(&Warning::Leftovers { bot: None, error: e });
         }
     };
-    sweep(&mut summary);
+    sweep(&mut summary).await;
     let mut writer = PartitionWriter::new(cfg.dest.clone(), cfg.table, &cfg.account, &cfg.bot, None, cfg.write.format);
     let outcome = {
         let work = convert_inner(&cfg, &mut writer, &mut summary);
@@ -102,7 +102,7 @@ pub async fn convert_files(
             Err(e)
         }
     };
-    sweep(&mut summary);
+    sweep(&mut summary).await;
     summary.conclude(started, &result);
     (summary, result)
 }

@@ -357,7 +357,7 @@ fn finish(mut summary: RunSummary, started: Instant, result: Result<(), Error>) 
 async fn export_bot(run: &Run, bot: &str) -> Result<(), Error> {
     let result = export_bot_inner(run, bot).await;
     // Every upload of the bot is complete or abandoned by now: tidy up its staging folder.
-    if let Err(e) = run.cfg.dest.sweep_leftovers(&run.cfg.api.account, bot) {
+    if let Err(e) = run.cfg.dest.sweep_leftovers(&run.cfg.api.account, bot).await {
         tracing::warn!(error = %e, "cannot tidy up the staging folder");
     }
     result
@@ -375,7 +375,7 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cfg = &run.cfg;
     let account = cfg.api.account.as_str();
     let mut loaded = run.states.load(account, bot, cfg.now).await?;
-    if let Err(e) = cfg.dest.sweep_leftovers(account, bot) {
+    if let Err(e) = cfg.dest.sweep_leftovers(account, bot).await {
         run.warn(Warning::Leftovers { bot: Some(bot.to_string()), error: e });
     }
     let cal = Calendar::new(cfg.now, cfg.retention_days);

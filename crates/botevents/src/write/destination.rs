@@ -5,12 +5,12 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use std::time::Duration;
 
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreScheme};
 use serde::Serialize;
 use url::Url;
 
+use super::local::LocalStore;
 use super::{FileFormat, WriteError};
 use crate::plan::Window;
 use crate::schema::Table;
@@ -31,9 +31,8 @@ pub struct Destination {
     prefix: Path,
     display: String,
     part_size: usize,
-    /// The folder of a local destination: files are staged under `_botevents/tmp/` and renamed
-    /// into place, so that no partial or temporary file ever appears in the layout.
-    local_root: Option<std::path::PathBuf>,
+    /// The same store, when it is a local folder: for [`Destination::sweep_leftovers`].
+    local: Option<Arc<LocalStore>>,
     /// A local folder that does not exist, opened by a command that only reads
     /// ([`Destination::open_existing`]): it holds nothing, and nothing is created.
     absent: bool,
@@ -103,7 +102,7 @@ impl Destination {
                     prefix,
                     display: url.to_string(),
                     part_size: CLOUD_PART_BYTES,
-                    local_root: None,
+                    local: None,
                     absent: false,
                 })
             }
@@ -123,39 +122,29 @@ impl Destination {
                 prefix: Path::default(),
                 display: display.to_string(),
                 part_size: LOCAL_PART_BYTES,
-                local_root: None,
+                local: None,
                 absent: true,
             });
         }
         std::fs::create_dir_all(path)
             .map_err(|source| WriteError::CreateFolder { url: display.to_string(), source })?;
-        // fsync: a file (and the state that counts on it) survives a power cut once committed.
-        let store = LocalFileSystem::new_with_prefix(path)
-            .map_err(|source| WriteError::OpenStore { url: display.to_string(), source })?
-            .with_automatic_cleanup(true)
-            .with_fsync(true);
+        path.canonicalize().map_err(|source| WriteError::ResolveFolder { url: display.to_string(), source })?;
+        let store = Arc::new(
+            LocalStore::new(path).map_err(|source| WriteError::OpenStore { url: display.to_string(), source })?,
+        );
         Ok(Destination {
-            store: Arc::new(store),
+            store: store.clone(),
             prefix: Path::default(),
             display: display.to_string(),
             part_size: LOCAL_PART_BYTES,
-            local_root: Some(
-                path.canonicalize().map_err(|source| WriteError::ResolveFolder { url: display.to_string(), source })?,
-            ),
+            local: Some(store),
             absent: false,
         })
     }
 
     /// A destination over any store (tests, memory, decorated stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: Path, display: impl Into<String>) -> Destination {
-        Destination {
-            store,
-            prefix,
-            display: display.into(),
-            part_size: CLOUD_PART_BYTES,
-            local_root: None,
-            absent: false,
-        }
+        Destination { store, prefix, display: display.into(), part_size: CLOUD_PART_BYTES, local: None, absent: false }
     }
 
     /// Bytes per upload part: encoded bytes are handed over in parts this big, and a file larger
@@ -201,47 +190,14 @@ impl Destination {
         self.child(&[table.name(), &dir, &file])
     }
 
-    /// Where a data file is written before it is renamed to `final_path`, on stores where a
-    /// file being written is visible (local disk): `_botevents/tmp/{account}@{bot}/…part`.
-    /// `None` on object stores, whose uploads are invisible until complete.
-    pub fn staging_path(&self, table: Table, day: NaiveDate, account: &str, bot: &str) -> Option<Path> {
-        self.local_root.as_ref()?;
-        let name = format!("{}.{day}.{:016x}.part", table.name(), fastrand::u64(..));
-        Some(self.child(&[META_DIR, TMP_DIR, &format!("{account}@{bot}"), &name]))
-    }
-
-    /// Removes what an earlier run of this (account, bot) left behind when it was killed: its
-    /// staged files under `_botevents/tmp/` and the object store's own staging files
-    /// (`name#N`) next to its data, state and rejects files. Local destinations only (object
-    /// stores show no partial uploads). Returns the number of files removed.
-    ///
-    /// Run before a bot's export starts and after it ends; a second export of the same bot running at the same
-    /// time (which its state commit would refuse anyway) loses its uploads in flight.
-    pub fn sweep_leftovers(&self, account: &str, bot: &str) -> std::io::Result<usize> {
-        let Some(root) = &self.local_root else {
-            return Ok(0);
-        };
-        let mut removed = 0;
-        let staged = root.join(META_DIR).join(TMP_DIR).join(format!("{account}@{bot}"));
-        removed += remove_matching(&staged, |_| true)?;
-        // Empty folders go too (a folder still in use by another bot's run stays: not empty).
-        let _ = std::fs::remove_dir(&staged);
-        let _ = std::fs::remove_dir(root.join(META_DIR).join(TMP_DIR));
-        let state_prefix = format!("{bot}.json#");
-        removed += remove_matching(&root.join(META_DIR).join("state").join(account), |n| n.starts_with(&state_prefix))?;
-        let data_prefixes = FileFormat::ALL.map(|f| format!("{account}@{bot}.{}#", f.extension()));
-        for table in Table::ALL {
-            let Ok(days) = std::fs::read_dir(root.join(table.name())) else { continue };
-            for day in days.flatten() {
-                removed += remove_matching(&day.path(), |n| data_prefixes.iter().any(|p| n.starts_with(p)))?;
-            }
-            let rejects = root.join(META_DIR).join("rejects").join(table.name()).join(account).join(bot);
-            removed += remove_matching(&rejects, |n| n.contains('#'))?;
+    /// Removes what an earlier run of this (account, bot) left behind when it was killed (see
+    /// [`LocalStore::sweep`]). Object stores show no partial uploads: nothing to do there.
+    /// Returns the number of files removed.
+    pub async fn sweep_leftovers(&self, account: &str, bot: &str) -> std::io::Result<usize> {
+        match &self.local {
+            Some(local) => local.sweep(account, bot).await,
+            None => Ok(0),
         }
-        if removed > 0 {
-            tracing::info!(account, bot, removed, "removed files left behind by an interrupted run");
-        }
-        Ok(removed)
     }
 
     /// `_botevents/state/{account}/{bot}.json`.
@@ -258,32 +214,6 @@ impl Destination {
     pub fn rejects_named(&self, table: Table, account: &str, bot: &str, name: &str) -> Path {
         self.child(&[META_DIR, "rejects", table.name(), account, bot, &format!("{name}.jsonl")])
     }
-}
-
-/// Removes the files of `dir` whose names satisfy `matches`; a missing folder has none.
-fn remove_matching(dir: &std::path::Path, matches: impl Fn(&str) -> bool) -> std::io::Result<usize> {
-    // io errors name no path: add it, so a warning says which file or folder failed.
-    let at =
-        |path: &std::path::Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(at(dir, e)),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| at(dir, e))?;
-        let path = entry.path();
-        let is_file = entry.file_type().map_err(|e| at(&path, e))?.is_file();
-        if is_file && entry.file_name().to_str().is_some_and(&matches) {
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(at(&path, e)),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 /// Retries of the object store's own requests: sized for flaky networks (a dozen retries over up

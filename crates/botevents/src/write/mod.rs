@@ -6,8 +6,8 @@
 //! [`FileFormat::Arrow`]). Guarantees:
 //!
 //! * **Whole or nothing.** A file becomes visible only when complete (a single put, or a
-//!   multipart upload completed at the end; on local disk a temp file renamed into place). An
-//!   aborted window leaves the previous version of every file in place.
+//!   multipart upload completed at the end; on local disk, [`LocalStore`] stages it and renames it
+//!   into place). An aborted window leaves the previous version of every file in place.
 //! * **Deterministic.** The bytes are a function of the rows alone: the encoder re-cuts its input
 //!   into [`WriteOptions::write_rows`]-row batches so that network chunking or request splits
 //!   cannot change page boundaries, and nothing wall-clock goes into a file.
@@ -23,6 +23,7 @@
 mod destination;
 mod encoder;
 mod ipc;
+mod local;
 mod parquet_file;
 mod reader;
 
@@ -36,6 +37,7 @@ pub use encoder::{
     DEFAULT_ROW_GROUP_ROWS, DEFAULT_WRITE_ROWS, DEFAULT_ZSTD_LEVEL, FileFormat, IpcCompression, TableEncoder,
     WriteOptions,
 };
+pub use local::LocalStore;
 pub use reader::ObjectFileReader;
 
 use std::collections::BTreeMap;
@@ -232,11 +234,9 @@ pub struct PartitionWriter {
     uploads: BTreeMap<NaiveDate, Upload>,
 }
 
-/// One day's file on its way: written to `staged` (local disk) or straight to `path` (object
-/// stores, where it stays invisible until complete).
+/// One day's file on its way to `path`, where it stays invisible until complete.
 struct Upload {
     path: Path,
-    staged: Option<Path>,
     writer: BufWriter,
     bytes: u64,
 }
@@ -284,15 +284,13 @@ impl PartitionWriter {
             }
             let up = self.uploads.entry(day).or_insert_with(|| {
                 let path = self.dest.data_path(self.table, day, &self.account, &self.bot, self.format);
-                let staged = self.dest.staging_path(self.table, day, &self.account, &self.bot);
-                let target = staged.clone().unwrap_or_else(|| path.clone());
-                let writer = BufWriter::with_capacity(self.dest.store(), target, self.dest.part_size());
-                Upload { path, staged, writer, bytes: 0 }
+                let writer = BufWriter::with_capacity(self.dest.store(), path.clone(), self.dest.part_size());
+                Upload { path, writer, bytes: 0 }
             });
             up.bytes += bytes.len() as u64;
             up.writer.put(Bytes::from(bytes)).await.map_err(|source| WriteError::Store {
                 op: "uploading",
-                path: up.staged.as_ref().unwrap_or(&up.path).to_string(),
+                path: up.path.to_string(),
                 source,
             })?;
         }
@@ -313,40 +311,19 @@ impl PartitionWriter {
             return Err(e);
         }
         let mut written = Written::default();
-        // Every day's upload completes at once (a local file is flushed to disk, a multipart
-        // upload completed), then the staged files are renamed into place, day by day.
+        // Every day's upload completes at once (a multipart upload is completed, a local file
+        // flushed to disk and renamed into place).
         let uploads = std::mem::take(&mut self.uploads);
         let completed = futures::future::join_all(uploads.into_iter().map(|(day, mut up)| async move {
-            let result = up.writer.shutdown().await.map_err(|source| WriteError::Upload {
-                path: up.staged.as_ref().unwrap_or(&up.path).to_string(),
-                source,
-            });
+            let result =
+                up.writer.shutdown().await.map_err(|source| WriteError::Upload { path: up.path.to_string(), source });
             (day, up, result)
         }))
         .await;
         let mut failed = None;
-        for (day, up, mut result) in completed {
-            let Upload { path, staged, bytes, .. } = up;
-            if failed.is_some() {
-                // After a failure nothing more becomes visible; a completed staged file goes.
-                if let (Ok(()), Some(staged)) = (&result, &staged) {
-                    let _ = self.dest.store().delete(staged).await;
-                }
-                continue;
-            }
-            if let (Ok(()), Some(staged)) = (&result, &staged) {
-                // An atomic rename: readers see the old file or the new one, never a part.
-                result = self.dest.store().rename(staged, &path).await.map_err(|source| WriteError::Store {
-                    op: "renaming into place",
-                    path: path.to_string(),
-                    source,
-                });
-                if result.is_err() {
-                    let _ = self.dest.store().delete(staged).await;
-                }
-            }
+        for (day, Upload { path, bytes, .. }, result) in completed {
             if let Err(e) = result {
-                failed = Some(e);
+                failed.get_or_insert(e);
                 continue;
             }
             let rows = rows_of.get(&day).copied().unwrap_or_default();
@@ -455,10 +432,12 @@ mod tests {
         assert!(objects(&dest).await.is_empty());
     }
 
-    /// The files of a window complete at once; when one cannot be put in place, the error names
-    /// it, no later day changes, and no staged file is left behind.
+    /// The files of a window complete at once, on local disk as on object stores; when one
+    /// cannot be put in place, the error names it and its cause, every file is whole (old or
+    /// new, never a part), and no staged file is left behind.
     #[tokio::test]
-    async fn a_failed_completion_names_its_file_and_changes_no_later_day() {
+    async fn a_failed_completion_names_its_file_and_leaves_whole_files() {
+        use std::error::Error as _;
         let dir = tempfile::tempdir().unwrap();
         let dest = Destination::open(dir.path().to_str().unwrap(), &[]).unwrap();
         let days = [day("2026-11-20"), day("2026-11-21"), day("2026-11-22")];
@@ -473,9 +452,13 @@ mod tests {
         std::fs::create_dir_all(file(days[1]).join("in-the-way")).unwrap();
         let err = commit(b"new").await.unwrap_err();
         let want = dest.data_path(Table::Detail, days[1], "123", "bot-1", FileFormat::Parquet).to_string();
-        assert!(matches!(&err, WriteError::Store { op: "renaming into place", path, .. } if *path == want), "{err:?}");
-        assert_eq!(std::fs::read(file(days[0])).unwrap(), b"new", "the day before the failure is in place");
-        assert_eq!(std::fs::read(file(days[2])).unwrap(), b"old", "the day after it is untouched");
+        assert!(matches!(&err, WriteError::Upload { path, .. } if *path == want), "{err:?}");
+        let cause = err.source().map(|e| e.to_string()).unwrap_or_default();
+        assert!(cause.contains(&format!("{}", file(days[1]).display())), "the cause names the file on disk: {cause}");
+        for d in [days[0], days[2]] {
+            let bytes = std::fs::read(file(d)).unwrap();
+            assert!(bytes == b"new" || bytes == b"old", "{d}: {bytes:?}");
+        }
         let staged: Vec<_> = walk(&dir.path().join("_botevents")).into_iter().filter(|p| p.is_file()).collect();
         assert!(staged.is_empty(), "{staged:?}");
     }
