@@ -178,6 +178,35 @@ async fn every_slice_breaking_once_costs_one_retry_each() {
     assert!(differ.is_empty() && extra.is_empty(), "the files differ from a clean export's: {differ:?} {extra:?}");
 }
 
+/// A retry of a stream's first request always finds room in flight again. Two busy bots whose
+/// first windows take four detail requests each, with quick answers (the gate at its minimum of
+/// four): each first detail request's body goes silent once (for `--read-timeout`), while the
+/// requests after it, read ahead, arrive whole and wait for it. Complete bodies that kept their
+/// room would hold all four, and the retries could not be sent: the export would stall with no
+/// request in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_read_ahead_leave_room_for_the_retry_before_them() {
+    let busy = || SimConfig { bots: vec![SimBot::new("bot-busy", 7_000), SimBot::new("bot-busy2", 7_000)], ..config() };
+    let clean = Harness::with_config(busy()).await;
+    assert_ok(&clean.export(ARGS).await);
+    let want = layout(clean.dest());
+
+    let h = Harness::with_config(busy()).await;
+    let stalled = Fault::Stall { after_bytes: 100 };
+    h.sim.fault_once_each_matching(stalled, "customEventDetail?startDate=2026-11-14T00:00:00Z");
+    let summary = h.dest().join("_botevents/s.json");
+    let args = [ARGS, &["--read-timeout", "1500ms", "--summary-json", summary.to_str().unwrap()]].concat();
+    let run = h.export(&args);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the export stalled: a retry found no room in flight");
+    assert_ok(&out);
+    let json = summary_of(&summary);
+    assert_eq!(json["retries_by_cause"]["hang"], 2, "one retry per bot's first detail request: {json}");
+    assert!(json["packing"]["detail_requests"].as_u64().unwrap() >= 8, "{json}");
+    assert_eq!(layout(h.dest()), want, "the files are those of a clean export");
+}
+
 /// A request that breaks more often than its budget fails its window, naming the request, the
 /// attempts and every attempt's correlationId, and leaves no file of the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

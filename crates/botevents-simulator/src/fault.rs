@@ -193,9 +193,9 @@ pub(crate) struct Faults {
     queued: BTreeMap<Scope, VecDeque<Fault>>,
     chaos: Option<(Chaos, fastrand::Rng)>,
     burst: BTreeMap<Scope, (Fault, u32)>,
-    /// A fault served once to each distinct data request (path and query), on its first
-    /// otherwise successful attempt.
-    once_each: Option<(Fault, std::collections::HashSet<String>)>,
+    /// A fault served once to each distinct data request (path and query) that contains the
+    /// text, on its first otherwise successful attempt.
+    once_each: Option<(Fault, String, std::collections::HashSet<String>)>,
     /// Faults served, by [`Fault::kind`].
     pub(crate) served: BTreeMap<String, u64>,
 }
@@ -214,8 +214,8 @@ impl Faults {
         }
     }
 
-    pub(crate) fn once_each(&mut self, fault: Fault) {
-        self.once_each = Some((fault, Default::default()));
+    pub(crate) fn once_each(&mut self, fault: Fault, matching: &str) {
+        self.once_each = Some((fault, matching.to_owned(), Default::default()));
     }
 
     pub(crate) fn inject(&mut self, scope: Scope, fault: Fault, times: u32) {
@@ -236,8 +236,8 @@ impl Faults {
     }
 
     fn first_attempt(&mut self, scope: Scope, request: &str) -> Option<Fault> {
-        let (fault, seen) = self.once_each.as_mut().filter(|_| scope == Scope::Data)?;
-        seen.insert(request.to_owned()).then_some(*fault)
+        let (fault, matching, seen) = self.once_each.as_mut().filter(|_| scope == Scope::Data)?;
+        (request.contains(matching.as_str()) && seen.insert(request.to_owned())).then_some(*fault)
     }
 
     fn draw(&mut self, scope: Scope) -> Option<Fault> {

@@ -368,7 +368,13 @@ impl Simulator {
     /// Makes the first otherwise successful attempt of every distinct data request (its path and
     /// query) fail with `fault`; its retry, and every later request the same, succeeds.
     pub fn fault_once_each(&self, fault: Fault) {
-        self.shared.fault_once_each(fault);
+        self.shared.fault_once_each(fault, "");
+    }
+
+    /// As [`Simulator::fault_once_each`], for the data requests whose path and query contain
+    /// `matching` only (e.g. one endpoint, or the slices that start at a given time).
+    pub fn fault_once_each_matching(&self, fault: Fault, matching: &str) {
+        self.shared.fault_once_each(fault, matching);
     }
 
     /// Makes the next `times` otherwise successful requests of `scope` fail with `fault`

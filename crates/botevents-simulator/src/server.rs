@@ -149,8 +149,8 @@ impl Shared {
         lock(&self.faults).inject(scope, fault, times);
     }
 
-    pub(crate) fn fault_once_each(&self, fault: Fault) {
-        lock(&self.faults).once_each(fault);
+    pub(crate) fn fault_once_each(&self, fault: Fault, matching: &str) {
+        lock(&self.faults).once_each(fault, matching);
     }
 
     /// Ends hanging and stalled responses (the server is shutting down).

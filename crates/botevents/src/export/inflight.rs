@@ -4,8 +4,9 @@
 //! In: the rate (requests/second) and each response's time, from its sending to its body's end.
 //! Out: permits, one per request in flight. By Little's law a rate of `r` requests/second with
 //! responses of `t` seconds needs `r × t` requests in flight; the gate allows a quarter more, plus
-//! one, between [`MIN_REQUESTS_IN_FLIGHT`] and [`MAX_REQUESTS_IN_FLIGHT`]. Memory follows: each
-//! request in flight holds at most one response's rows (see `export::step`).
+//! one, between [`MIN_REQUESTS_IN_FLIGHT`] and [`MAX_REQUESTS_IN_FLIGHT`]. A permit is held from
+//! the sending to the body's end, never while a complete body waits to be decoded (which is
+//! bounded per stream by the window's read-ahead): so a retry always finds room again.
 
 use std::sync::Mutex;
 use std::time::Duration;

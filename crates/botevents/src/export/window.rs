@@ -661,19 +661,25 @@ async fn attempt_inner(
     Ok(out)
 }
 
-/// Requests of one stream's window in flight ahead of the one being decoded.
+/// Requests of one stream's window under way at once, counting the one being decoded: the most
+/// complete bodies (each at most the row cap) that one stream holds in memory.
 const READ_AHEAD_PER_STREAM: usize = 3;
 
-/// A response received whole, with its room in flight (given back once it is decoded).
-struct Received<'a> {
+/// A response received whole.
+struct Received {
     bytes: bytes::Bytes,
     context: String,
-    _room: Room<'a>,
 }
 
 /// Sends one request and receives its body whole, within its room in flight; a body that breaks
 /// off is fetched again on its own (see [`with_request_retries`]), and nothing of it is used.
-async fn receive<'a>(run: &'a Run, stream: Stream, req: &DataRequest) -> Result<Received<'a>, AttemptError> {
+///
+/// The room is given back as soon as the body is complete: a body that waits for the ones
+/// before it to be decoded is no longer in flight. Held, its room could be the one that a retry
+/// of the stream's first request waits for, while the streams' later bodies hold every room:
+/// no stream could move again. Complete bodies are bounded per stream by
+/// [`READ_AHEAD_PER_STREAM`] instead.
+async fn receive(run: &Run, stream: Stream, req: &DataRequest) -> Result<Received, AttemptError> {
     with_request_retries(run, stream, req, async |_| {
         let room = Room(&run.in_flight, Some(run.in_flight.acquire().await));
         let mut body = run.client.send(req).await.map_err(AttemptError::Request)?;
@@ -681,9 +687,10 @@ async fn receive<'a>(run: &'a Run, stream: Stream, req: &DataRequest) -> Result<
         while let Some(c) = body.chunk().await.map_err(AttemptError::Fetch)? {
             all.extend_from_slice(&c);
         }
+        drop(room);
         run.in_flight.observe(body.sent.elapsed());
         run.note(|s| s.bytes_received += body.bytes);
-        Ok(Received { bytes: all.freeze(), context: format!("{}, {}", body.target(), body.correlation), _room: room })
+        Ok(Received { bytes: all.freeze(), context: format!("{}, {}", body.target(), body.correlation) })
     })
     .await
 }
@@ -703,7 +710,7 @@ impl Drop for Room<'_> {
 async fn decode_body(
     run: &Run,
     req: &DataRequest,
-    body: Received<'_>,
+    body: Received,
     pipeline: &mut step::Pipeline,
     writer: &mut PartitionWriter,
     out: &mut Decoded,
