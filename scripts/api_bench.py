@@ -2,8 +2,8 @@
 """How well an export spends the API key's budget: one export against the built-in simulator.
 
     target/py-venv/bin/python scripts/api_bench.py [--binary target/release/botevents]
-        [--bots busy:120000,big:60000,med:20000,...] [--days 14] [--latency 1500ms]
-        [--sim-arg=--sim-token-ttl=20s ...] [--export-arg=--max-rps=5 ...]
+        [--bots busy:120000,big:60000,med:20000,...] [--days 14]
+        [--sim-arg=--sim-latency=1500ms --sim-arg=--sim-token-ttl=20s ...] [--export-arg=--max-rps=5 ...]
 
 Starts `botevents simulate` with the account mix, runs `botevents export` against it into a
 temporary folder, and prints:
