@@ -128,9 +128,10 @@ impl Destination {
         }
         std::fs::create_dir_all(path)
             .map_err(|source| WriteError::CreateFolder { url: display.to_string(), source })?;
-        path.canonicalize().map_err(|source| WriteError::ResolveFolder { url: display.to_string(), source })?;
+        let root =
+            path.canonicalize().map_err(|source| WriteError::ResolveFolder { url: display.to_string(), source })?;
         let store = Arc::new(
-            LocalStore::new(path).map_err(|source| WriteError::OpenStore { url: display.to_string(), source })?,
+            LocalStore::new(&root).map_err(|source| WriteError::OpenStore { url: display.to_string(), source })?,
         );
         Ok(Destination {
             store: store.clone(),
