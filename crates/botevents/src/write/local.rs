@@ -37,7 +37,12 @@ use crate::schema::Table;
 /// A local folder as an object store whose files appear whole (see the module docs).
 #[derive(Debug)]
 pub struct LocalStore {
+    /// The folder, removing folders that a delete leaves empty (a day with no file left).
     inner: Arc<LocalFileSystem>,
+    /// The same folder for the staged files, removing no folder: the staging folder is shared by
+    /// the uploads of a bot, and a rename out of it fsyncs it after the move, so a concurrent
+    /// delete must never take it away (the bot's sweep removes it when the bot is done).
+    staging: Arc<LocalFileSystem>,
     root: PathBuf,
     /// One conditional update at a time: the version check and the replacement are one step.
     update: tokio::sync::Mutex<()>,
@@ -47,9 +52,11 @@ impl LocalStore {
     /// The store of the existing folder `root`.
     pub fn new(root: &std::path::Path) -> Result<LocalStore> {
         let inner = LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true).with_fsync(true);
+        let staging = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
         let root =
             root.canonicalize().map_err(|e| object_store::Error::Generic { store: "local", source: e.into() })?;
-        Ok(LocalStore { inner: Arc::new(inner), root, update: tokio::sync::Mutex::new(()) })
+        let (inner, staging) = (Arc::new(inner), Arc::new(staging));
+        Ok(LocalStore { inner, staging, root, update: tokio::sync::Mutex::new(()) })
     }
 
     /// The folder of this store.
@@ -134,8 +141,8 @@ impl ObjectStore for LocalStore {
             return self.inner.put_opts(location, payload, opts).await;
         };
         let create = matches!(opts.mode, PutMode::Create);
-        let put = self.inner.put_opts(&staged, payload, PutOptions { mode: PutMode::Overwrite, ..opts }).await?;
-        publish(&self.inner, &staged, location, create).await?;
+        let put = self.staging.put_opts(&staged, payload, PutOptions { mode: PutMode::Overwrite, ..opts }).await?;
+        publish(&self.staging, &staged, location, create).await?;
         Ok(put)
     }
 
@@ -143,8 +150,8 @@ impl ObjectStore for LocalStore {
         let Some(staged) = LocalStore::staging_path(location) else {
             return self.inner.put_multipart_opts(location, opts).await;
         };
-        let upload = self.inner.put_multipart_opts(&staged, opts).await?;
-        Ok(Box::new(StagedUpload { upload, store: self.inner.clone(), staged, location: location.clone() }))
+        let upload = self.staging.put_multipart_opts(&staged, opts).await?;
+        Ok(Box::new(StagedUpload { upload, store: self.staging.clone(), staged, location: location.clone() }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
@@ -211,9 +218,9 @@ fn sweep(root: &std::path::Path, account: &str, bot: &str) -> std::io::Result<us
     let mut removed = 0;
     let staged = root.join(META_DIR).join(TMP_DIR).join(format!("{account}@{bot}"));
     removed += remove_matching(&staged, |_| true)?;
-    // Empty folders go too (a folder still in use by another bot's run stays: not empty).
+    // The bot's own staging folder goes too if empty; `_botevents/tmp` stays, as another bot's
+    // upload may be creating its folder in it right now.
     let _ = std::fs::remove_dir(&staged);
-    let _ = std::fs::remove_dir(root.join(META_DIR).join(TMP_DIR));
     let state_prefix = format!("{bot}.json#");
     removed += remove_matching(&root.join(META_DIR).join("state").join(account), |n| n.starts_with(&state_prefix))?;
     let data_prefixes = FileFormat::ALL.map(|f| format!("{account}@{bot}.{}#", f.extension()));
@@ -328,6 +335,35 @@ mod tests {
         let created = store.put_opts(&path, PutPayload::from_static(b"again"), PutMode::Create.into()).await;
         assert!(matches!(created, Err(object_store::Error::AlreadyExists { .. })), "{created:?}");
         assert_eq!(files(dir.path()), [DATA], "a refused create leaves nothing");
+    }
+
+    /// Files of one bot complete at once, and one of them cannot be put in place: the others
+    /// still land, every time. (A staged file removed after a failed rename once took the shared
+    /// staging folder with it, while another file's rename out of it was still syncing it.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_rename_leaves_the_other_files_of_the_bot_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::new(dir.path()).unwrap());
+        let day = |d: u32| format!("custom_event_detail/event_date=2026-11-{d:02}/123@bot.parquet");
+        // Day 1's file cannot be replaced: a folder with something in it stands there.
+        std::fs::create_dir_all(dir.path().join(day(1)).join("in-the-way")).unwrap();
+        for round in 0..200u32 {
+            let puts = (1..=8).map(|d| {
+                let store = store.clone();
+                let path = Path::from(day(d));
+                tokio::spawn(async move { store.put(&path, PutPayload::from(round.to_le_bytes().to_vec())).await })
+            });
+            let results = futures::future::join_all(puts).await;
+            for (d, result) in (1..=8).zip(results) {
+                match (d, result.unwrap()) {
+                    (1, r) => assert!(r.is_err(), "round {round}: {r:?}"),
+                    (_, Err(e)) => panic!("round {round}, day {d}: {e}"),
+                    (_, Ok(_)) => assert_eq!(std::fs::read(dir.path().join(day(d))).unwrap(), round.to_le_bytes()),
+                }
+            }
+        }
+        let staged = files(&dir.path().join("_botevents"));
+        assert!(staged.is_empty(), "{staged:?}");
     }
 
     /// An update succeeds against the version read, and is refused once somebody else wrote.
