@@ -2,7 +2,7 @@
 """How well an export spends the API key's budget: one export against the built-in simulator.
 
     target/py-venv/bin/python scripts/api_bench.py [--binary target/release/botevents]
-        [--bots busy:120000,big:60000,med:20000,...] [--days 14]
+        [--bots busy:120000,big:60000,med:20000,...] [--days 14] [--scale 0.1]
         [--sim-arg=--sim-latency=1500ms --sim-arg=--sim-token-ttl=20s ...] [--export-arg=--max-rps=5 ...]
 
 Starts `botevents simulate` with the account mix, runs `botevents export` against it into a
@@ -14,7 +14,9 @@ temporary folder, and prints:
 * wall time against requests / rate;
 * logins, SSO renewals, 401s and 429s, retries by cause;
 * bytes on the wire and bytes of CSV/JSON;
-* requests in flight at most, the response time, and the export's peak RSS.
+* requests in flight at most, the response time, and the export's peak RSS;
+* the CPU time of the export and of the simulator during the export, against the wall time:
+  when both share a small machine, their CPU, not the request budget, may set the pace.
 
 Needs pyarrow (the test command's `target/py-venv` has it). Figures, not thresholds: nothing
 here passes or fails.
@@ -55,6 +57,21 @@ def start_simulator(binary, bots, sim_args):
         proc.kill()
         sys.exit(f"the simulator did not start: {' '.join(cmd)}")
     return proc, env
+
+
+def children_cpu():
+    """User and system CPU seconds of the waited-for children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def process_cpu(pid):
+    """User and system CPU seconds of a running process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def packed(units, budget):
@@ -103,11 +120,20 @@ def main():
     ap.add_argument("--bots", default=DEFAULT_BOTS)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--row-cap", type=int, default=100_000)
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply every bot's events/day and the row cap by this: the same requests, "
+                         "less data (e.g. 0.1, so that the simulator's CPU does not set the pace)")
     ap.add_argument("--sim-arg", action="append", default=[], help="passed to `botevents simulate`")
     ap.add_argument("--export-arg", action="append", default=[], help="passed to `botevents export`")
     args = ap.parse_args()
 
-    sim, env = start_simulator(args.binary, args.bots, args.sim_arg)
+    bots = ",".join(f"{name}:{round(int(n) * args.scale)}" for name, n in (b.split(":") for b in args.bots.split(",")))
+    row_cap = round(args.row_cap * args.scale)
+    sim_args, export_args = list(args.sim_arg), list(args.export_arg)
+    if row_cap != 100_000:
+        sim_args.append(f"--sim-row-cap={row_cap}")
+        export_args.append(f"--row-cap={row_cap}")
+    sim, env = start_simulator(args.binary, bots, sim_args)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             dest = os.path.join(tmp, "out")
@@ -122,25 +148,27 @@ def main():
                 b["bot"]: [(dt.date.fromisoformat(w["start"]), dt.date.fromisoformat(w["end"])) for w in b["windows"]]
                 for b in plan["bots"]
             }
+            sim_cpu0, cpu0 = process_cpu(sim.pid), children_cpu()
             started = time.monotonic()
             out = subprocess.run(
-                [args.binary, "export", *common, "--summary-json", summary_path, "-q", *args.export_arg],
+                [args.binary, "export", *common, "--summary-json", summary_path, "-q", *export_args],
                 env=run_env, capture_output=True, text=True,
             )
             wall = time.monotonic() - started
+            export_cpu, sim_cpu = children_cpu() - cpu0, process_cpu(sim.pid) - sim_cpu0
             peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             if out.returncode != 0:
                 sys.exit(f"export failed ({out.returncode}):\n{out.stderr[-3000:]}")
             s = json.load(open(summary_path))
             windows = sum(len(w) for w in windows_by_bot.values())
-            minimum = windows + minimum_detail(dest, windows_by_bot, args.row_cap)
+            minimum = windows + minimum_detail(dest, windows_by_bot, row_cap)
             rate = plan["max_rps"]
     finally:
         sim.terminate()
         sim.wait()
 
     sent = s["data_requests"]
-    print(f"account: {len(windows_by_bot)} bots ({args.bots}), {args.days} days, {windows} bot windows")
+    print(f"account: {len(windows_by_bot)} bots ({bots}), {args.days} days, {windows} bot windows, row cap {row_cap}")
     print(f"data requests: {sent}, minimum {minimum} ({sent / minimum:.2f} × the minimum)")
     print(f"  per stream: {s.get('requests_by_stream')}; packing: {s.get('packing')}")
     print(f"wall: {wall:.1f} s; requests / rate: {sent / rate:.1f} s ({wall / (sent / rate):.2f} ×);"
@@ -156,6 +184,12 @@ def main():
         print(f"bytes: {body / 1e6:.1f} MB received")
     print(f"in flight: at most {s.get('requests_in_flight_max')} requests; response time {s.get('response_ms')} ms")
     print(f"peak RSS of the export: {peak_kib / 1024:.0f} MiB")
+    cores = os.cpu_count() or 1
+    busy = (export_cpu + sim_cpu) / cores
+    print(f"CPU during the export: export {export_cpu:.1f} s, simulator {sim_cpu:.1f} s; on {cores} cores "
+          f"that is {busy:.1f} s of the {wall:.1f} s wall"
+          + (" (the machine's CPU, not the request budget, may set the pace: try --scale 0.1)"
+             if busy > 0.6 * wall else ""))
     print(f"rows: {sum(t['rows'] for t in s['tables'].values())}")
 
 

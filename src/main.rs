@@ -26,8 +26,13 @@ use clap::Parser;
 use crate::args::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    malloc::tune_malloc();
     let cli = Cli::parse();
+    // Parsing starts no thread, so the tuning still comes before any other thread. `simulate`
+    // keeps glibc's defaults: its many threads each build small strings, and one arena would
+    // have them wait on its lock.
+    if !matches!(cli.command, Command::Simulate(_)) {
+        malloc::tune_malloc();
+    }
     logging::init(&cli);
     // A bar only where a person watches: on a terminal, with human logs that are not silenced.
     let show_progress =

@@ -77,6 +77,10 @@ pub struct SimServiceArgs {
     /// (e.g. 1500ms), the same for every request.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sim_latency: Option<Duration>,
+    /// Rows a detail download holds at most (the vendor's: 100000). A smaller cap with smaller
+    /// bots gives an export the same requests with less data (for benchmarks of the schedule).
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub sim_row_cap: Option<u32>,
 }
 
 impl SimServiceArgs {
@@ -88,6 +92,7 @@ impl SimServiceArgs {
             login_interval: self.sim_login_interval,
             gzip: self.sim_gzip,
             latency: self.sim_latency.unwrap_or_default(),
+            row_cap: self.sim_row_cap.map_or(config.row_cap, |cap| cap as usize),
             ..config
         }
     }

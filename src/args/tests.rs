@@ -243,6 +243,19 @@ fn simulate_takes_an_account_mix_and_max_retry_time_a_duration() {
     assert_eq!(args.options().max_retry_time, std::time::Duration::from_secs(90));
 }
 
+/// `--sim-row-cap` sets the simulator's download cap (the vendor's unless given); 0 is refused.
+#[test]
+fn simulate_takes_a_row_cap() {
+    let service = |extra: &[&str]| {
+        let cli = Cli::try_parse_from([&["botevents", "simulate"], extra].concat()).unwrap();
+        let Command::Simulate(args) = cli.command else { panic!("simulate") };
+        args.service.apply(botevents_simulator::SimConfig::default())
+    };
+    assert_eq!(service(&[]).row_cap, botevents_simulator::SimConfig::default().row_cap);
+    assert_eq!(service(&["--sim-row-cap", "10000"]).row_cap, 10_000);
+    assert!(Cli::try_parse_from(["botevents", "simulate", "--sim-row-cap", "0"]).is_err());
+}
+
 /// `--max-rps` takes fractions, so that two tasks can share one key's 5 requests/second, and
 /// refuses a budget that cannot pace requests, quoting it.
 #[test]
