@@ -399,6 +399,32 @@ async fn max_duration_stops_resumably() {
     assert_eq!(files(h.dest()), files(clean.dest()));
 }
 
+/// A bot's windows overlap: the next window's totals go out while this window's details still
+/// wait for this window's totals, and the windows commit in order. (One bot, two windows, answers
+/// that take a second: sequential windows would send totals, details, totals, details.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bots_next_window_is_asked_for_while_this_one_is_in_flight() {
+    let h = Harness::with_config(SimConfig {
+        now: Some(now()),
+        bots: vec![SimBot::new("bot-a", 100)],
+        latency: std::time::Duration::from_secs(1),
+        ..SimConfig::default()
+    })
+    .await;
+    assert_ok(&h.export(&["--start", "2026-11-10"]).await);
+    let seen = h.sim.requests_seen();
+    let at = |what: &str| -> Vec<usize> { (0..seen.len()).filter(|&i| seen[i].contains(what)).collect() };
+    let (totals, details) = (at("/download/customEventTotal?"), at("/download/customEventDetail?"));
+    assert_eq!((totals.len(), details.len()), (2, 2), "{seen:#?}");
+    assert!(totals[1] < details[0], "both windows' totals first: {seen:#?}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.dest().join("_botevents/state/12345678/bot-a.json")).unwrap()).unwrap();
+    assert_eq!(state["cursors"]["detail"], "2026-11-24", "{state}");
+    let clean = Harness::new(vec![SimBot::new("bot-a", 100)]).await;
+    assert_ok(&clean.export(&["--start", "2026-11-10"]).await);
+    assert_eq!(files(h.dest()), files(clean.dest()), "the same files as a run with fast answers");
+}
+
 /// SIGTERM finishes the windows in flight and exits 75, with every committed file whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_window_in_flight_and_exits_75() {

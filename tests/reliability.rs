@@ -205,13 +205,44 @@ async fn a_first_request_that_goes_silent_is_retried_alone_while_later_ones_wait
     assert_eq!(layout(h.dest()), want, "the files are those of a clean export");
 }
 
+/// A bot's next window is under way while the window before it is fetched, and is dropped when
+/// that window fails: a folder stands where a file of the first window goes, so the first
+/// window's commit fails while the second's requests are out; the run fails with no file of the
+/// second window, no cursor moved, and nothing left staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_after_a_failed_one_is_never_committed() {
+    let h = Harness::with_config(SimConfig { bots: vec![SimBot::new("bot-busy", 4_000)], ..config() }).await;
+    let blocked = h.dest().join("custom_event_detail/event_date=2026-11-15/12345678@bot-busy.parquet");
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+    let out = h.export(ARGS).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("event_date=2026-11-15"), "{}", stderr(&out));
+    let seen = h.sim.requests_seen();
+    let second_totals = seen.iter().position(|q| q.contains("customEventTotal?startDate=2026-11-21"));
+    let first_details = seen.iter().position(|q| q.contains("customEventDetail?startDate=2026-11-1"));
+    let (Some(second_totals), Some(first_details)) = (second_totals, first_details) else {
+        panic!("both windows were under way: {seen:#?}")
+    };
+    assert!(second_totals < first_details, "the second window's totals went out first: {seen:#?}");
+    let second: Vec<_> = layout(h.dest())
+        .into_keys()
+        .filter(|p| ["21", "22", "23"].iter().any(|d| p.to_string_lossy().contains(&format!("2026-11-{d}"))))
+        .collect();
+    assert!(second.is_empty(), "no file of the second window: {second:?}");
+    let state = h.dest().join("_botevents/state/12345678/bot-busy.json");
+    assert!(!state.exists(), "no cursor moved: {:?}", std::fs::read_to_string(&state));
+    let staged: Vec<_> = all_files(h.dest()).into_keys().filter(|p| p.starts_with("_botevents/tmp")).collect();
+    assert!(staged.is_empty(), "nothing left staged: {staged:?}");
+}
+
 /// A request that breaks more often than its budget fails its window, naming the request, the
 /// attempts and every attempt's correlationId, and leaves no file of the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slice_over_its_budget_fails_the_window_and_names_it() {
     let h = Harness::with_config(SimConfig { bots: vec![SimBot::new("bot-busy", 4_000)], ..config() }).await;
     h.sim.inject(Fault::Truncate { after_bytes: 100 }, 3);
-    let out = h.export(&[ARGS, &["--max-retries", "2"]].concat()).await;
+    // One window, so that its totals are the only request in flight when the faults come.
+    let out = h.export(&[ARGS, &["--end", "2026-11-21", "--max-retries", "2"]].concat()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     let line = err.lines().find(|l| l.contains("fetching failed after 3 attempts")).unwrap_or_else(|| panic!("{err}"));

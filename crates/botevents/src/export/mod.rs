@@ -5,7 +5,8 @@
 //! Guarantees: a window's files are all durable before its cursors move; a failure leaves every
 //! file already committed intact; a body that breaks off is fetched again on its own (each
 //! request has its own retries, and the run a bound on its time in retries), with nothing of the
-//! partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight.
+//! partial body written; at most [`MAX_CONCURRENT_BOTS`] bots are in flight, each with at most
+//! [`WINDOWS_IN_FLIGHT_PER_BOT`] windows under way.
 //!
 //! [`run_accounts`] runs several accounts (each its own [`ExportConfig`]) at once, each with
 //! its own API client and the rate limiter of its API key, and reports each account's summary.
@@ -19,6 +20,7 @@ mod summary;
 mod tx;
 mod warning;
 mod window;
+use window::WindowEnd;
 pub(crate) use window::decoder_for;
 
 use std::future::Future;
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 
 pub use files::{ConvertConfig, convert_files};
@@ -45,10 +47,18 @@ use crate::plan::{BotSchedule, Calendar, RangeRequest, Window, at_risk};
 use crate::stream::{Interval, Stream};
 use crate::write::{Destination, WriteOptions};
 
-/// Bots exported at the same time: as many as the requests a run may keep in flight (each bot
-/// sends its requests one after another). How many requests are in flight follows the response
-/// time ([`inflight`]); requests are paced by the rate limiter anyway.
+/// Bots exported at the same time: as many as the requests a run may keep in flight. How many
+/// requests are in flight follows the response time ([`inflight`]); requests are paced by the
+/// rate limiter anyway.
 pub const MAX_CONCURRENT_BOTS: usize = MAX_REQUESTS_IN_FLIGHT;
+
+/// Windows of one bot under way at once. The next window's totals (and the hourly totals that
+/// plan its details) go out while the current window's details are in flight, so that a busy
+/// bot's chain of requests (totals, hourly totals, details; window after window) does not
+/// outlast every other bot's and leave the request budget idle at the end of a run. Its details
+/// wait until the current window has fetched everything, so that a bot holds one window's details
+/// in memory at a time; the windows commit, and the cursor moves, one after another in order.
+pub const WINDOWS_IN_FLIGHT_PER_BOT: usize = 2;
 
 /// Accounts exported at the same time by [`run_accounts`]. Each has its own API key and so its
 /// own request budget: running them together multiplies the throughput, up to this many.
@@ -371,6 +381,16 @@ fn note_days_lost(run: &Run, bot: &str, lost: Window, during_run: bool) {
     run.note(|s| s.days_lost.push(DaysLost { bot: bot.to_string(), start: lost.start, end: lost.end, days }));
 }
 
+/// A window's turn in a bot's export.
+enum Turn {
+    /// The run was stopping when its turn came: not started.
+    Stopped(Window),
+    /// None of its days is retained any more.
+    Lost,
+    /// Exported (or failed), with the oldest day the API served when it started.
+    Ended { window: Window, oldest: NaiveDate, end: Result<WindowEnd, Error> },
+}
+
 async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
     let cfg = &run.cfg;
     let account = cfg.api.account.as_str();
@@ -394,21 +414,73 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
         return Ok(());
     };
     tracing::info!(range = %range, horizon = %planned.horizon, "exporting");
-    for &w in &schedule.windows {
-        if run.stopping() {
-            run.skipped.store(true, Ordering::Relaxed);
-            tracing::info!(window = %w, "stopped before this window; the next run resumes here");
-            break;
-        }
-        // A long run may cross midnight: a day that was the oldest the API serves when the run
-        // was planned may be gone by the time its window is sent (the API refuses the window).
-        let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
-        let (lost, kept) = w.retained(oldest);
-        if let Some(lost) = lost {
-            note_days_lost(run, bot, lost, true);
-        }
-        let Some(w) = kept else { continue };
-        window::export_window(run, bot, w).await?;
+    // Each window's turn comes when there is room for it among the bot's windows under way: it
+    // is skipped once the run is stopping, cut to the days still retained, and otherwise started.
+    // It follows the window before it through two oneshots (see `window::After`): its details
+    // wait for that window's fetching, its commit for that window's commit.
+    let mut before = window::After::default();
+    let mut turns = futures::stream::iter(schedule.windows.iter().copied())
+        .map(|w| {
+            let (fetched, fetched_next) = tokio::sync::oneshot::channel();
+            let (committed, committed_next) = tokio::sync::oneshot::channel();
+            let after = std::mem::replace(
+                &mut before,
+                window::After { fetched: Some(fetched_next), committed: Some(committed_next) },
+            );
+            let turn = if run.stopping() {
+                None
+            } else {
+                // A long run may cross midnight: a day that was the oldest the API serves when
+                // the run was planned may be gone by the time its window is sent (the API
+                // refuses the window).
+                let oldest = Calendar::new(run.clock(), cfg.retention_days).oldest_retrievable();
+                let (lost, kept) = w.retained(oldest);
+                if let Some(lost) = lost {
+                    note_days_lost(run, bot, lost, true);
+                }
+                Some((kept, oldest))
+            };
+            async move {
+                match turn {
+                    None => {
+                        let _ = (fetched.send(()), committed.send(false));
+                        Turn::Stopped(w)
+                    }
+                    Some((None, _)) => {
+                        // Nothing of it is retained: it passes on the window before's signals.
+                        if let Some(f) = after.fetched {
+                            let _ = f.await;
+                        }
+                        let _ = fetched.send(());
+                        let ended = match after.committed {
+                            Some(c) => c.await.unwrap_or(false),
+                            None => true,
+                        };
+                        let _ = committed.send(ended);
+                        Turn::Lost
+                    }
+                    Some((Some(w), oldest)) => {
+                        let end = window::export_window(run, bot, w, after, fetched).await;
+                        let _ = committed.send(matches!(end, Ok(WindowEnd::Committed)));
+                        Turn::Ended { window: w, oldest, end }
+                    }
+                }
+            }
+        })
+        .buffered(WINDOWS_IN_FLIGHT_PER_BOT);
+    while let Some(turn) = turns.next().await {
+        let (w, oldest) = match turn {
+            Turn::Stopped(w) => {
+                run.skipped.store(true, Ordering::Relaxed);
+                tracing::info!(window = %w, "stopped before this window; the next run resumes here");
+                break;
+            }
+            Turn::Lost => continue,
+            // Only a window after a failed one is abandoned, and the failure ended the loop.
+            Turn::Ended { end: Ok(WindowEnd::Abandoned), .. } => break,
+            Turn::Ended { end: Err(e), .. } => return Err(e),
+            Turn::Ended { window, oldest, end: Ok(WindowEnd::Committed) } => (window, oldest),
+        };
         run.note(|s| s.windows += 1);
         if let Some(mv) = schedule.cursor_move(w, oldest) {
             let moved = loaded.state.advance_all(&cfg.streams, mv);

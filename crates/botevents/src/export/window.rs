@@ -87,25 +87,73 @@ impl From<AttemptError> for Error {
     }
 }
 
-/// Exports one window of one bot: all streams, then their files, in one commit. Its span (inside
-/// the bot's) names the window.
+/// How a window's export ended.
+#[derive(Debug)]
+pub(crate) enum WindowEnd {
+    /// Every stream fetched and its files committed.
+    Committed,
+    /// Fetched, but the window before it failed: abandoned uncommitted.
+    Abandoned,
+}
+
+/// How a window of a bot follows the bot's window before it, whose requests overlap its own.
+#[derive(Debug, Default)]
+pub(crate) struct After {
+    /// Resolves when the window before has fetched every stream (or failed). Until then this
+    /// window sends only its totals (and the hourly totals that plan its details), so that one
+    /// window's details per bot are in flight, and in memory, at a time.
+    pub fetched: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Resolves when the window before has ended: `true` when it committed. This window commits
+    /// only then, so that a bot's windows commit in order; when that window failed, this one is
+    /// abandoned.
+    pub committed: Option<tokio::sync::oneshot::Receiver<bool>>,
+}
+
+/// Exports one window of one bot: all streams, then their files, in one commit, following the
+/// window before it as `after` says; `fetched` is told once every stream is fetched (or the
+/// window failed). Its span (inside the bot's) names the window.
 #[tracing::instrument(name = "window", skip_all, fields(window = %window))]
-pub(crate) async fn export_window(run: &Run, bot: &str, window: Window) -> Result<(), Error> {
+pub(crate) async fn export_window(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    after: After,
+    fetched: tokio::sync::oneshot::Sender<()>,
+) -> Result<WindowEnd, Error> {
+    let After { fetched: mut before_fetched, committed: before_committed } = after;
     let mut tx = WindowTx::default();
-    if let Err(e) = fill(run, bot, window, &mut tx).await {
+    let filled = fill(run, bot, window, &mut tx, &mut before_fetched).await;
+    let _ = fetched.send(());
+    if let Err(e) = filled {
         tx.abort().await;
         return Err(e);
+    }
+    let before_committed = match before_committed {
+        Some(before) => before.await.unwrap_or(false),
+        None => true,
+    };
+    if !before_committed {
+        tracing::debug!("the window before failed: abandoning this one");
+        tx.abort().await;
+        return Ok(WindowEnd::Abandoned);
     }
     tx.commit(|stream, stats, written| {
         note_stats(run, bot, window, stream, stats);
         note_written(run, stream.table(), written);
     })
     .await?;
-    Ok(())
+    Ok(WindowEnd::Committed)
 }
 
 /// Fetches, converts and uploads every stream of a window into `tx`, and writes its rejects.
-async fn fill(run: &Run, bot: &str, window: Window, tx: &mut WindowTx) -> Result<(), Error> {
+/// `wait` is the window before's end of fetching (see [`After::fetched`]).
+async fn fill(
+    run: &Run,
+    bot: &str,
+    window: Window,
+    tx: &mut WindowTx,
+    wait: &mut Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<(), Error> {
     let cfg = &run.cfg;
     let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
     let mut catalog: Option<Vec<String>> = None;
@@ -114,7 +162,7 @@ async fn fill(run: &Run, bot: &str, window: Window, tx: &mut WindowTx) -> Result
     for stream in order {
         if stream == Stream::Histogram && catalog.is_none() {
             // The histograms need the window's event names: fetch the catalog, write nothing.
-            let mut f = fetch_stream(run, bot, window, Stream::Catalog, None, &[]).await?;
+            let mut f = fetch_stream(run, bot, window, Stream::Catalog, None, &[], wait).await?;
             f.writer.abort().await;
             catalog = Some(std::mem::take(&mut f.decoded.event_names));
         }
@@ -122,7 +170,7 @@ async fn fill(run: &Run, bot: &str, window: Window, tx: &mut WindowTx) -> Result
             Stream::Histogram => histogram_names(run, bot, window, catalog.as_deref().unwrap_or_default()),
             _ => Vec::new(),
         };
-        let fetched = fetch_stream(run, bot, window, stream, totals.as_ref(), &names).await?;
+        let fetched = fetch_stream(run, bot, window, stream, totals.as_ref(), &names, wait).await?;
         match stream {
             // Totals in another time zone's days cannot plan or check the details by UTC day.
             Stream::Total if fetched.decoded.stats.unaligned_buckets == 0 => {
@@ -221,7 +269,9 @@ impl SlicePlan {
 /// Fetches one stream of a window. The details are planned from the totals when there are
 /// some ([`packed_plan`]); a stream is fetched again in smaller slices when the API refuses the
 /// whole window (400) or when the details are capped or short of the totals. `names` are the
-/// event names of the histogram stream (one request each per slice).
+/// event names of the histogram stream (one request each per slice). A stream other than the
+/// totals is planned, then waits for `wait` (the window before's end of fetching) before its
+/// first request.
 async fn fetch_stream(
     run: &Run,
     bot: &str,
@@ -229,12 +279,18 @@ async fn fetch_stream(
     stream: Stream,
     totals: Option<&BTreeMap<NaiveDate, u64>>,
     names: &[String],
+    wait: &mut Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<Fetched, Error> {
     let cfg = &run.cfg;
     let mut plan = match totals.filter(|_| stream == Stream::Detail) {
         Some(t) => packed_plan(run, bot, window, t).await.map_err(Error::from)?,
         None => SlicePlan::Uniform(Granularity::Window),
     };
+    if stream != Stream::Total
+        && let Some(before) = wait.take()
+    {
+        let _ = before.await;
+    }
     loop {
         let f = match attempt(run, bot, window, stream, &plan, names).await {
             Ok(f) => f,
@@ -662,8 +718,10 @@ async fn attempt_inner(
 }
 
 /// Requests of one stream's window under way at once, counting the one being decoded: the most
-/// complete bodies (each at most the row cap) that one stream holds in memory.
-const READ_AHEAD_PER_STREAM: usize = 3;
+/// complete bodies (each at most the row cap) that one stream holds in memory. Six, not three:
+/// at the end of a run only the busiest bots have requests left, and with answers that take
+/// 1.5 s, three per stream left the budget of 5 requests/s a quarter idle (`scripts/api_bench.py`).
+const READ_AHEAD_PER_STREAM: usize = 6;
 
 /// A response received whole.
 struct Received {
