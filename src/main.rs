@@ -28,11 +28,8 @@ use crate::args::{Cli, Command, LogFormat};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Parsing starts no thread, so the tuning still comes before any other thread. `simulate`
-    // keeps glibc's defaults: its many threads each build small strings, and one arena would
-    // have them wait on its lock.
-    if !matches!(cli.command, Command::Simulate(_)) {
-        malloc::tune_malloc();
-    }
+    // keeps an arena per thread (see `tune_malloc`).
+    malloc::tune_malloc(!matches!(cli.command, Command::Simulate(_)));
     logging::init(&cli);
     // A bar only where a person watches: on a terminal, with human logs that are not silenced.
     let show_progress =

@@ -22,13 +22,19 @@
 ///
 /// Together, for 1 M rows: peak RSS 115 MiB instead of 150, and 0.77 s instead of 0.93 (before
 /// the huge pages, which took it from 0.475 to 0.441 s and from 112 to 118 MiB).
+///
+/// `one_arena: false` keeps glibc's arena per thread (for `simulate`, whose many threads each
+/// build small strings: on one arena they waited on its lock, 54 s of CPU for the API
+/// benchmark's account instead of 34 s).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn tune_malloc() {
+pub fn tune_malloc(one_arena: bool) {
     // SAFETY: mallopt only sets parameters of the allocator; called before any other thread.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+        if one_arena {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
     }
     if reserve_allowed() {
         reserve_heap();
@@ -98,4 +104,4 @@ const DEFAULT_TOP_PAD: libc::c_int = 128 << 10;
 const HUGE_PAGE: usize = 2 << 20;
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn tune_malloc() {}
+pub fn tune_malloc(_one_arena: bool) {}
