@@ -262,7 +262,17 @@ impl RunSummary {
         use std::fmt::Write;
         let mut s = String::new();
         let secs = self.duration_ms as f64 / 1000.0;
-        if self.requests == 0 && self.windows == 0 {
+        // An export records every bot's cursors, even when it had nothing to fetch; a conversion
+        // records none.
+        let export = !self.cursors.is_empty();
+        if export && self.status == RunStatus::Ok && self.windows == 0 && self.data_requests == 0 {
+            let bots = self.cursors.len();
+            let _ = writeln!(
+                s,
+                "botevents: {} in {secs:.1}s — up to date: {bots} bot(s), nothing new to fetch",
+                self.status
+            );
+        } else if self.requests == 0 && self.windows == 0 && !export {
             let _ = writeln!(
                 s,
                 "botevents: {} in {:.1}s — {:.1} MB of CSV read",
@@ -441,6 +451,19 @@ impl AccountsSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An export with nothing new says so; a conversion tells what it read.
+    #[test]
+    fn an_export_up_to_date_says_so_and_a_conversion_what_it_read() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let cursors = [("bot-a".to_string(), [("detail".to_string(), day)].into())].into();
+        let up_to_date = RunSummary { status: RunStatus::Ok, cursors, ..RunSummary::default() };
+        let text = up_to_date.human();
+        assert!(text.starts_with("botevents: ok in 0.0s — up to date: 1 bot(s), nothing new to fetch"), "{text}");
+        let converted = RunSummary { status: RunStatus::Ok, bytes_received: 2_500_000, ..RunSummary::default() };
+        let text = converted.human();
+        assert!(text.starts_with("botevents: ok in 0.0s — 2.5 MB of CSV read"), "{text}");
+    }
 
     #[test]
     fn accounts_summary_combines_and_names_each_account() {
