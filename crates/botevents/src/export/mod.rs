@@ -448,15 +448,10 @@ async fn export_bot_inner(run: &Run, bot: &str) -> Result<(), Error> {
                     }
                     Some((None, _)) => {
                         // Nothing of it is retained: it passes on the window before's signals.
-                        if let Some(f) = after.fetched {
-                            let _ = f.await;
-                        }
+                        let mut after = after;
+                        after.fetched().await;
                         let _ = fetched.send(());
-                        let ended = match after.committed {
-                            Some(c) => c.await.unwrap_or(false),
-                            None => true,
-                        };
-                        let _ = committed.send(ended);
+                        let _ = committed.send(after.committed().await);
                         Turn::Lost
                     }
                     Some((Some(w), oldest)) => {

@@ -109,6 +109,24 @@ pub(crate) struct After {
     pub committed: Option<tokio::sync::oneshot::Receiver<bool>>,
 }
 
+impl After {
+    /// Waits until the window before has fetched every stream (at once the second time, and for
+    /// a first window).
+    pub async fn fetched(&mut self) {
+        if let Some(before) = self.fetched.take() {
+            let _ = before.await;
+        }
+    }
+
+    /// Waits until the window before has ended: whether it committed (`true` for a first window).
+    pub async fn committed(self) -> bool {
+        match self.committed {
+            Some(before) => before.await.unwrap_or(false),
+            None => true,
+        }
+    }
+}
+
 /// Exports one window of one bot: all streams, then their files, in one commit, following the
 /// window before it as `after` says; `fetched` is told once every stream is fetched (or the
 /// window failed). Its span (inside the bot's) names the window.
@@ -120,19 +138,15 @@ pub(crate) async fn export_window(
     after: After,
     fetched: tokio::sync::oneshot::Sender<()>,
 ) -> Result<WindowEnd, Error> {
-    let After { fetched: mut before_fetched, committed: before_committed } = after;
+    let mut after = after;
     let mut tx = WindowTx::default();
-    let filled = fill(run, bot, window, &mut tx, &mut before_fetched).await;
+    let filled = fill(run, bot, window, &mut tx, &mut after).await;
     let _ = fetched.send(());
     if let Err(e) = filled {
         tx.abort().await;
         return Err(e);
     }
-    let before_committed = match before_committed {
-        Some(before) => before.await.unwrap_or(false),
-        None => true,
-    };
-    if !before_committed {
+    if !after.committed().await {
         tracing::debug!("the window before failed: abandoning this one");
         tx.abort().await;
         return Ok(WindowEnd::Abandoned);
@@ -146,14 +160,8 @@ pub(crate) async fn export_window(
 }
 
 /// Fetches, converts and uploads every stream of a window into `tx`, and writes its rejects.
-/// `wait` is the window before's end of fetching (see [`After::fetched`]).
-async fn fill(
-    run: &Run,
-    bot: &str,
-    window: Window,
-    tx: &mut WindowTx,
-    wait: &mut Option<tokio::sync::oneshot::Receiver<()>>,
-) -> Result<(), Error> {
+/// Streams other than the totals wait for the window before's fetching (see [`After`]).
+async fn fill(run: &Run, bot: &str, window: Window, tx: &mut WindowTx, after: &mut After) -> Result<(), Error> {
     let cfg = &run.cfg;
     let mut totals: Option<BTreeMap<NaiveDate, u64>> = None;
     let mut catalog: Option<Vec<String>> = None;
@@ -162,7 +170,7 @@ async fn fill(
     for stream in order {
         if stream == Stream::Histogram && catalog.is_none() {
             // The histograms need the window's event names: fetch the catalog, write nothing.
-            let mut f = fetch_stream(run, bot, window, Stream::Catalog, None, &[], wait).await?;
+            let mut f = fetch_stream(run, bot, window, Stream::Catalog, None, &[], after).await?;
             f.writer.abort().await;
             catalog = Some(std::mem::take(&mut f.decoded.event_names));
         }
@@ -170,7 +178,7 @@ async fn fill(
             Stream::Histogram => histogram_names(run, bot, window, catalog.as_deref().unwrap_or_default()),
             _ => Vec::new(),
         };
-        let fetched = fetch_stream(run, bot, window, stream, totals.as_ref(), &names, wait).await?;
+        let fetched = fetch_stream(run, bot, window, stream, totals.as_ref(), &names, after).await?;
         match stream {
             // Totals in another time zone's days cannot plan or check the details by UTC day.
             Stream::Total if fetched.decoded.stats.unaligned_buckets == 0 => {
@@ -270,8 +278,8 @@ impl SlicePlan {
 /// some ([`packed_plan`]); a stream is fetched again in smaller slices when the API refuses the
 /// whole window (400) or when the details are capped or short of the totals. `names` are the
 /// event names of the histogram stream (one request each per slice). A stream other than the
-/// totals is planned, then waits for `wait` (the window before's end of fetching) before its
-/// first request.
+/// totals is planned, then waits for the window before's fetching (`after`) before its first
+/// request.
 async fn fetch_stream(
     run: &Run,
     bot: &str,
@@ -279,17 +287,15 @@ async fn fetch_stream(
     stream: Stream,
     totals: Option<&BTreeMap<NaiveDate, u64>>,
     names: &[String],
-    wait: &mut Option<tokio::sync::oneshot::Receiver<()>>,
+    after: &mut After,
 ) -> Result<Fetched, Error> {
     let cfg = &run.cfg;
     let mut plan = match totals.filter(|_| stream == Stream::Detail) {
         Some(t) => packed_plan(run, bot, window, t).await.map_err(Error::from)?,
         None => SlicePlan::Uniform(Granularity::Window),
     };
-    if stream != Stream::Total
-        && let Some(before) = wait.take()
-    {
-        let _ = before.await;
+    if stream != Stream::Total {
+        after.fetched().await;
     }
     loop {
         let f = match attempt(run, bot, window, stream, &plan, names).await {
