@@ -49,19 +49,12 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// The store of the existing folder `root`.
+    /// The store of the existing folder `root`, already resolved (absolute, canonical).
     pub fn new(root: &std::path::Path) -> Result<LocalStore> {
         let inner = LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true).with_fsync(true);
         let staging = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
-        let root =
-            root.canonicalize().map_err(|e| object_store::Error::Generic { store: "local", source: e.into() })?;
         let (inner, staging) = (Arc::new(inner), Arc::new(staging));
-        Ok(LocalStore { inner, staging, root, update: tokio::sync::Mutex::new(()) })
-    }
-
-    /// The folder of this store.
-    pub fn root(&self) -> &std::path::Path {
-        &self.root
+        Ok(LocalStore { inner, staging, root: root.to_path_buf(), update: tokio::sync::Mutex::new(()) })
     }
 
     /// Removes what an earlier run of this (account, bot) left behind when it was killed: its
