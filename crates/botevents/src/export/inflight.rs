@@ -4,7 +4,10 @@
 //! In: the rate (requests/second) and each response's time, from its sending to its body's end.
 //! Out: permits, one per request in flight. By Little's law a rate of `r` requests/second with
 //! responses of `t` seconds needs `r × t` requests in flight; the gate allows a quarter more, plus
-//! one, between [`MIN_REQUESTS_IN_FLIGHT`] and [`MAX_REQUESTS_IN_FLIGHT`]. A permit is held from
+//! one, between [`MIN_REQUESTS_IN_FLIGHT`] and [`MAX_REQUESTS_IN_FLIGHT`]. Before the first
+//! response is timed the gate assumes the slowest and allows the maximum: the rate limiter
+//! spaces those requests anyway, so a quick first answer shrinks the gate before more than one
+//! or two went out, while a slow one finds the rate already busy. A permit is held from
 //! the sending to the body's end, never while a complete body waits to be decoded (which is
 //! bounded per stream by the window's read-ahead): so a retry always finds room again.
 
@@ -13,11 +16,11 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-/// Requests in flight when responses are quick (and at the start, before any was timed).
+/// Requests in flight when responses are quick.
 pub const MIN_REQUESTS_IN_FLIGHT: usize = 4;
 
-/// The most requests a run keeps in flight, however slow the responses: each may hold one
-/// response's rows (at most the row cap) while its body arrives.
+/// The most requests a run keeps in flight, however slow the responses (and at the start, before
+/// any was timed): each may hold one response's rows (at most the row cap) while its body arrives.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 16;
 
 /// Weight of the newest response time in the moving average.
@@ -39,7 +42,7 @@ struct State {
     size: usize,
     /// Permits to take back when they are returned (the gate shrank while they were out).
     owed: usize,
-    /// The largest size so far.
+    /// The largest size that a response time set so far (the start's maximum is not counted).
     peak: usize,
 }
 
@@ -47,14 +50,9 @@ impl InFlight {
     /// A gate for `rate` requests/second.
     pub fn new(rate: f64) -> InFlight {
         InFlight {
-            permits: Semaphore::new(MIN_REQUESTS_IN_FLIGHT),
+            permits: Semaphore::new(MAX_REQUESTS_IN_FLIGHT),
             rate,
-            state: Mutex::new(State {
-                seconds: None,
-                size: MIN_REQUESTS_IN_FLIGHT,
-                owed: 0,
-                peak: MIN_REQUESTS_IN_FLIGHT,
-            }),
+            state: Mutex::new(State { seconds: None, size: MAX_REQUESTS_IN_FLIGHT, owed: 0, peak: 0 }),
         }
     }
 
@@ -101,7 +99,8 @@ impl InFlight {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).size
     }
 
-    /// The gate's largest size so far, and the average response time then, in milliseconds.
+    /// The gate's largest size that a response time set, and the average response time now, in
+    /// milliseconds.
     pub fn peak(&self) -> (usize, u64) {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         (st.peak, st.seconds.map_or(0, |s| (s * 1000.0) as u64))
@@ -124,6 +123,22 @@ mod tests {
         assert_eq!(target(5.0, 1.5), 11, "5/s at 1.5 s: 7.5 in flight, a quarter more, plus one");
         assert_eq!(target(5.0, 60.0), MAX_REQUESTS_IN_FLIGHT, "never beyond the maximum");
         assert_eq!(target(2.5, 1.5), 6, "a shared key's share needs fewer");
+    }
+
+    #[tokio::test]
+    async fn before_the_first_answer_the_gate_is_open_to_its_maximum() {
+        let gate = InFlight::new(5.0);
+        assert_eq!((gate.size(), gate.peak().0), (MAX_REQUESTS_IN_FLIGHT, 0), "nothing observed yet");
+        let held: Vec<_> = futures::future::join_all((0..3).map(|_| gate.acquire())).await;
+        assert_eq!(gate.permits.available_permits(), MAX_REQUESTS_IN_FLIGHT - 3);
+        // A quick first answer: the gate shrinks at once, the three held count against it.
+        gate.observe(Duration::from_millis(20));
+        assert_eq!((gate.size(), gate.peak()), (MIN_REQUESTS_IN_FLIGHT, (MIN_REQUESTS_IN_FLIGHT, 20)));
+        assert_eq!(gate.permits.available_permits(), MIN_REQUESTS_IN_FLIGHT - 3);
+        for p in held {
+            gate.release(p);
+        }
+        assert_eq!(gate.permits.available_permits(), MIN_REQUESTS_IN_FLIGHT);
     }
 
     #[tokio::test]

@@ -163,7 +163,8 @@ pub struct RunSummary {
     pub requests_by_stream: BTreeMap<String, u64>,
     /// How the detail requests were planned from the totals, and what that saved.
     pub packing: Packing,
-    /// The most requests the run allowed in flight at once (it follows the response time).
+    /// The most requests the run allowed in flight at once, as the response times it observed
+    /// set the gate (before the first answer the gate allows its maximum, 16).
     pub requests_in_flight_max: u64,
     /// Average response time at the end of the run (sending to the body's end), milliseconds.
     pub response_ms: u64,
