@@ -341,14 +341,60 @@ async fn renewals_keep_the_bearer_scheme() {
         ..SimConfig::default()
     })
     .await;
-    let out = h.export(&args(&[])).await;
+    let out = h.export_env(&args(&[]), &[("BOTEVENTS_LOG", "warn,botevents=info")]).await;
     assert_ok(&out);
     let s = summary(&out);
     assert_eq!(s["api_dialect"]["authorization"], "bearer", "{s}");
     assert!(s["reauthentications"].as_u64().unwrap() > 2, "{s}");
-    // One raw-token 401 taught the scheme; every other 401 was an expired token.
+    // One probe taught the scheme (requests in flight with the raw token meanwhile were refused
+    // too, and sent again with `Bearer`); every other 401 was an expired token.
     let stats = h.sim.stats();
-    assert_eq!(stats.rejected_401, stats.expired_tokens + 1, "{stats:?}");
+    assert!(stats.rejected_401 > stats.expired_tokens, "{stats:?}");
+    assert_eq!(stderr(&out).matches("trying \"Bearer <token>\" once").count(), 1, "{}", stderr(&out));
+}
+
+/// Requests do not wait for the run's first answer. With a gateway whose refusals take as long
+/// as its answers (300 ms), many requests are in flight in the page's spelling when the first
+/// refusal comes: one request probes, the others wait for what it learns and are sent again in
+/// it, each once, and the files are the strict simulator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_at_a_refusal_are_sent_again_in_what_one_probe_learned() {
+    let slow = |dialect| SimConfig {
+        bots: (0..6).map(|i| SimBot::new(format!("bot-{i}"), 300)).collect(),
+        now: Some(now()),
+        max_rps: 0,
+        latency: std::time::Duration::from_millis(300),
+        slow_refusals: true,
+        dialect,
+        ..SimConfig::default()
+    };
+    let week = args(&["--last", "7d"]);
+    let strict = Harness::with_config(slow(SimDialect::default())).await;
+    let out = strict.export(&week).await;
+    assert_ok(&out);
+    let (want, distinct) = (data_files(&strict), summary(&out)["data_requests"].as_u64().unwrap());
+    let base = SimDialect::default();
+    for (name, dialect, learned) in [
+        (
+            "interval upper",
+            SimDialect { interval: IntervalSpelling::Upper, ..base },
+            "the API refused the page's spelling (400)",
+        ),
+        ("Bearer on data calls", SimDialect { data_auth: DataAuth::Bearer, ..base }, "trying \"Bearer <token>\" once"),
+    ] {
+        let h = Harness::with_config(slow(dialect)).await;
+        let out = h.export_env(&week, &[("BOTEVENTS_LOG", "warn,botevents=info")]).await;
+        assert_ok(&out);
+        assert_eq!(data_files(&h), want, "{name}: the files differ from the strict simulator's");
+        let (s, stats) = (summary(&out), h.sim.stats());
+        let refused = stats.rejected_400 + stats.rejected_401 - stats.expired_tokens;
+        // Six bots' totals at 200 requests/s, refused after 300 ms: the first refusal finds
+        // several in flight.
+        assert!(refused >= 3, "{name}: {stats:?}");
+        assert_eq!(stderr(&out).matches(learned).count(), 1, "{name}: one probe\n{}", stderr(&out));
+        // Each refused request was sent once more, and the probe's first other spelling succeeded.
+        assert_eq!(s["data_requests"].as_u64().unwrap(), distinct + refused, "{name}: {s}");
+    }
 }
 
 /// The simulator's dialect flags of `export --simulate`, end to end.

@@ -151,8 +151,13 @@ pub struct SimConfig {
     /// response arrives `latency` after the request was admitted, then the body flows at
     /// loopback speed (generated meanwhile). Deterministic, for tests and benchmarks of a slow
     /// API; zero (the default) answers at once. Refusals of the checks (429 of the rate limit,
-    /// 401, 400, 404) are not delayed; an injected fault comes after the wait.
+    /// 401, 400, 404) are not delayed unless [`SimConfig::slow_refusals`]; an injected fault
+    /// comes after the wait.
     pub latency: Duration,
+    /// Refusals of a data call's token (401) or parameters (400) wait the `latency` too, as from
+    /// a gateway that hands a request to its backend before either refuses it. Off by default:
+    /// refusals come at once.
+    pub slow_refusals: bool,
     /// Which forms requests must use and answers take; the default holds a client to the
     /// vendor page's literal words.
     pub dialect: SimDialect,
@@ -199,6 +204,7 @@ impl Default for SimConfig {
             login_interval: None,
             gzip: true,
             latency: Duration::ZERO,
+            slow_refusals: false,
             missing_histograms: Vec::new(),
             dialect: SimDialect::default(),
         }
@@ -226,6 +232,7 @@ impl fmt::Debug for SimConfig {
             .field("login_interval", &self.login_interval)
             .field("gzip", &self.gzip)
             .field("latency", &self.latency)
+            .field("slow_refusals", &self.slow_refusals)
             .field("missing_histograms", &self.missing_histograms)
             .field("dialect", &self.dialect)
             .finish()

@@ -463,10 +463,16 @@ impl Shared {
     }
 
     async fn data(self: &Arc<Self>, route: &Route, parts: &Parts) -> Reply {
-        if !self.authorized(&parts.headers) || route.account().is_some_and(|account| account != self.config.account) {
-            return Reply::Status(StatusCode::UNAUTHORIZED);
-        }
         let ready = Instant::now() + self.config.latency;
+        let refuse = async |status| {
+            if self.config.slow_refusals {
+                tokio::time::sleep_until(ready).await;
+            }
+            Reply::Status(status)
+        };
+        if !self.authorized(&parts.headers) || route.account().is_some_and(|account| account != self.config.account) {
+            return refuse(StatusCode::UNAUTHORIZED).await;
+        }
         let now = self.config.now();
         let params = Params::parse(parts.uri.query());
         if matches!(route, Route::Total { .. } | Route::Histogram { .. }) {
@@ -478,7 +484,7 @@ impl Shared {
             Err(invalid) => {
                 tracing::debug!(endpoint = route.name(), reason = %invalid, "simulator rejected parameters");
                 *lock(&self.stats).bad_params.entry(invalid.kind().to_owned()).or_default() += 1;
-                return Reply::Status(StatusCode::BAD_REQUEST);
+                return refuse(StatusCode::BAD_REQUEST).await;
             }
         };
         if let DataQuery::Histogram { filter, .. } = &query

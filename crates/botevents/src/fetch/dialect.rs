@@ -5,15 +5,19 @@
 //! client sends exactly the page's words first: `interval=Daily`, dates ending in `Z`, the raw
 //! access token. Where a gateway reads them otherwise, the first refusal is answered once per run:
 //!
-//! * a 400 on the run's first request with an `interval` (or its first request at all, for the
-//!   dates) is sent again with each other spelling in [`CANDIDATES`] order — `DAILY`, `daily`, then
-//!   the same with dates as `+00:00` — and the first that succeeds is kept for the run;
+//! * a 400 to a request with an `interval` before one such request succeeded (or to any request
+//!   before one succeeded, for the dates) is sent again with each other spelling in
+//!   [`CANDIDATES`] order — `DAILY`, `daily`, then the same with dates as `+00:00` — and the first
+//!   that succeeds is kept for the run;
 //! * a 401 right after a fresh token (or with a token given in the environment) is sent again
 //!   once with `Bearer ` before the token, which is kept when it succeeds.
 //!
-//! Each dimension is settled by its first success (or by its one probe), so a run probes at most
-//! once, and the dialect in force is reported in the run summary and logged when it differs from
-//! the page's.
+//! Each dimension is settled by its first success (or by its one probe). Requests do not wait
+//! for the first success: while nothing was refused they go out in the page's spelling, so a run
+//! against an API that reads the page as written loses no time to the dialect. One request at a
+//! time probes a refusal, and requests about to be sent wait for its outcome; requests already in
+//! flight in the refused spelling are sent again in the one it found. The dialect in force is
+//! reported in the run summary and logged when it differs from the page's.
 
 use serde::Serialize;
 
@@ -131,9 +135,16 @@ pub(crate) struct DialectState {
     pub dates_settled: bool,
     /// The authorization scheme is settled.
     pub auth_settled: bool,
+    /// A request is probing a refusal: requests about to be sent wait for its outcome.
+    pub probing: bool,
 }
 
 impl DialectState {
+    /// The (interval, dates) spellings in force.
+    pub fn spelling(&self) -> (IntervalSpelling, DateStyle) {
+        (self.dialect.interval, self.dialect.dates)
+    }
+
     /// Whether a request (with an `interval` or not) would have something left to learn.
     pub fn unsettled(&self, with_interval: bool) -> bool {
         !self.dates_settled || (with_interval && !self.interval_settled)

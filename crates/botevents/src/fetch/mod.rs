@@ -8,8 +8,8 @@
 //! bearer, one renewal at a time per account, and the requests that got the 401 meanwhile wait
 //! for it and are sent again with the new token; a new login happens only when SSO refuses the
 //! bearer. Every error names the endpoint, the window, the HTTP status and the response's
-//! `correlationId`. Retrying is the caller's loop ([`retry::with_retries`]), because a broken
-//! body (a compressed one included) must restart the whole window, decoding included.
+//! `correlationId`. Retrying a request is the caller's loop, because a body that breaks off (a
+//! compressed one included) must be fetched again whole before any of it is used.
 
 mod auth;
 mod dialect;
@@ -409,9 +409,22 @@ pub struct ApiClient {
     stats: Arc<ClientStats>,
     /// The spellings learned so far ([`dialect`]).
     dialect: std::sync::Mutex<dialect::DialectState>,
-    /// Held by the one request that may still learn a spelling: until the first success, data
-    /// requests go one at a time, so that a refusal is probed once, not by every request at once.
+    /// Held by the one request that probes a refused spelling or scheme, so that a refusal is
+    /// probed once, not by every request at once ([`ApiClient::start_probe`]).
     probe: tokio::sync::Mutex<()>,
+}
+
+/// A probe in progress: the probe's lock, and the dialect's `probing` flag raised until it drops.
+struct Probing<'a> {
+    client: &'a ApiClient,
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for Probing<'_> {
+    fn drop(&mut self) {
+        // Lowered before the lock is released (fields drop after this body).
+        self.client.update_dialect(|d| d.probing = false);
+    }
 }
 
 /// The streamed body of a successful response, decompressed as it streams when the API sent it
@@ -694,22 +707,49 @@ impl ApiClient {
     /// 200. A 401 renews the access token (or waits for the renewal in flight) and resends, up to
     /// [`MAX_RENEWALS_PER_REQUEST`] times; until the dialect is settled, a 400 is sent again in
     /// the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry happens here.
+    ///
+    /// Requests do not wait for the run's first answer: each goes out in the spelling in force.
+    /// A refusal is probed by one request at a time ([`ApiClient::start_probe`]), and requests
+    /// about to be sent meanwhile wait for its outcome; those already in flight in the refused
+    /// spelling are sent again in the one it found. So when the API reads the page as written,
+    /// the first request costs no one any time; when it does not, the requests in flight at the
+    /// first refusal (at most the in-flight gate's size) are sent once more each.
     pub async fn send(&self, req: &DataRequest) -> Result<Body, FetchError> {
         let target = self.target(req);
         let with_interval = req.interval.is_some();
-        let _probe = if self.dialect_state().unsettled(with_interval) { Some(self.probe.lock().await) } else { None };
+        self.wait_for_probe().await;
         let state = self.dialect_state();
-        let first = (state.dialect.interval, state.dialect.dates);
-        let refused = match self.send_as(req, &target, first).await {
+        let first = state.spelling();
+        let refused = match self.send_as(req, &target, first, None).await {
             Ok(body) => {
-                self.update_dialect(|d| d.settle(first, with_interval));
+                if state.unsettled(with_interval) {
+                    self.update_dialect(|d| d.settle(first, with_interval));
+                }
                 return Ok(body);
             }
             Err(e) if e.status() == Some(400) && state.unsettled(with_interval) => e,
             Err(e) => return Err(e),
         };
-        for spelling in state.alternatives(with_interval) {
-            match self.send_as(req, &target, spelling).await {
+        // Refused before the spelling was settled: one request at a time learns what to send.
+        let probing = self.start_probe().await;
+        let now = self.dialect_state();
+        if !now.unsettled(with_interval) {
+            // Settled while this request was in flight or waited: by a success, or by a probe.
+            drop(probing);
+            return if now.spelling() == first {
+                Err(refused)
+            } else {
+                self.send_as(req, &target, now.spelling(), None).await
+            };
+        }
+        // A dimension settled meanwhile (the dates, by a request without an interval) comes first.
+        let mut candidates = Vec::new();
+        if now.spelling() != first {
+            candidates.push(now.spelling());
+        }
+        candidates.extend(now.alternatives(with_interval).into_iter().filter(|s| *s != first));
+        for spelling in candidates {
+            match self.send_as(req, &target, spelling, Some(&probing)).await {
                 Ok(body) => {
                     self.update_dialect(|d| d.settle(spelling, with_interval));
                     let dialect = self.dialect();
@@ -720,22 +760,41 @@ impl ApiClient {
                 Err(e) => return Err(e),
             }
         }
-        // Every spelling was refused: the 400 is about something else. The page's spelling stays.
-        self.update_dialect(|d| d.settle(first, with_interval));
+        // Every spelling was refused: the 400 is about something else. The spelling in force stays.
+        self.update_dialect(|d| d.settle(now.spelling(), with_interval));
         Err(refused)
     }
 
+    /// Waits while another request probes a refused spelling or scheme.
+    async fn wait_for_probe(&self) {
+        if self.dialect_state().probing {
+            drop(self.probe.lock().await);
+        }
+    }
+
+    /// Becomes the one request that probes; until the returned guard drops, requests about to be
+    /// sent wait for its outcome ([`ApiClient::wait_for_probe`]).
+    async fn start_probe(&self) -> Probing<'_> {
+        let lock = self.probe.lock().await;
+        self.update_dialect(|d| d.probing = true);
+        Probing { client: self, _lock: lock }
+    }
+
     /// Sends `req` with the given spellings; handles 401s (a renewal, or `Bearer `).
+    /// `probing`: the caller holds the probe already.
     async fn send_as(
         &self,
         req: &DataRequest,
         target: &Target,
         spelling: (IntervalSpelling, DateStyle),
+        probing: Option<&Probing<'_>>,
     ) -> Result<Body, FetchError> {
         let target = target.clone();
         let url = self.data_url(req, spelling)?;
         let mut renewals = 0;
         let mut bearer_tried = false;
+        // Held while this request probes the scheme, when the caller does not hold the probe.
+        let mut own_probe: Option<Probing<'_>> = None;
         loop {
             let (session, generation) = self.current().await?;
             self.limiter.acquire().await;
@@ -794,10 +853,24 @@ impl ApiClient {
             if status == StatusCode::UNAUTHORIZED {
                 self.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
                 if !state.auth_settled && !bearer_tried && scheme == AuthScheme::Raw {
-                    // No data call has succeeded yet: the token is fresh, so try the header's other form.
-                    bearer_tried = true;
-                    tracing::info!(endpoint = %req.endpoint, %correlation, "401 with the raw token: trying \"Bearer <token>\" once");
-                    continue;
+                    // No data call has succeeded yet: the token is fresh, so try the header's other
+                    // form, one request at a time (or take what the probe before this one learned).
+                    if probing.is_none() && own_probe.is_none() {
+                        own_probe = Some(self.start_probe().await);
+                    }
+                    let now = self.dialect_state();
+                    if !now.auth_settled {
+                        bearer_tried = true;
+                        tracing::info!(endpoint = %req.endpoint, %correlation, "401 with the raw token: trying \"Bearer <token>\" once");
+                        continue;
+                    }
+                    // Settled by the probe this request waited for: nothing left to hold.
+                    own_probe = None;
+                    if now.dialect.authorization == AuthScheme::Bearer {
+                        // Learned while this request was in flight: not a failure, sent again.
+                        bearer_tried = true;
+                        continue;
+                    }
                 }
                 if renewals < MAX_RENEWALS_PER_REQUEST && self.can_login() {
                     renewals += 1;
