@@ -7,7 +7,7 @@
 #
 #   scripts/fuzz.sh --seconds 3600 detail
 #
-#   1. cargo-fuzz    installed once under target/tools (cargo install --locked, pinned version)
+#   1. cargo-fuzz    installed once under target/tools (cargo install --locked --debug, pinned version)
 #   2. build         cargo fuzz build: release, debug assertions, no sanitizer, stable toolchain;
 #                    its own target dir target/fuzz/build, so it never waits on the main build
 #   3. run           each target for N seconds with -rss_limit_mb and -max_len; the corpus is
@@ -64,7 +64,9 @@ banner() { printf '\n==> %s\n' "$*"; }
 if [[ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
   banner "installing cargo-fuzz $CARGO_FUZZ_VERSION under target/tools"
   start=$SECONDS
-  cargo install --locked --quiet --force --root "$TOOLS" cargo-fuzz --version "=$CARGO_FUZZ_VERSION"
+  # --debug: cargo-fuzz only starts cargo and the fuzzer, so an unoptimized build serves as well
+  # and compiles faster.
+  cargo install --locked --quiet --force --debug --root "$TOOLS" cargo-fuzz --version "=$CARGO_FUZZ_VERSION"
   echo "installed in $((SECONDS - start)) s"
 fi
 export PATH="$TOOLS/bin:$PATH"
