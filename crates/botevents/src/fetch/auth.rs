@@ -279,7 +279,8 @@ impl ApiClient {
         rb: reqwest::RequestBuilder,
     ) -> Result<(Bytes, CorrelationId), FetchError> {
         let target = self.auth_target(endpoint);
-        self.limiter.acquire().await;
+        // Ahead of the data requests waiting for a permit: they need the token this call brings.
+        self.limiter.acquire_first().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let resp = rb.send().await.map_err(|source| FetchError::Transport { target: target.clone(), source })?;
         let correlation = correlation_of(&resp);

@@ -7,10 +7,15 @@
 //!
 //! The budget is a [`MaxRps`]: any positive number of requests per second, fractions included,
 //! so that two tasks sharing one key can each take 2.5.
+//!
+//! The authentication calls go first ([`RateLimiter::acquire_first`]): when the access token
+//! expires, every data request that takes a permit before the renewal's SSO call is sent with the
+//! expired token and answered 401, so the renewal takes the next permit ahead of them.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -117,13 +122,15 @@ impl fmt::Display for MaxRps {
 pub struct RateLimiter {
     interval: Duration,
     next: Mutex<Option<Instant>>,
+    /// Callers of [`RateLimiter::acquire_first`] waiting now: the next permit is theirs.
+    first: AtomicUsize,
 }
 
 impl RateLimiter {
     /// A limiter for `max_rps` requests per second.
     pub fn new(max_rps: MaxRps) -> RateLimiter {
         let interval = Duration::from_secs_f64(1.0 / max_rps.get()) + SPACING_SLACK;
-        RateLimiter { interval, next: Mutex::new(None) }
+        RateLimiter { interval, next: Mutex::new(None), first: AtomicUsize::new(0) }
     }
 
     /// The spacing between two permits.
@@ -131,14 +138,35 @@ impl RateLimiter {
         self.interval
     }
 
-    /// Waits for the next permit.
+    /// Waits for the next permit that no [`RateLimiter::acquire_first`] caller is waiting for.
     pub async fn acquire(&self) {
+        self.wait(false).await;
+    }
+
+    /// Waits for the next permit, ahead of every [`RateLimiter::acquire`] caller: for the calls
+    /// that renew the access token, which the data requests waiting for a permit need.
+    pub async fn acquire_first(&self) {
+        /// Counts its caller among the waiting ones until it has its permit, or is dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.first.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.first);
+        self.wait(true).await;
+    }
+
+    async fn wait(&self, first: bool) {
         loop {
             let wait_until = {
                 let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 match *next {
                     Some(t) if t > now => t,
+                    // Due, but a first caller wants it: try again one interval on.
+                    _ if !first && self.first.load(Ordering::Acquire) > 0 => now + self.interval,
                     _ => {
                         *next = Some(now + self.interval);
                         return;
@@ -188,6 +216,40 @@ mod tests {
         for w in times.windows(6) {
             assert!(w[5] - w[0] > Duration::from_secs(1));
         }
+    }
+
+    /// A renewal's SSO call that starts waiting after three data requests still takes the next
+    /// permit; the data requests follow at the usual spacing.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_caller_takes_the_next_permit() {
+        let l = std::sync::Arc::new(RateLimiter::new(MaxRps::DEFAULT));
+        let start = Instant::now();
+        l.acquire().await;
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for i in 0..3 {
+            let (l, order) = (l.clone(), order.clone());
+            handles.push(tokio::spawn(async move {
+                l.acquire().await;
+                order.lock().unwrap().push((format!("data {i}"), Instant::now() - start));
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (l2, order2) = (l.clone(), order.clone());
+        handles.push(tokio::spawn(async move {
+            l2.acquire_first().await;
+            order2.lock().unwrap().push(("sso".to_string(), Instant::now() - start));
+        }));
+        for h in handles {
+            h.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order[0], ("sso".to_string(), l.interval()), "{order:?}");
+        let times: Vec<Duration> = order.iter().map(|(_, t)| *t).collect();
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= l.interval(), "{order:?}");
+        }
+        assert_eq!(l.first.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test(start_paused = true)]
