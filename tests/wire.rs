@@ -130,6 +130,47 @@ async fn sso_refusing_the_bearer_costs_one_login() {
     assert_eq!(n(&s, "retries"), 0, "{s}");
 }
 
+/// A 401 that no renewal cures (the API refuses every token for this account's data) fails the
+/// window after three renewals, with exit 3 and the endpoint, window and correlationId named;
+/// it does not renew for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_that_renewals_do_not_cure_fails_after_three_renewals() {
+    let h = Harness::with_config(config(|c| c)).await;
+    h.sim.inject(Fault::Status(401), 1_000);
+    let out = h.botevents("export", &["bot-c"], &["--last", "1d", "--summary-json", "-"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("authentication refused (HTTP 401)") && err.contains("bot bot-c window 2026-"), "{err}");
+    assert!(err.contains("correlationId "), "{err}");
+    let s = summary(&out);
+    assert_eq!(n(&s, "token_renewals"), 3, "{s}");
+    // Four sends (the first and one after each renewal), each with the raw token and then as
+    // `Bearer <token>`: no call has succeeded, so the header's form is not settled.
+    assert_eq!((n(&s, "data_requests"), n(&s, "unauthorized_401")), (8, 8), "{s}");
+}
+
+/// The API refuses one bot's detail requests with 401 while it accepts the same tokens for the
+/// rest: the first 401 looks like an expiry (the bot's totals were accepted with that token just
+/// before) and is renewed without counting against the request; the renewed tokens never work
+/// for it, so three more renewals end it. That bot fails with exit 3; the other is exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_for_one_bot_while_others_work_is_bounded() {
+    let h = Harness::with_config(config(|c| c)).await;
+    h.sim.fault_always_matching(Fault::Status(401), "/chatbots/bot-c/download/customEventDetail");
+    let out =
+        h.botevents("export", &["bot-a", "bot-c"], &["--last", "3d", "--summary-json", "-"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("authentication refused (HTTP 401)") && err.contains("bot bot-c window 2026-"), "{err}");
+    let s = summary(&out);
+    assert!((4..=10).contains(&n(&s, "token_renewals")), "{s}");
+    assert_eq!(n(&s, "unauthorized_401"), n(&s, "token_renewals") + 1, "the last 401 renews nothing: {s}");
+    assert_eq!(n(&s, "logins"), 1, "{s}");
+    let detail: Vec<_> = files(h.dest()).into_keys().filter(|p| p.starts_with("custom_event_detail")).collect();
+    assert_eq!(detail.len(), 3, "bot-a's three days: {detail:?}");
+    assert!(detail.iter().all(|p| p.ends_with("12345678@bot-a.parquet")), "{detail:?}");
+}
+
 /// The Login Service refuses a login that comes too soon after the last one (429 with
 /// Retry-After): the run waits as told and logs in once; a 429 without Retry-After waits the
 /// vendor's 5 seconds.

@@ -196,6 +196,8 @@ pub(crate) struct Faults {
     /// A fault served once to each distinct data request (path and query) that contains the
     /// text, on its first otherwise successful attempt.
     once_each: Option<(Fault, String, std::collections::HashSet<String>)>,
+    /// A fault served to every data request (path and query) that contains the text.
+    always: Option<(Fault, String)>,
     /// Faults served, by [`Fault::kind`].
     pub(crate) served: BTreeMap<String, u64>,
 }
@@ -210,12 +212,17 @@ impl Faults {
             }),
             burst: BTreeMap::new(),
             once_each: None,
+            always: None,
             served: BTreeMap::new(),
         }
     }
 
     pub(crate) fn once_each(&mut self, fault: Fault, matching: &str) {
         self.once_each = Some((fault, matching.to_owned(), Default::default()));
+    }
+
+    pub(crate) fn always(&mut self, fault: Fault, matching: &str) {
+        self.always = Some((fault, matching.to_owned()));
     }
 
     pub(crate) fn inject(&mut self, scope: Scope, fault: Fault, times: u32) {
@@ -229,10 +236,16 @@ impl Faults {
             .queued
             .get_mut(&scope)
             .and_then(VecDeque::pop_front)
+            .or_else(|| self.every_attempt(scope, request))
             .or_else(|| self.first_attempt(scope, request))
             .or_else(|| self.draw(scope))?;
         *self.served.entry(fault.kind().to_owned()).or_default() += 1;
         Some(fault)
+    }
+
+    fn every_attempt(&self, scope: Scope, request: &str) -> Option<Fault> {
+        let (fault, matching) = self.always.as_ref().filter(|_| scope == Scope::Data)?;
+        request.contains(matching.as_str()).then_some(*fault)
     }
 
     fn first_attempt(&mut self, scope: Scope, request: &str) -> Option<Fault> {
@@ -380,6 +393,21 @@ mod tests {
         assert_eq!(&queued[2..], &plain[..198]);
         let mut faults = Faults::new(Some(chaos));
         assert!((0..100).all(|_| faults.next(Scope::Auth, "").is_none()), "auth is opt-in");
+    }
+
+    #[test]
+    fn matching_faults_come_once_each_or_always() {
+        let mut faults = Faults::new(None);
+        faults.once_each(Fault::Drop, "bot-a");
+        faults.always(Fault::Status(401), "bot-b");
+        let mut next = |request: &str| faults.next(Scope::Data, request);
+        assert_eq!(
+            (next("/bot-a?x=1"), next("/bot-a?x=1"), next("/bot-a?x=2")),
+            (Some(Fault::Drop), None, Some(Fault::Drop))
+        );
+        assert!((0..5).all(|_| next("/bot-b?x=1") == Some(Fault::Status(401))), "every attempt");
+        assert_eq!(next("/bot-c?x=1"), None);
+        assert_eq!(faults.next(Scope::Auth, "/bot-b"), None, "data requests only");
     }
 
     #[test]

@@ -384,6 +384,13 @@ impl Simulator {
         self.shared.fault_once_each(fault, matching);
     }
 
+    /// Makes every otherwise successful attempt of the data requests whose path and query contain
+    /// `matching` fail with `fault`, for as long as the simulator runs (e.g. a 401 for one bot
+    /// while the others are answered).
+    pub fn fault_always_matching(&self, fault: Fault, matching: &str) {
+        self.shared.fault_always(fault, matching);
+    }
+
     /// Makes the next `times` otherwise successful requests of `scope` fail with `fault`
     /// (login and SSO with [`Scope::Auth`]).
     pub fn inject_into(&self, scope: Scope, fault: Fault, times: u32) {

@@ -153,6 +153,10 @@ impl Shared {
         lock(&self.faults).once_each(fault, matching);
     }
 
+    pub(crate) fn fault_always(&self, fault: Fault, matching: &str) {
+        lock(&self.faults).always(fault, matching);
+    }
+
     /// Ends hanging and stalled responses (the server is shutting down).
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -45,6 +45,32 @@ pub(super) struct Auth {
     /// Counts the sessions installed: a request that got a 401 with generation `g` renews only
     /// if the session is still `g`; otherwise another request renewed meanwhile.
     generation: u64,
+}
+
+/// Which access tokens are known to have worked: the newest session generation a data request
+/// was accepted with, and the earliest send of an accepted request with it.
+///
+/// A 401 to a request sent after that one with the same token, or with an older token, is an
+/// expiry, which a renewal cures. A 401 to a token that no request sent before it was accepted
+/// with may be a refusal that renewals do not cure ([`super::MAX_RENEWALS_PER_REQUEST`]).
+#[derive(Debug, Default)]
+pub(super) struct Accepted(std::sync::Mutex<Option<(u64, Instant)>>);
+
+impl Accepted {
+    /// A data request sent at `sent` with the session of `generation` was accepted.
+    pub(super) fn note(&self, generation: u64, sent: Instant) {
+        let mut newest = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !newest.is_some_and(|(g, first)| g > generation || (g == generation && first <= sent)) {
+            *newest = Some((generation, sent));
+        }
+    }
+
+    /// Whether a 401 to a request sent at `sent` with the session of `generation` is an expiry:
+    /// a request sent before it was accepted with that token, or a newer token works already.
+    pub(super) fn expired(&self, generation: u64, sent: Instant) -> bool {
+        let newest = *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        newest.is_some_and(|(g, first)| g > generation || (g == generation && first <= sent))
+    }
 }
 
 /// The tokens data calls carry.
@@ -355,6 +381,32 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 401 is an expiry when a request sent before it was accepted with the same token, or a
+    /// newer token works; otherwise (no token ever worked, or only requests sent after it were
+    /// accepted) renewals may not cure it.
+    #[test]
+    fn a_401_after_an_earlier_acceptance_of_the_token_is_an_expiry() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let accepted = Accepted::default();
+        assert!(!accepted.expired(1, at(100)), "no token has worked yet");
+        accepted.note(1, at(200));
+        assert!(accepted.expired(1, at(300)), "sent after an accepted request with the same token");
+        assert!(accepted.expired(1, at(200)));
+        assert!(!accepted.expired(1, at(150)), "sent before the first accepted one");
+        // A request sent earlier with the same token, accepted later, moves the first send back.
+        accepted.note(1, at(120));
+        assert!(accepted.expired(1, at(150)));
+        assert!(!accepted.expired(2, at(400)), "the renewed token has not worked yet");
+        accepted.note(2, at(500));
+        assert!(accepted.expired(1, at(100)), "a newer token works: the old one expired");
+        assert!(!accepted.expired(2, at(450)));
+        // A late answer to an older token changes nothing.
+        accepted.note(1, at(50));
+        assert!(!accepted.expired(2, at(450)));
+        assert!(accepted.expired(2, at(500)));
+    }
 
     #[test]
     fn tokens_found_at_top_level_or_nested() {

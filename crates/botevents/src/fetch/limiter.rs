@@ -144,7 +144,8 @@ impl RateLimiter {
     }
 
     /// Waits for the next permit, ahead of every [`RateLimiter::acquire`] caller: for the calls
-    /// that renew the access token, which the data requests waiting for a permit need.
+    /// that renew the access token, which the data requests waiting for a permit need, and for
+    /// the data requests sent again with the renewed token, which were sent first.
     pub async fn acquire_first(&self) {
         /// Counts its caller among the waiting ones until it has its permit, or is dropped.
         struct Waiting<'a>(&'a AtomicUsize);

@@ -392,11 +392,18 @@ pub struct ClientStats {
     pub body_bytes: AtomicU64,
 }
 
-/// How many times one data request may be sent again after a 401 with a renewed token (its own
-/// renewal or another request's). A token that expires between a request's permit and its
-/// arrival costs one; a 401 that renewals do not cure (an account the key does not cover) fails
-/// after this many.
+/// How many 401s one data request may take, each followed by a renewal, with a token that no
+/// request sent before it had been accepted with: a 401 that renewals do not cure (an account the
+/// key does not cover) fails the request after this many.
+///
+/// A 401 to a token that had been accepted before the request was sent is an expiry, and does
+/// not count here: with short-lived tokens and many requests waiting for a permit, one request
+/// may outlive several tokens in a row ([`MAX_EXPIRIES_PER_REQUEST`]).
 pub const MAX_RENEWALS_PER_REQUEST: u32 = 3;
+
+/// How many 401s in all one data request may take, each followed by a renewal: the bound that
+/// holds even when the API accepts a token for some requests and refuses it for this one.
+pub const MAX_EXPIRIES_PER_REQUEST: u32 = 10;
 
 /// The API client of one account. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -412,6 +419,9 @@ pub struct ApiClient {
     /// Held by the one request that probes a refused spelling or scheme, so that a refusal is
     /// probed once, not by every request at once ([`ApiClient::start_probe`]).
     probe: tokio::sync::Mutex<()>,
+    /// Which tokens data requests were accepted with, and when they were sent: tells an expiry
+    /// from a refusal.
+    accepted: auth::Accepted,
 }
 
 /// A probe in progress: the probe's lock, and the dialect's `probing` flag raised until it drops.
@@ -629,6 +639,7 @@ impl ApiClient {
             stats: Arc::default(),
             dialect: std::sync::Mutex::default(),
             probe: tokio::sync::Mutex::new(()),
+            accepted: auth::Accepted::default(),
         })
     }
 
@@ -704,8 +715,9 @@ impl ApiClient {
     }
 
     /// Sends one data request (after a rate-limit permit) and returns its body when the status is
-    /// 200. A 401 renews the access token (or waits for the renewal in flight) and resends, up to
-    /// [`MAX_RENEWALS_PER_REQUEST`] times; until the dialect is settled, a 400 is sent again in
+    /// 200. A 401 renews the access token (or waits for the renewal in flight) and resends ahead of
+    /// the requests not yet sent, up to [`MAX_RENEWALS_PER_REQUEST`] times when the token had not
+    /// worked before (and [`MAX_EXPIRIES_PER_REQUEST`] times in all); until the dialect is settled, a 400 is sent again in
     /// the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry happens here.
     ///
     /// Requests do not wait for the run's first answer: each goes out in the spelling in force.
@@ -791,13 +803,21 @@ impl ApiClient {
     ) -> Result<Body, FetchError> {
         let target = target.clone();
         let url = self.data_url(req, spelling)?;
-        let mut renewals = 0;
+        // 401s to a token not known to have worked before this request was sent, and all 401s.
+        let (mut renewals, mut expiries) = (0, 0);
         let mut bearer_tried = false;
+        // Sent again after a 401: ahead of the requests not yet sent, which came later.
+        let mut again = false;
         // Held while this request probes the scheme, when the caller does not hold the probe.
         let mut own_probe: Option<Probing<'_>> = None;
         loop {
             let (session, generation) = self.current().await?;
-            self.limiter.acquire().await;
+            if again {
+                self.limiter.acquire_first().await;
+            } else {
+                self.limiter.acquire().await;
+            }
+            again = true;
             let sent = std::time::Instant::now();
             // A renewal may have finished while this request waited for its permit: take its token.
             let (session, generation) = self.newest().filter(|(_, g)| *g > generation).unwrap_or((session, generation));
@@ -824,6 +844,7 @@ impl ApiClient {
             let status = resp.status();
             // 204 No Content is taken as an empty result, which the decoders report as such.
             if status == StatusCode::OK || status == StatusCode::NO_CONTENT {
+                self.accepted.note(generation, sent);
                 let gzip = match content_encoding(&resp) {
                     Ok(gzip) => gzip,
                     Err(reason) => return Err(FetchError::BadResponse { target, reason, correlation }),
@@ -872,8 +893,11 @@ impl ApiClient {
                         continue;
                     }
                 }
-                if renewals < MAX_RENEWALS_PER_REQUEST && self.can_login() {
+                if !self.accepted.expired(generation, sent) {
                     renewals += 1;
+                }
+                expiries += 1;
+                if renewals <= MAX_RENEWALS_PER_REQUEST && expiries <= MAX_EXPIRIES_PER_REQUEST && self.can_login() {
                     bearer_tried = false;
                     tracing::debug!(endpoint = %req.endpoint, bot = %req.bot, window = %req.slice, %correlation, "401: the access token expired; sending again with a renewed one");
                     self.renew(generation).await?;
