@@ -717,8 +717,9 @@ impl ApiClient {
     /// Sends one data request (after a rate-limit permit) and returns its body when the status is
     /// 200. A 401 renews the access token (or waits for the renewal in flight) and resends ahead of
     /// the requests not yet sent, up to [`MAX_RENEWALS_PER_REQUEST`] times when the token had not
-    /// worked before (and [`MAX_EXPIRIES_PER_REQUEST`] times in all); until the dialect is settled, a 400 is sent again in
-    /// the other spellings and a 401 with `Bearer ` ([`Dialect`]). No other retry happens here.
+    /// worked before (and [`MAX_EXPIRIES_PER_REQUEST`] times in all). Until the dialect is
+    /// settled, a 400 is sent again in the other spellings and a 401 with `Bearer ` ([`Dialect`]).
+    /// No other retry happens here.
     ///
     /// Requests do not wait for the run's first answer: each goes out in the spelling in force.
     /// A refusal is probed by one request at a time ([`ApiClient::start_probe`]), and requests
