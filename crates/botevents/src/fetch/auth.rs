@@ -60,7 +60,7 @@ impl Accepted {
     /// A data request sent at `sent` with the session of `generation` was accepted.
     pub(super) fn note(&self, generation: u64, sent: Instant) {
         let mut newest = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !newest.is_some_and(|(g, first)| g > generation || (g == generation && first <= sent)) {
+        if !Self::covers(*newest, generation, sent) {
             *newest = Some((generation, sent));
         }
     }
@@ -68,7 +68,12 @@ impl Accepted {
     /// Whether a 401 to a request sent at `sent` with the session of `generation` is an expiry:
     /// a request sent before it was accepted with that token, or a newer token works already.
     pub(super) fn expired(&self, generation: u64, sent: Instant) -> bool {
-        let newest = *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::covers(*self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), generation, sent)
+    }
+
+    /// Whether `newest` (a generation and its first accepted send) is as new and as early as a
+    /// request sent at `sent` with the session of `generation`, or newer.
+    fn covers(newest: Option<(u64, Instant)>, generation: u64, sent: Instant) -> bool {
         newest.is_some_and(|(g, first)| g > generation || (g == generation && first <= sent))
     }
 }
